@@ -1,0 +1,54 @@
+"""The dataset registry: names, and `load`, which finds and reads a dataset."""
+
+import functools
+import os
+
+from cnnjax.data import cifar, digits, idx, locate, tfds
+from cnnjax.data.dataset import Dataset
+from cnnjax.data.errors import DataError, DataNotFoundError
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse")
+
+_READERS = {
+    "mnist": functools.partial(idx.load_mnist_dir, name="mnist"),
+    "fashion_mnist": functools.partial(idx.load_mnist_dir, name="fashion_mnist"),
+    "cifar10": cifar.load_cifar10,
+    "cifar100": functools.partial(cifar.load_cifar100, label_mode="fine"),
+    "cifar100_coarse": functools.partial(cifar.load_cifar100, label_mode="coarse"),
+}
+
+
+def list_datasets() -> list[str]:
+    """The names `load` accepts."""
+    return list(DATASETS)
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """Finds and reads a dataset, fully validated.
+
+    Args:
+      name: one of DATASETS.
+      data_dir: folder to read from, searched alone (see `locate`); None to
+        search $CNNJAX_DATA_DIR, the default places, then TFDS's prepared
+        copies if tensorflow_datasets is installed. Ignored by 'digits', which
+        comes with scikit-learn.
+    Returns:
+      The Dataset: (N, H, W, C) uint8 images and int32 labels per split.
+    Raises:
+      DataError: unknown name, or malformed data.
+      DataNotFoundError: no copy found; the message says where it looked.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if name == "digits":
+        return digits.load_digits()
+    try:
+        path = locate.find(name, data_dir)
+    except DataNotFoundError as not_found:
+        if data_dir is not None or not tfds.available():
+            raise
+        try:
+            return tfds.load_tfds(name)
+        except DataNotFoundError as tfds_error:
+            raise DataNotFoundError(f"{not_found}\n{tfds_error}") from tfds_error
+    return _READERS[name](path)

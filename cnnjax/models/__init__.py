@@ -1,0 +1,76 @@
+"""The model registry: one way in for every run, sweep, benchmark and test.
+
+    model = cnnjax.models.create('lenet5', num_classes=10, dropout_rate=0.1)
+    variables = model.init(rng, x, train=False)       # {'params', maybe 'batch_stats'}
+    logits = model.apply(variables, x, train=False)   # (N, num_classes)
+
+Every model is a Flax Linen module whose `__call__(x, train: bool)` takes float NHWC images
+(N, H, W, C) and returns logits (N, num_classes). Models `sow` their named intermediate
+features (one per stage) into the `intermediates` collection, so
+`model.apply(variables, x, train=False, mutable=['intermediates'])` returns them without
+editing the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import flax.linen as nn
+
+from cnnjax.models import cnn, lenet, mlp
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "mlp": mlp.MLP,
+    "lenet5": lenet.LeNet5,
+    "lenet5_1998": lenet.LeNet5_1998,
+    "small_cnn": cnn.SmallCNN,
+}
+
+
+class UnknownModelError(ValueError):
+  """Raised for a model name that is not in the registry."""
+
+
+def list_models() -> list[str]:
+  """Names accepted by `create`, sorted."""
+  return sorted(_REGISTRY)
+
+
+def check_name(name: str) -> None:
+  """Raises `UnknownModelError` listing the valid names unless `name` is registered."""
+  if name not in _REGISTRY:
+    raise UnknownModelError(
+        f"unknown model {name!r}; valid model names: {', '.join(list_models())}")
+
+
+def hyperparameters(name: str) -> dict[str, object]:
+  """The constructor fields of model `name` and their defaults (what overrides may set)."""
+  check_name(name)
+  cls = _REGISTRY[name]
+  cls = getattr(cls, "func", cls)  # functools.partial aliases
+  fields = {f.name: f.default for f in dataclasses.fields(cls)
+            if f.init and f.name not in ("parent", "name", "num_classes")}
+  defaults = getattr(_REGISTRY[name], "keywords", {})
+  return {**fields, **defaults}
+
+
+def create(name: str, num_classes: int, **overrides) -> nn.Module:
+  """Builds registered model `name` with `num_classes` outputs.
+
+  Args:
+    name: a name from `list_models()`.
+    num_classes: size of the logits' last axis.
+    **overrides: constructor fields of the model (see `hyperparameters(name)`).
+
+  Raises:
+    UnknownModelError: `name` is not registered.
+    TypeError: an override names a field the model does not have.
+  """
+  known = hyperparameters(name)
+  unknown = sorted(set(overrides) - set(known))
+  if unknown:
+    raise TypeError(
+        f"model {name!r} has no field(s) {', '.join(unknown)}; "
+        f"its fields are: {', '.join(sorted(known))}")
+  return _REGISTRY[name](num_classes=num_classes, **overrides)

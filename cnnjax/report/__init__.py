@@ -1,0 +1,12 @@
+"""What a run leaves for people: metrics.jsonl, summary.json, TensorBoard events, curves.png.
+
+Everything here is derived from the epoch history, so a resumed run rewrites it whole and the
+files always match the checkpoint.
+"""
+
+from cnnjax.report.files import (read_json, write_json, write_metrics, write_tensorboard,
+                                 format_table)
+from cnnjax.report.plots import plot_curves
+
+__all__ = ["read_json", "write_json", "write_metrics", "write_tensorboard", "format_table",
+           "plot_curves"]

@@ -53,6 +53,8 @@ def main(argv):
   except loop.RunInterrupted as e:
     logging.warning("%s", e)
     sys.exit(128 + e.signum)
+  except (ValueError, loop.NonFiniteLossError) as e:  # bad input or divergence: no traceback
+    sys.exit(f"error: {e}")
   print(report.format_table([(k, summary[k]) for k in SUMMARY_ROWS],
                             title=f"results ({_WORKDIR.value})"))
 

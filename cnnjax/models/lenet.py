@@ -24,7 +24,7 @@ from cnnjax.layers import activation
 class LeNet5(nn.Module):
   """LeNet-5 with configurable activation and pooling; input (N, H, W, C) with H, W >= 28.
 
-  Sows intermediates 'c1', 's2', 'c3', 's4', 'c5', 'f6'.
+  Sows intermediates named after the paper's layers: C1, S2, C3, S4, C5, F6.
   """
   num_classes: int
   act: str = "relu"
@@ -45,17 +45,17 @@ class LeNet5(nn.Module):
     if self.pool not in ("max", "avg"):
       raise ValueError(f"pool must be 'max' or 'avg', got {self.pool!r}")
     pool = nn.max_pool if self.pool == "max" else nn.avg_pool
-    x = act(nn.Conv(6, (5, 5), padding=self.first_conv_padding, name="c1")(x))
-    self.sow("intermediates", "c1", x)
+    x = act(nn.Conv(6, (5, 5), padding=self.first_conv_padding, name="conv1")(x))
+    self.sow("intermediates", "C1", x)
     x = pool(x, (2, 2), strides=(2, 2))
-    self.sow("intermediates", "s2", x)
-    x = act(nn.Conv(16, (5, 5), padding="VALID", name="c3")(x))
-    self.sow("intermediates", "c3", x)
+    self.sow("intermediates", "S2", x)
+    x = act(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
+    self.sow("intermediates", "C3", x)
     x = pool(x, (2, 2), strides=(2, 2))
-    self.sow("intermediates", "s4", x)
+    self.sow("intermediates", "S4", x)
     x = x.reshape((x.shape[0], -1))
-    for width, name in ((120, "c5"), (84, "f6")):
-      x = act(nn.Dense(width, name=name)(x))
+    for width, layer, name in ((120, "dense1", "C5"), (84, "dense2", "F6")):
+      x = act(nn.Dense(width, name=layer)(x))
       self.sow("intermediates", name, x)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_classes, name="head")(x)

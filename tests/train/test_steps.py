@@ -1,0 +1,83 @@
+"""The pure steps: learning, masking, dropout keys, plateau scale; compiled evaluation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax import losses, models, optim, pipeline
+from cnnjax.config import base_config
+from cnnjax.data import Split
+from cnnjax.train import LossConfig, create_train_state, epoch, eval_step, train_step
+
+
+def make_state(dropout_rate=0.0, lr=0.1):
+    c = base_config()
+    c.optimizer.learning_rate = lr
+    c.schedule.name = "constant"
+    model = models.create("mlp", 3, hidden_sizes=(8,), dropout_rate=dropout_rate)
+    return create_train_state(model, optim.make_optimizer(c, 10), optim.make_plateau(c),
+                              jax.random.PRNGKey(0), (1, 2, 2, 1))
+
+
+X = jax.random.normal(jax.random.PRNGKey(1), (12, 2, 2, 1))
+Y = jnp.arange(12) % 3
+step = jax.jit(train_step, static_argnums=3)
+
+
+def test_train_step_learns_and_reports_sums():
+    state = make_state()
+    first = None
+    for _ in range(30):
+        state, m = step(state, X, Y, LossConfig())
+        first = m["loss_sum"] if first is None else first
+    assert m["loss_sum"] < 0.5 * first
+    assert m["count"] == 12 and 0 <= m["correct"] <= 12 and bool(m["finite"])
+    assert int(state.step) == 30
+
+
+def test_penalty_is_reported_separately_and_added_to_the_objective():
+    state = make_state()
+    _, m = step(state, X, Y, LossConfig(l2=0.5))
+    expected = losses.weight_penalty(state.params, l2=0.5)
+    assert float(m["penalty"]) == pytest.approx(float(expected))
+    logits = state.apply_fn(state.variables(), X, train=False)
+    assert float(m["loss_sum"]) == pytest.approx(float(losses.cross_entropy(logits, Y).sum()),
+                                                 rel=1e-6)
+
+
+def test_zero_plateau_scale_freezes_parameters():
+    state = make_state()
+    state = state.replace(plateau=state.plateau._replace(scale=jnp.zeros_like(state.plateau.scale)))
+    new, _ = step(state, X, Y, LossConfig())
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_masks_change_with_the_step_and_repeat_for_the_same_step():
+    state = make_state(dropout_rate=0.5)
+    a, _ = step(state, X, Y, LossConfig())
+    b, _ = step(state, X, Y, LossConfig())
+    c, _ = step(state.replace(step=state.step + 1), X, Y, LossConfig())
+    leaf = lambda s: jax.tree.leaves(s.params)[0]
+    np.testing.assert_array_equal(leaf(a), leaf(b))
+    assert not np.array_equal(leaf(a), leaf(c))
+
+
+def test_non_finite_loss_is_flagged():
+    _, m = step(make_state(), X.at[0].set(jnp.nan), Y, LossConfig())
+    assert not bool(m["finite"])
+
+
+def test_masked_evaluation_counts_every_example_once():
+    state = make_state()
+    images = np.asarray(jax.random.randint(jax.random.PRNGKey(2), (10, 2, 2, 1), 0, 256),
+                        np.uint8)
+    labels = np.arange(10, dtype=np.int32) % 3
+    norm = pipeline.Normalizer.fit(images, "standardize")
+    batches = pipeline.padded_batches(Split(images, labels), 4)  # 4 + 4 + 2 (+ 2 padding)
+    out = epoch.make_evaluate(norm)(state, *batches)
+    full = eval_step(state, norm(jnp.asarray(images)), jnp.asarray(labels), jnp.ones(10))
+    assert float(out["count"]) == 10
+    assert float(out["loss"]) == pytest.approx(float(full["loss_sum"]) / 10, rel=1e-6)
+    assert float(out["accuracy"]) == pytest.approx(float(full["correct"]) / 10)

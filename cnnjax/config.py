@@ -19,73 +19,73 @@ VAL_METRICS = ("val_loss", "val_accuracy")
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """All fields of a run, with defaults. Units are in the comments."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0                    # initialisation, dropout, epoch order, augmentation
-  c.epochs = 10                 # passes over the training split
-  c.batch_size = 128            # examples per training step
-  c.eval_batch_size = 1000      # examples per evaluation batch (the last one is padded+masked)
-  c.steps_per_sync = 0          # steps between host syncs (progress, signals); 0: epoch / 10
+    """All fields of a run, with defaults. Units are in the comments."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # initialisation, dropout, epoch order, augmentation
+    c.epochs = 10  # passes over the training split
+    c.batch_size = 128  # examples per training step
+    c.eval_batch_size = 1000  # examples per evaluation batch (the last one is padded+masked)
+    c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
 
-  c.dataset = ml_collections.ConfigDict()
-  c.dataset.name = "digits"
-  c.dataset.data_dir = ""       # '' -> $CNNJAX_DATA_DIR, system locations, TFDS
-  c.dataset.val_size = 0        # examples held out of train for validation
-  c.dataset.split_seed = 0      # the validation split's seed (fixed across training seeds)
-  c.dataset.normalize = "standardize"  # standardize | scale01 | none
-  c.dataset.augment = ml_collections.ConfigDict()
-  c.dataset.augment.crop_padding = 0       # pixels; 4 is the CIFAR recipe
-  c.dataset.augment.horizontal_flip = False
+    c.dataset = ml_collections.ConfigDict()
+    c.dataset.name = "digits"
+    c.dataset.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, system locations, TFDS
+    c.dataset.val_size = 0  # examples held out of train for validation
+    c.dataset.split_seed = 0  # the validation split's seed (fixed across training seeds)
+    c.dataset.normalize = "standardize"  # standardize | scale01 | none
+    c.dataset.augment = ml_collections.ConfigDict()
+    c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
+    c.dataset.augment.horizontal_flip = False
 
-  # `name` picks the registered model; every other field is passed to models.create.
-  c.model = ml_collections.ConfigDict({"name": "mlp"})
+    # `name` picks the registered model; every other field is passed to models.create.
+    c.model = ml_collections.ConfigDict({"name": "mlp"})
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "momentum"  # sgd momentum nesterov adagrad rmsprop adam adamw
-  c.optimizer.learning_rate = 0.05  # peak learning rate
-  c.optimizer.momentum = 0.9    # momentum / nesterov / rmsprop (0 disables for rmsprop)
-  c.optimizer.b1 = 0.9          # adam/adamw first-moment decay
-  c.optimizer.b2 = 0.999        # adam/adamw second-moment decay; rmsprop's decay
-  c.optimizer.eps = 1e-8
-  c.optimizer.weight_decay = 1e-4  # adamw's decoupled weight decay
-  c.optimizer.grad_clip_norm = 0.0  # clip by global norm when > 0
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "momentum"  # sgd momentum nesterov adagrad rmsprop adam adamw
+    c.optimizer.learning_rate = 0.05  # peak learning rate
+    c.optimizer.momentum = 0.9  # momentum / nesterov / rmsprop (0 disables for rmsprop)
+    c.optimizer.b1 = 0.9  # adam/adamw first-moment decay
+    c.optimizer.b2 = 0.999  # adam/adamw second-moment decay; rmsprop's decay
+    c.optimizer.eps = 1e-8
+    c.optimizer.weight_decay = 1e-4  # adamw's decoupled weight decay
+    c.optimizer.grad_clip_norm = 0.0  # clip by global norm when > 0
 
-  c.schedule = ml_collections.ConfigDict()
-  c.schedule.name = "cosine"    # constant step cosine warmup_cosine onecycle
-  c.schedule.boundaries_epochs = (0.5, 0.75)  # step: epochs at which lr *= decay_factor
-  c.schedule.decay_factor = 0.1
-  c.schedule.warmup_epochs = 1.0  # warmup_cosine
-  c.schedule.final_lr_fraction = 0.0  # cosine, warmup_cosine: final lr / peak lr
-  c.schedule.pct_start = 0.25   # onecycle: fraction of the run spent warming up
-  c.schedule.div_factor = 25.0  # onecycle: initial lr = peak / div_factor
-  c.schedule.final_div_factor = 1e4  # onecycle: final lr = initial lr / final_div_factor
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.name = "cosine"  # constant step cosine warmup_cosine onecycle
+    c.schedule.boundaries_epochs = (0.5, 0.75)  # step: epochs at which lr *= decay_factor
+    c.schedule.decay_factor = 0.1
+    c.schedule.warmup_epochs = 1.0  # warmup_cosine
+    c.schedule.final_lr_fraction = 0.0  # cosine, warmup_cosine: final lr / peak lr
+    c.schedule.pct_start = 0.25  # onecycle: fraction of the run spent warming up
+    c.schedule.div_factor = 25.0  # onecycle: initial lr = peak / div_factor
+    c.schedule.final_div_factor = 1e4  # onecycle: final lr = initial lr / final_div_factor
 
-  c.loss = ml_collections.ConfigDict()
-  c.loss.label_smoothing = 0.0
-  c.loss.l1 = 0.0               # coefficient of sum |w|
-  c.loss.l2 = 0.0               # coefficient of sum w^2 / 2
-  c.loss.penalize = "kernels"   # kernels | all
+    c.loss = ml_collections.ConfigDict()
+    c.loss.label_smoothing = 0.0
+    c.loss.l1 = 0.0  # coefficient of sum |w|
+    c.loss.l2 = 0.0  # coefficient of sum w^2 / 2
+    c.loss.penalize = "kernels"  # kernels | all
 
-  c.plateau = ml_collections.ConfigDict()
-  c.plateau.enabled = False     # reduce the lr when `metric` stops improving
-  c.plateau.metric = "val_loss"
-  c.plateau.factor = 0.1        # lr scale multiplier on a plateau
-  c.plateau.patience = 3        # epochs without improvement before reducing
-  c.plateau.rtol = 1e-4
-  c.plateau.atol = 0.0
-  c.plateau.cooldown = 0        # epochs to wait after a reduction
-  c.plateau.min_scale = 0.0
+    c.plateau = ml_collections.ConfigDict()
+    c.plateau.enabled = False  # reduce the lr when `metric` stops improving
+    c.plateau.metric = "val_loss"
+    c.plateau.factor = 0.1  # lr scale multiplier on a plateau
+    c.plateau.patience = 3  # epochs without improvement before reducing
+    c.plateau.rtol = 1e-4
+    c.plateau.atol = 0.0
+    c.plateau.cooldown = 0  # epochs to wait after a reduction
+    c.plateau.min_scale = 0.0
 
-  c.early_stopping = ml_collections.ConfigDict()
-  c.early_stopping.enabled = False
-  c.early_stopping.metric = "val_accuracy"
-  c.early_stopping.patience = 5     # epochs without improvement before stopping
-  c.early_stopping.min_delta = 0.0  # smallest change that counts as improvement
-  c.early_stopping.restore_best = True  # evaluate the best epoch's parameters on test
+    c.early_stopping = ml_collections.ConfigDict()
+    c.early_stopping.enabled = False
+    c.early_stopping.metric = "val_accuracy"
+    c.early_stopping.patience = 5  # epochs without improvement before stopping
+    c.early_stopping.min_delta = 0.0  # smallest change that counts as improvement
+    c.early_stopping.restore_best = True  # evaluate the best epoch's parameters on test
 
-  c.checkpoint = ml_collections.ConfigDict()
-  c.checkpoint.keep = 2         # checkpoints kept in <workdir>/checkpoints
-  return c
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.keep = 2  # checkpoints kept in <workdir>/checkpoints
+    return c
 
 
 # Fields that may differ between a run and its resumption (they do not change the numbers).
@@ -93,24 +93,24 @@ RESUME_INDEPENDENT_FIELDS = ("dataset.data_dir", "steps_per_sync", "eval_batch_s
 
 
 class ConfigError(ValueError):
-  """A config field has a bad value; the message names the field."""
+    """A config field has a bad value; the message names the field."""
 
 
 def _get(config: ml_collections.ConfigDict, path: str) -> Any:
-  node = config
-  for part in path.split("."):
-    if part not in node:
-      raise ConfigError(f"config has no field {path!r}")
-    node = node[part]
-  return node
+    node = config
+    for part in path.split("."):
+        if part not in node:
+            raise ConfigError(f"config has no field {path!r}")
+        node = node[part]
+    return node
 
 
 def _is_int(v) -> bool:
-  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _is_num(v) -> bool:
-  return isinstance(v, numbers.Real) and not isinstance(v, bool)
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
@@ -122,8 +122,11 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("dataset.data_dir", lambda v: isinstance(v, str), "a string"),
     ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.split_seed", _is_int, "an integer"),
-    ("dataset.normalize", lambda v: v in pipeline.NORMALIZATIONS,
-     f"one of {', '.join(pipeline.NORMALIZATIONS)}"),
+    (
+        "dataset.normalize",
+        lambda v: v in pipeline.NORMALIZATIONS,
+        f"one of {', '.join(pipeline.NORMALIZATIONS)}",
+    ),
     ("dataset.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.augment.horizontal_flip", lambda v: isinstance(v, bool), "a bool"),
     ("optimizer.learning_rate", lambda v: _is_num(v) and v > 0, "a number > 0"),
@@ -133,9 +136,11 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.eps", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("optimizer.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("optimizer.grad_clip_norm", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("schedule.boundaries_epochs",
-     lambda v: isinstance(v, (tuple, list)) and all(_is_num(e) and e >= 0 for e in v),
-     "a tuple of epochs >= 0"),
+    (
+        "schedule.boundaries_epochs",
+        lambda v: isinstance(v, (tuple, list)) and all(_is_num(e) and e >= 0 for e in v),
+        "a tuple of epochs >= 0",
+    ),
     ("schedule.decay_factor", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("schedule.warmup_epochs", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("schedule.final_lr_fraction", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
@@ -164,33 +169,38 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError (or models.UnknownModelError) for the first bad field of `config`."""
-  names = [
-      ("dataset.name", data.DATASETS, "dataset"),
-      ("optimizer.name", optim.OPTIMIZERS, "optimizer"),
-      ("schedule.name", optim.SCHEDULES, "schedule"),
-  ]
-  for path, valid, what in names:
-    value = _get(config, path)
-    if value not in valid:
-      raise ConfigError(f"{path}: unknown {what} {value!r}; valid {what} names: "
-                        f"{', '.join(valid)}")
-  models.check_name(_get(config, "model.name"))
-  for path, check, expected in _CHECKS:
-    value = _get(config, path)
-    if not check(value):
-      raise ConfigError(f"{path} must be {expected}, got {value!r} ({type(value).__name__})")
-  overrides = model_overrides(config)
-  known = models.hyperparameters(config.model.name)
-  unknown = sorted(set(overrides) - set(known))
-  if unknown:
-    raise ConfigError(f"model.{unknown[0]}: model {config.model.name!r} has no such field; "
-                      f"its fields are: {', '.join(sorted(known))}")
-  if (config.plateau.enabled or config.early_stopping.enabled) and config.dataset.val_size == 0:
-    raise ConfigError("dataset.val_size must be > 0 when plateau or early_stopping is enabled "
-                      "(both watch a validation metric)")
+    """Raises ConfigError (or models.UnknownModelError) for the first bad field of `config`."""
+    names = [
+        ("dataset.name", data.DATASETS, "dataset"),
+        ("optimizer.name", optim.OPTIMIZERS, "optimizer"),
+        ("schedule.name", optim.SCHEDULES, "schedule"),
+    ]
+    for path, valid, what in names:
+        value = _get(config, path)
+        if value not in valid:
+            raise ConfigError(
+                f"{path}: unknown {what} {value!r}; valid {what} names: {', '.join(valid)}"
+            )
+    models.check_name(_get(config, "model.name"))
+    for path, check, expected in _CHECKS:
+        value = _get(config, path)
+        if not check(value):
+            raise ConfigError(f"{path} must be {expected}, got {value!r} ({type(value).__name__})")
+    overrides = model_overrides(config)
+    known = models.hyperparameters(config.model.name)
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"model.{unknown[0]}: model {config.model.name!r} has no such field; "
+            f"its fields are: {', '.join(sorted(known))}"
+        )
+    if (config.plateau.enabled or config.early_stopping.enabled) and config.dataset.val_size == 0:
+        raise ConfigError(
+            "dataset.val_size must be > 0 when plateau or early_stopping is enabled "
+            "(both watch a validation metric)"
+        )
 
 
 def model_overrides(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The model fields set in the config: everything under `model` except `name`."""
-  return {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    """The model fields set in the config: everything under `model` except `name`."""
+    return {k: v for k, v in config.model.to_dict().items() if k != "name"}

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 
 
 def scaled_tanh(x: jax.Array) -> jax.Array:
-  """LeCun et al. (1998) squashing function f(x) = 1.7159 tanh(2x/3); f(+-1) = +-1."""
-  return 1.7159 * jnp.tanh(2.0 * x / 3.0)
+    """LeCun et al. (1998) squashing function f(x) = 1.7159 tanh(2x/3); f(+-1) = +-1."""
+    return 1.7159 * jnp.tanh(2.0 * x / 3.0)
 
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -30,9 +30,10 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-  """The element-wise activation called `name` (one of `ACTIVATIONS`)."""
-  try:
-    return ACTIVATIONS[name]
-  except KeyError:
-    raise ValueError(f"unknown activation {name!r}; valid names: "
-                     f"{', '.join(sorted(ACTIVATIONS))}") from None
+    """The element-wise activation called `name` (one of `ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
+        ) from None

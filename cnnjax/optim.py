@@ -17,73 +17,89 @@ SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "onecycle")
 
 
 def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
-  """Learning rate as a function of the step, from `config.optimizer.learning_rate` and
-  `config.schedule`:
+    """Learning rate as a function of the step, from `config.optimizer.learning_rate` and
+    `config.schedule`:
 
-  - constant: lr.
-  - step: lr * decay_factor ** (number of `boundaries_epochs` passed).
-  - cosine: lr * (alpha + (1 - alpha) * (1 + cos(pi * t / T)) / 2), alpha = final_lr_fraction.
-  - warmup_cosine: linear 0 -> lr over `warmup_epochs`, then cosine to lr * final_lr_fraction.
-  - onecycle: cosine ramp lr / div_factor -> lr over pct_start of the run, then cosine down
-    to lr / (div_factor * final_div_factor).
-  """
-  lr = config.optimizer.learning_rate
-  sched = config.schedule
-  total = max(1, config.epochs * steps_per_epoch)
-  name = sched.name
-  if name == "constant":
-    return optax.constant_schedule(lr)
-  if name == "step":
-    boundaries = {int(e * steps_per_epoch): sched.decay_factor for e in sched.boundaries_epochs}
-    return optax.piecewise_constant_schedule(lr, boundaries)
-  if name == "cosine":
-    return optax.cosine_decay_schedule(lr, total, alpha=sched.final_lr_fraction)
-  if name == "warmup_cosine":
-    warmup = int(sched.warmup_epochs * steps_per_epoch)
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=lr, warmup_steps=warmup, decay_steps=max(total, warmup + 1),
-        end_value=lr * sched.final_lr_fraction)
-  if name == "onecycle":
-    return optax.cosine_onecycle_schedule(
-        transition_steps=total, peak_value=lr, pct_start=sched.pct_start,
-        div_factor=sched.div_factor, final_div_factor=sched.final_div_factor)
-  raise ValueError(f"unknown schedule {name!r}; valid schedule names: {', '.join(SCHEDULES)}")
-
-
-def _base_optimizer(opt: ml_collections.ConfigDict, lr: optax.Schedule
-                    ) -> optax.GradientTransformation:
-  name = opt.name
-  if name == "sgd":
-    return optax.sgd(lr)
-  if name == "momentum":
-    return optax.sgd(lr, momentum=opt.momentum)
-  if name == "nesterov":
-    return optax.sgd(lr, momentum=opt.momentum, nesterov=True)
-  if name == "adagrad":
-    return optax.adagrad(lr, eps=opt.eps)
-  if name == "rmsprop":
-    return optax.rmsprop(lr, decay=opt.b2, eps=opt.eps, momentum=opt.momentum or None)
-  if name == "adam":
-    return optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps)
-  if name == "adamw":
-    return optax.adamw(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps, weight_decay=opt.weight_decay)
-  raise ValueError(f"unknown optimizer {name!r}; valid optimizer names: {', '.join(OPTIMIZERS)}")
+    - constant: lr.
+    - step: lr * decay_factor ** (number of `boundaries_epochs` passed).
+    - cosine: lr * (alpha + (1 - alpha) * (1 + cos(pi * t / T)) / 2), alpha = final_lr_fraction.
+    - warmup_cosine: linear 0 -> lr over `warmup_epochs`, then cosine to lr * final_lr_fraction.
+    - onecycle: cosine ramp lr / div_factor -> lr over pct_start of the run, then cosine down
+      to lr / (div_factor * final_div_factor).
+    """
+    lr = config.optimizer.learning_rate
+    sched = config.schedule
+    total = max(1, config.epochs * steps_per_epoch)
+    name = sched.name
+    if name == "constant":
+        return optax.constant_schedule(lr)
+    if name == "step":
+        boundaries = {int(e * steps_per_epoch): sched.decay_factor for e in sched.boundaries_epochs}
+        return optax.piecewise_constant_schedule(lr, boundaries)
+    if name == "cosine":
+        return optax.cosine_decay_schedule(lr, total, alpha=sched.final_lr_fraction)
+    if name == "warmup_cosine":
+        warmup = int(sched.warmup_epochs * steps_per_epoch)
+        return optax.warmup_cosine_decay_schedule(
+            init_value=0.0,
+            peak_value=lr,
+            warmup_steps=warmup,
+            decay_steps=max(total, warmup + 1),
+            end_value=lr * sched.final_lr_fraction,
+        )
+    if name == "onecycle":
+        return optax.cosine_onecycle_schedule(
+            transition_steps=total,
+            peak_value=lr,
+            pct_start=sched.pct_start,
+            div_factor=sched.div_factor,
+            final_div_factor=sched.final_div_factor,
+        )
+    raise ValueError(f"unknown schedule {name!r}; valid schedule names: {', '.join(SCHEDULES)}")
 
 
-def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int
-                   ) -> optax.GradientTransformation:
-  """clip_by_global_norm (if grad_clip_norm > 0) followed by the scheduled optimizer."""
-  schedule = make_schedule(config, steps_per_epoch)
-  parts = []
-  if config.optimizer.grad_clip_norm > 0:
-    parts.append(optax.clip_by_global_norm(config.optimizer.grad_clip_norm))
-  parts.append(_base_optimizer(config.optimizer, schedule))
-  return optax.chain(*parts)
+def _base_optimizer(
+    opt: ml_collections.ConfigDict, lr: optax.Schedule
+) -> optax.GradientTransformation:
+    name = opt.name
+    if name == "sgd":
+        return optax.sgd(lr)
+    if name == "momentum":
+        return optax.sgd(lr, momentum=opt.momentum)
+    if name == "nesterov":
+        return optax.sgd(lr, momentum=opt.momentum, nesterov=True)
+    if name == "adagrad":
+        return optax.adagrad(lr, eps=opt.eps)
+    if name == "rmsprop":
+        return optax.rmsprop(lr, decay=opt.b2, eps=opt.eps, momentum=opt.momentum or None)
+    if name == "adam":
+        return optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+    if name == "adamw":
+        return optax.adamw(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps, weight_decay=opt.weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; valid optimizer names: {', '.join(OPTIMIZERS)}")
+
+
+def make_optimizer(
+    config: ml_collections.ConfigDict, steps_per_epoch: int
+) -> optax.GradientTransformation:
+    """clip_by_global_norm (if grad_clip_norm > 0) followed by the scheduled optimizer."""
+    schedule = make_schedule(config, steps_per_epoch)
+    parts = []
+    if config.optimizer.grad_clip_norm > 0:
+        parts.append(optax.clip_by_global_norm(config.optimizer.grad_clip_norm))
+    parts.append(_base_optimizer(config.optimizer, schedule))
+    return optax.chain(*parts)
 
 
 def make_plateau(config: ml_collections.ConfigDict) -> optax.GradientTransformationExtraArgs:
-  """Optax's reduce-on-plateau, fed one validation value per epoch (lower is better)."""
-  p = config.plateau
-  return optax.contrib.reduce_on_plateau(
-      factor=p.factor, patience=p.patience, rtol=p.rtol, atol=p.atol, cooldown=p.cooldown,
-      accumulation_size=1, min_scale=p.min_scale)
+    """Optax's reduce-on-plateau, fed one validation value per epoch (lower is better)."""
+    p = config.plateau
+    return optax.contrib.reduce_on_plateau(
+        factor=p.factor,
+        patience=p.patience,
+        rtol=p.rtol,
+        atol=p.atol,
+        cooldown=p.cooldown,
+        accumulation_size=1,
+        min_scale=p.min_scale,
+    )

@@ -20,96 +20,107 @@ NORMALIZATIONS = ("standardize", "scale01", "none")
 
 
 def holdout(train: Split, val_size: int, seed: int) -> tuple[Split, Split]:
-  """Deterministically splits `val_size` examples off `train` (permutation from `seed`).
+    """Deterministically splits `val_size` examples off `train` (permutation from `seed`).
 
-  Returns (train_rest, validation). The same (data, val_size, seed) always gives the same split.
-  """
-  n = len(train.labels)
-  if not 0 <= val_size < n:
-    raise ValueError(f"dataset.val_size must be in [0, {n}) for a training split of {n} "
-                     f"examples, got {val_size}")
-  order = np.random.default_rng(seed).permutation(n)
-  val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])
-  return (Split(train.images[train_idx], train.labels[train_idx]),
-          Split(train.images[val_idx], train.labels[val_idx]))
+    Returns (train_rest, validation). The same (data, val_size, seed) always gives the same split.
+    """
+    n = len(train.labels)
+    if not 0 <= val_size < n:
+        raise ValueError(
+            f"dataset.val_size must be in [0, {n}) for a training split of {n} "
+            f"examples, got {val_size}"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])
+    return (
+        Split(train.images[train_idx], train.labels[train_idx]),
+        Split(train.images[val_idx], train.labels[val_idx]),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class Normalizer:
-  """x -> (x - mean) / std per channel, in pixel units (0..255).
+    """x -> (x - mean) / std per channel, in pixel units (0..255).
 
-  `standardize` uses the training split's per-channel mean and std; `scale01` is mean 0,
-  std 255; `none` is mean 0, std 1.
-  """
-  mean: tuple[float, ...]
-  std: tuple[float, ...]
+    `standardize` uses the training split's per-channel mean and std; `scale01` is mean 0,
+    std 255; `none` is mean 0, std 1.
+    """
 
-  @classmethod
-  def fit(cls, images: np.ndarray, mode: str) -> "Normalizer":
-    """Statistics of uint8 images (N, H, W, C) for normalisation `mode`."""
-    channels = images.shape[-1]
-    if mode == "standardize":
-      flat = images.reshape(-1, channels).astype(np.float64)
-      std = flat.std(axis=0)
-      return cls(tuple(flat.mean(axis=0).tolist()), tuple(np.where(std > 0, std, 1.0).tolist()))
-    if mode == "scale01":
-      return cls((0.0,) * channels, (255.0,) * channels)
-    if mode == "none":
-      return cls((0.0,) * channels, (1.0,) * channels)
-    raise ValueError(f"unknown dataset.normalize {mode!r}; valid: {', '.join(NORMALIZATIONS)}")
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
-  def __call__(self, images: jax.Array) -> jax.Array:
-    mean = jnp.asarray(self.mean, jnp.float32)
-    std = jnp.asarray(self.std, jnp.float32)
-    return (images.astype(jnp.float32) - mean) / std
+    @classmethod
+    def fit(cls, images: np.ndarray, mode: str) -> "Normalizer":
+        """Statistics of uint8 images (N, H, W, C) for normalisation `mode`."""
+        channels = images.shape[-1]
+        if mode == "standardize":
+            flat = images.reshape(-1, channels).astype(np.float64)
+            std = flat.std(axis=0)
+            return cls(
+                tuple(flat.mean(axis=0).tolist()), tuple(np.where(std > 0, std, 1.0).tolist())
+            )
+        if mode == "scale01":
+            return cls((0.0,) * channels, (255.0,) * channels)
+        if mode == "none":
+            return cls((0.0,) * channels, (1.0,) * channels)
+        raise ValueError(f"unknown dataset.normalize {mode!r}; valid: {', '.join(NORMALIZATIONS)}")
+
+    def __call__(self, images: jax.Array) -> jax.Array:
+        mean = jnp.asarray(self.mean, jnp.float32)
+        std = jnp.asarray(self.std, jnp.float32)
+        return (images.astype(jnp.float32) - mean) / std
 
 
 @dataclasses.dataclass(frozen=True)
 class Augment:
-  """Per-example random crop from a zero-padded image and random horizontal flip.
+    """Per-example random crop from a zero-padded image and random horizontal flip.
 
-  Both are drawn from `key`, so a given (seed, step) always gives the same batch.
-  """
-  crop_padding: int = 0          # pixels of zero padding on each side before cropping back
-  horizontal_flip: bool = False
+    Both are drawn from `key`, so a given (seed, step) always gives the same batch.
+    """
 
-  @property
-  def enabled(self) -> bool:
-    return self.crop_padding > 0 or self.horizontal_flip
+    crop_padding: int = 0  # pixels of zero padding on each side before cropping back
+    horizontal_flip: bool = False
 
-  def __call__(self, key: jax.Array, images: jax.Array) -> jax.Array:
-    """images (N, H, W, C) of any dtype -> same shape and dtype."""
-    n, h, w, _ = images.shape
-    crop_key, flip_key = jax.random.split(key)
-    if self.crop_padding:
-      p = self.crop_padding
-      padded = jnp.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
-      offsets = jax.random.randint(crop_key, (n, 2), 0, 2 * p + 1)
-      crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, img.shape[-1]))
-      images = jax.vmap(crop)(padded, offsets)
-    if self.horizontal_flip:
-      flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
-      images = jnp.where(flip, images[:, :, ::-1, :], images)
-    return images
+    @property
+    def enabled(self) -> bool:
+        return self.crop_padding > 0 or self.horizontal_flip
+
+    def __call__(self, key: jax.Array, images: jax.Array) -> jax.Array:
+        """images (N, H, W, C) of any dtype -> same shape and dtype."""
+        n, h, w, _ = images.shape
+        crop_key, flip_key = jax.random.split(key)
+        if self.crop_padding:
+            p = self.crop_padding
+            padded = jnp.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
+            offsets = jax.random.randint(crop_key, (n, 2), 0, 2 * p + 1)
+            crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, img.shape[-1]))
+            images = jax.vmap(crop)(padded, offsets)
+        if self.horizontal_flip:
+            flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
+            images = jnp.where(flip, images[:, :, ::-1, :], images)
+        return images
 
 
 def epoch_permutation(seed: int, epoch: int | jax.Array, n: int) -> jax.Array:
-  """The order in which epoch `epoch` visits the n training examples: a function of
-  (seed, epoch) only."""
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
-  return jax.random.permutation(key, n)
+    """The order in which epoch `epoch` visits the n training examples: a function of
+    (seed, epoch) only."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
+    return jax.random.permutation(key, n)
 
 
 def padded_batches(split: Split, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Evaluation batches: (B, batch_size, H, W, C) images, (B, batch_size) labels and a
-  (B, batch_size) float mask that is 1 for real examples and 0 for the padding of the last
-  batch. Every example appears exactly once."""
-  n = len(split.labels)
-  num_batches = -(-n // batch_size)
-  pad = num_batches * batch_size - n
-  images = np.concatenate([split.images, np.zeros((pad,) + split.images.shape[1:], np.uint8)])
-  labels = np.concatenate([split.labels, np.zeros((pad,), np.int32)])
-  mask = np.concatenate([np.ones((n,), np.float32), np.zeros((pad,), np.float32)])
-  shape = (num_batches, batch_size)
-  return (images.reshape(shape + split.images.shape[1:]), labels.reshape(shape),
-          mask.reshape(shape))
+    """Evaluation batches: (B, batch_size, H, W, C) images, (B, batch_size) labels and a
+    (B, batch_size) float mask that is 1 for real examples and 0 for the padding of the last
+    batch. Every example appears exactly once."""
+    n = len(split.labels)
+    num_batches = -(-n // batch_size)
+    pad = num_batches * batch_size - n
+    images = np.concatenate([split.images, np.zeros((pad,) + split.images.shape[1:], np.uint8)])
+    labels = np.concatenate([split.labels, np.zeros((pad,), np.int32)])
+    mask = np.concatenate([np.ones((n,), np.float32), np.zeros((pad,), np.float32)])
+    shape = (num_batches, batch_size)
+    return (
+        images.reshape(shape + split.images.shape[1:]),
+        labels.reshape(shape),
+        mask.reshape(shape),
+    )

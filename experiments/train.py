@@ -12,9 +12,8 @@ Flags:
 
 from __future__ import annotations
 
-import sys
-
 import logging as std_logging
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -23,41 +22,57 @@ from cnnjax import report
 from cnnjax.train import loop
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", "experiments/configs/digits.py", "Config file (a get_config() module).",
-    lock_config=True)
+    "config",
+    "experiments/configs/digits.py",
+    "Config file (a get_config() module).",
+    lock_config=True,
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run.", required=True)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with the dataset files.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run in --workdir.")
 _PROGRESS = flags.DEFINE_bool("progress", None, "Show a progress bar (default: if a terminal).")
 
-SUMMARY_ROWS = ("dataset", "model", "num_params", "epochs_run", "test_accuracy", "test_loss",
-                "best_val_accuracy", "train_seconds", "compile_seconds")
+SUMMARY_ROWS = (
+    "dataset",
+    "model",
+    "num_params",
+    "epochs_run",
+    "test_accuracy",
+    "test_loss",
+    "best_val_accuracy",
+    "train_seconds",
+    "compile_seconds",
+)
 
 
 class _OnlyOwnInfo:
-  """Drops the INFO chatter of libraries (orbax logs every file it writes); keeps warnings."""
+    """Drops the INFO chatter of libraries (orbax logs every file it writes); keeps warnings."""
 
-  def filter(self, record) -> bool:
-    return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+    def filter(self, record) -> bool:
+        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
 
 
 def main(argv):
-  del argv
-  logging.get_absl_handler().addFilter(_OnlyOwnInfo())
-  config = _CONFIG.value
-  if _DATA_DIR.value is not None:
-    config.dataset.data_dir = _DATA_DIR.value
-  try:
-    summary = loop.run(config, _WORKDIR.value, progress=_PROGRESS.value,
-                       overwrite=_OVERWRITE.value)
-  except loop.RunInterrupted as e:
-    logging.warning("%s", e)
-    sys.exit(128 + e.signum)
-  except (ValueError, loop.NonFiniteLossError) as e:  # bad input or divergence: no traceback
-    sys.exit(f"error: {e}")
-  print(report.format_table([(k, summary[k]) for k in SUMMARY_ROWS],
-                            title=f"results ({_WORKDIR.value})"))
+    del argv
+    logging.get_absl_handler().addFilter(_OnlyOwnInfo())
+    config = _CONFIG.value
+    if _DATA_DIR.value is not None:
+        config.dataset.data_dir = _DATA_DIR.value
+    try:
+        summary = loop.run(
+            config, _WORKDIR.value, progress=_PROGRESS.value, overwrite=_OVERWRITE.value
+        )
+    except loop.RunInterrupted as e:
+        logging.warning("%s", e)
+        sys.exit(128 + e.signum)
+    except (ValueError, loop.NonFiniteLossError) as e:  # bad input or divergence: no traceback
+        sys.exit(f"error: {e}")
+    print(
+        report.format_table(
+            [(k, summary[k]) for k in SUMMARY_ROWS], title=f"results ({_WORKDIR.value})"
+        )
+    )
 
 
 if __name__ == "__main__":
-  app.run(main)
+    app.run(main)

@@ -22,22 +22,24 @@ def test_label_smoothing_targets():
     eps = 0.2
     logp = np.log(np.exp([1.0, 2.0, 3.0, 4.0]) / np.exp([1.0, 2.0, 3.0, 4.0]).sum())
     target = np.array([1 - eps + eps / 4, eps / 4, eps / 4, eps / 4])
-    np.testing.assert_allclose(losses.cross_entropy(logits, jnp.array([0]), eps),
-                               [-(target * logp).sum()], rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.cross_entropy(logits, jnp.array([0]), eps), [-(target * logp).sum()], rtol=1e-6
+    )
 
 
-PARAMS = {"conv": {"kernel": jnp.array([[1.0, -2.0]]), "bias": jnp.array([3.0])},
-          "bn": {"scale": jnp.array([-4.0])}}
+PARAMS = {
+    "conv": {"kernel": jnp.array([[1.0, -2.0]]), "bias": jnp.array([3.0])},
+    "bn": {"scale": jnp.array([-4.0])},
+}
 
 
-@pytest.mark.parametrize("penalize,abs_sum,sq_sum", [("kernels", 3.0, 5.0),
-                                                     ("all", 10.0, 30.0)])
+@pytest.mark.parametrize("penalize,abs_sum,sq_sum", [("kernels", 3.0, 5.0), ("all", 10.0, 30.0)])
 def test_weight_penalty(penalize, abs_sum, sq_sum):
     assert losses.weight_penalty(PARAMS, l1=0.1, penalize=penalize) == pytest.approx(0.1 * abs_sum)
-    assert losses.weight_penalty(PARAMS, l2=0.1, penalize=penalize) == pytest.approx(
-        0.05 * sq_sum)
+    assert losses.weight_penalty(PARAMS, l2=0.1, penalize=penalize) == pytest.approx(0.05 * sq_sum)
     assert losses.weight_penalty(PARAMS, l1=0.1, l2=0.1, penalize=penalize) == pytest.approx(
-        0.1 * abs_sum + 0.05 * sq_sum)
+        0.1 * abs_sum + 0.05 * sq_sum
+    )
     assert losses.weight_penalty(PARAMS, penalize=penalize) == 0.0
 
 

@@ -11,8 +11,7 @@ from cnnjax.data import Split
 
 def split(n=20, hw=4, c=3, seed=0):
     rng = np.random.default_rng(seed)
-    return Split(rng.integers(0, 256, (n, hw, hw, c), dtype=np.uint8),
-                 np.arange(n, dtype=np.int32))
+    return Split(rng.integers(0, 256, (n, hw, hw, c), dtype=np.uint8), np.arange(n, dtype=np.int32))
 
 
 def test_holdout_is_deterministic_disjoint_and_complete():
@@ -77,8 +76,12 @@ def test_crop_is_a_shift_with_zero_fill():
     out = np.asarray(aug(jax.random.PRNGKey(0), jnp.asarray(img)))
     # Recover the offset the crop drew and compare with a shifted copy made by NumPy.
     padded = np.pad(img[0, :, :, 0], 2)
-    matches = [(dy, dx) for dy in range(5) for dx in range(5)
-               if np.array_equal(padded[dy:dy + 5, dx:dx + 5], out[0, :, :, 0])]
+    matches = [
+        (dy, dx)
+        for dy in range(5)
+        for dx in range(5)
+        if np.array_equal(padded[dy : dy + 5, dx : dx + 5], out[0, :, :, 0])
+    ]
     assert len(matches) == 1
 
 

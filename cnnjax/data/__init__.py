@@ -13,5 +13,12 @@ from cnnjax.data.dataset import Dataset, Split
 from cnnjax.data.errors import DataError, DataNotFoundError
 from cnnjax.data.registry import DATASETS, list_datasets, load
 
-__all__ = ["DATASETS", "DataError", "DataNotFoundError", "Dataset", "Split", "list_datasets",
-           "load"]
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "DataNotFoundError",
+    "Dataset",
+    "Split",
+    "list_datasets",
+    "load",
+]

@@ -92,17 +92,44 @@ _CIFAR100_LABELS = (
 _CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 
 CIFAR10_RELEASES = (
-    Release("cifar-10-binary.tar.gz", "cifar-10-batches-bin", False,
-            tuple(f"{name}.bin" for name in _CIFAR10_TRAIN), ("test_batch.bin",), None,
-            _CIFAR10_LABELS),
-    Release("cifar-10-python.tar.gz", "cifar-10-batches-py", True,
-            _CIFAR10_TRAIN, ("test_batch",), "batches.meta", _CIFAR10_LABELS),
+    Release(
+        "cifar-10-binary.tar.gz",
+        "cifar-10-batches-bin",
+        False,
+        tuple(f"{name}.bin" for name in _CIFAR10_TRAIN),
+        ("test_batch.bin",),
+        None,
+        _CIFAR10_LABELS,
+    ),
+    Release(
+        "cifar-10-python.tar.gz",
+        "cifar-10-batches-py",
+        True,
+        _CIFAR10_TRAIN,
+        ("test_batch",),
+        "batches.meta",
+        _CIFAR10_LABELS,
+    ),
 )
 CIFAR100_RELEASES = (
-    Release("cifar-100-binary.tar.gz", "cifar-100-binary", False,
-            ("train.bin",), ("test.bin",), None, _CIFAR100_LABELS),
-    Release("cifar-100-python.tar.gz", "cifar-100-python", True,
-            ("train",), ("test",), "meta", _CIFAR100_LABELS),
+    Release(
+        "cifar-100-binary.tar.gz",
+        "cifar-100-binary",
+        False,
+        ("train.bin",),
+        ("test.bin",),
+        None,
+        _CIFAR100_LABELS,
+    ),
+    Release(
+        "cifar-100-python.tar.gz",
+        "cifar-100-python",
+        True,
+        ("train",),
+        ("test",),
+        "meta",
+        _CIFAR100_LABELS,
+    ),
 )
 CIFAR100_LABEL_MODES = {"coarse": 0, "fine": 1}  # label mode -> index into Release.labels
 
@@ -117,9 +144,11 @@ def _parse_records(data: bytes, where: str, num_label_bytes: int):
     """Binary batch -> labels (N, num_label_bytes) and images (N, 32, 32, 3) uint8."""
     record_size = num_label_bytes + PIXELS
     if not data or len(data) % record_size:
-        raise DataError(f"{where}: expected a whole, non-zero number of {record_size}-byte records "
-                        f"({num_label_bytes} label byte(s) + {PIXELS} pixel bytes), found "
-                        f"{len(data)} bytes")
+        raise DataError(
+            f"{where}: expected a whole, non-zero number of {record_size}-byte records "
+            f"({num_label_bytes} label byte(s) + {PIXELS} pixel bytes), found "
+            f"{len(data)} bytes"
+        )
     records = np.frombuffer(data, np.uint8).reshape(-1, record_size)
     images = records[:, num_label_bytes:].reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
     return records[:, :num_label_bytes], images.transpose(0, 2, 3, 1)
@@ -131,29 +160,41 @@ def _parse_pickled(data: bytes, where: str, kinds: tuple[LabelKind, ...]):
     if not isinstance(batch, dict):
         raise DataError(f"{where}: expected a pickled dict, found {_describe(batch)}")
     images = batch.get(b"data")
-    if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 2
-            and images.shape[1] == PIXELS and images.shape[0] > 0):
-        raise DataError(f"{where}: expected b'data' to be an (N, {PIXELS}) uint8 array with N > 0, "
-                        f"found {_describe(images)}")
+    if not (
+        isinstance(images, np.ndarray)
+        and images.dtype == np.uint8
+        and images.ndim == 2
+        and images.shape[1] == PIXELS
+        and images.shape[0] > 0
+    ):
+        raise DataError(
+            f"{where}: expected b'data' to be an (N, {PIXELS}) uint8 array with N > 0, "
+            f"found {_describe(images)}"
+        )
     labels = []
     for kind in kinds:
         values = batch.get(kind.pickle_key)
         array = np.asarray(values) if isinstance(values, (list, np.ndarray)) else None
         if array is None or array.shape != images.shape[:1] or array.dtype.kind not in "iu":
-            raise DataError(f"{where}: expected {kind.pickle_key!r} to hold {images.shape[0]} integer "
-                            f"labels, found {_describe(values if array is None else array)}")
+            raise DataError(
+                f"{where}: expected {kind.pickle_key!r} to hold {images.shape[0]} integer "
+                f"labels, found {_describe(values if array is None else array)}"
+            )
         labels.append(array)
     images = images.reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
     return np.stack(labels, axis=1), images
 
 
 def _missing_hint(release: Release) -> str:
-    return (f"the release {release.archive} (from {DOWNLOAD_URL}) holds all of "
-            f"{', '.join(release.files)} in {release.folder}/")
+    return (
+        f"the release {release.archive} (from {DOWNLOAD_URL}) holds all of "
+        f"{', '.join(release.files)} in {release.folder}/"
+    )
 
 
-def _read_split(release: Release, members: archive.Members, prefix: str,
-                files: tuple[str, ...], kind_index: int) -> Split:
+def _read_split(
+    release: Release, members: archive.Members, prefix: str, files: tuple[str, ...], kind_index: int
+) -> Split:
     """Reads and concatenates one split's batches, validating every label kind."""
     all_images, all_labels = [], []
     for file in files:
@@ -166,28 +207,38 @@ def _read_split(release: Release, members: archive.Members, prefix: str,
         for column, kind in enumerate(release.labels):
             found = labels[:, column]
             if found.min() < 0 or found.max() >= kind.num_classes:
-                raise DataError(f"{where}: expected labels in [0, {kind.num_classes}), found "
-                                f"[{found.min()}, {found.max()}]")
+                raise DataError(
+                    f"{where}: expected labels in [0, {kind.num_classes}), found "
+                    f"[{found.min()}, {found.max()}]"
+                )
         all_images.append(images)
         all_labels.append(labels[:, kind_index])
-    return Split(images=np.concatenate(all_images), labels=np.concatenate(all_labels).astype(np.int32))
+    return Split(
+        images=np.concatenate(all_images), labels=np.concatenate(all_labels).astype(np.int32)
+    )
 
 
-def _class_names(release: Release, members: archive.Members, prefix: str,
-                 kind: LabelKind) -> tuple[str, ...]:
+def _class_names(
+    release: Release, members: archive.Members, prefix: str, kind: LabelKind
+) -> tuple[str, ...]:
     if release.pickled:
         where = members.where(prefix + release.meta)
-        meta = pickles.load_restricted(members.require(prefix + release.meta, _missing_hint(release)),
-                                       where)
+        meta = pickles.load_restricted(
+            members.require(prefix + release.meta, _missing_hint(release)), where
+        )
         names = meta.get(kind.names_key) if isinstance(meta, dict) else None
         if not (isinstance(names, list) and all(isinstance(name, bytes) for name in names)):
-            raise DataError(f"{where}: expected {kind.names_key!r} to be a list of byte strings, "
-                            f"found {_describe(names)}")
+            raise DataError(
+                f"{where}: expected {kind.names_key!r} to be a list of byte strings, "
+                f"found {_describe(names)}"
+            )
         names = [name.decode("utf-8", "replace") for name in names]
     else:
         where = members.where(prefix + kind.names_file)
         text = members.require(prefix + kind.names_file, _missing_hint(release))
-        names = [line.strip() for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
+        names = [
+            line.strip() for line in text.decode("utf-8", "replace").splitlines() if line.strip()
+        ]
     if len(names) != kind.num_classes:
         raise DataError(f"{where}: expected {kind.num_classes} class names, found {len(names)}")
     return tuple(names)
@@ -205,10 +256,12 @@ def _read_release(path, releases: tuple[Release, ...]) -> tuple[Release, archive
             if (path / release.train[0]).is_file():
                 return release, archive.read_folder(path, set(release.files)), ""
         expected = " or ".join(f"{release.train[0]} ({release.folder}/)" for release in releases)
-        raise DataNotFoundError(f"{path}: expected an extracted CIFAR folder holding {expected}, "
-                                f"found neither")
+        raise DataNotFoundError(
+            f"{path}: expected an extracted CIFAR folder holding {expected}, found neither"
+        )
     members = archive.read_archive(
-        path, {f"{release.folder}/{file}" for release in releases for file in release.files})
+        path, {f"{release.folder}/{file}" for release in releases for file in release.files}
+    )
     for release in releases:
         prefix = f"{release.folder}/"
         if any(name.startswith(prefix) for name in members.contents):
@@ -246,6 +299,8 @@ def load_cifar100(path, label_mode: str = "fine") -> Dataset:
       A Dataset of (N, 32, 32, 3) uint8 images and int32 labels.
     """
     if label_mode not in CIFAR100_LABEL_MODES:
-        raise DataError(f"label_mode must be one of {sorted(CIFAR100_LABEL_MODES)}, found {label_mode!r}")
+        raise DataError(
+            f"label_mode must be one of {sorted(CIFAR100_LABEL_MODES)}, found {label_mode!r}"
+        )
     name = "cifar100" if label_mode == "fine" else "cifar100_coarse"
     return _load(path, name, CIFAR100_RELEASES, CIFAR100_LABEL_MODES[label_mode])

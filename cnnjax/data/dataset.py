@@ -23,11 +23,13 @@ class Split:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
             raise DataError(
                 f"Split.images must be (N, H, W, C) uint8, found {self.images.shape} "
-                f"{self.images.dtype}")
+                f"{self.images.dtype}"
+            )
         if self.labels.dtype != np.int32 or self.labels.shape != self.images.shape[:1]:
             raise DataError(
                 f"Split.labels must be ({self.images.shape[0]},) int32, found "
-                f"{self.labels.shape} {self.labels.dtype}")
+                f"{self.labels.shape} {self.labels.dtype}"
+            )
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -56,11 +58,13 @@ class Dataset:
             if split.images.shape[1:] != self.train.images.shape[1:]:
                 raise DataError(
                     f"{self.name} ({self.source}): {split_name} images are "
-                    f"{split.images.shape[1:]}, train images are {self.train.images.shape[1:]}")
+                    f"{split.images.shape[1:]}, train images are {self.train.images.shape[1:]}"
+                )
             if len(split) and not 0 <= split.labels.min() <= split.labels.max() < self.num_classes:
                 raise DataError(
                     f"{self.name} ({self.source}): {split_name} labels must lie in "
-                    f"[0, {self.num_classes}), found [{split.labels.min()}, {split.labels.max()}]")
+                    f"[0, {self.num_classes}), found [{split.labels.min()}, {split.labels.max()}]"
+                )
 
     @property
     def num_classes(self) -> int:

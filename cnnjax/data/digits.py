@@ -23,9 +23,12 @@ def load_digits() -> Dataset:
     images = np.round(bunch.images * 255 / MAX_VALUE).astype(np.uint8)[..., np.newaxis]
     labels = bunch.target.astype(np.int32)
     train_images, test_images, train_labels, test_labels = model_selection.train_test_split(
-        images, labels, test_size=TEST_SIZE, stratify=labels, random_state=SPLIT_SEED)
-    return Dataset(name="digits",
-                   train=Split(images=train_images, labels=train_labels),
-                   test=Split(images=test_images, labels=test_labels),
-                   class_names=tuple(str(digit) for digit in range(10)),
-                   source="sklearn")
+        images, labels, test_size=TEST_SIZE, stratify=labels, random_state=SPLIT_SEED
+    )
+    return Dataset(
+        name="digits",
+        train=Split(images=train_images, labels=train_labels),
+        test=Split(images=test_images, labels=test_labels),
+        class_names=tuple(str(digit) for digit in range(10)),
+        source="sklearn",
+    )

@@ -38,8 +38,18 @@ FILE_NAMES = tuple(name for pair in SPLIT_FILES.values() for name in pair)
 
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(NUM_CLASSES)),
-    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "fashion_mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -73,28 +83,40 @@ def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
     path = pathlib.Path(path)
     raw = _read_bytes(path)
     if len(raw) < 4:
-        raise DataError(f"{path}: expected an IDX header of at least 4 bytes, found {len(raw)} bytes")
+        raise DataError(
+            f"{path}: expected an IDX header of at least 4 bytes, found {len(raw)} bytes"
+        )
     (magic,) = struct.unpack(">I", raw[:4])
     if expected_magic is not None and magic != expected_magic:
-        raise DataError(f"{path}: expected IDX magic number 0x{expected_magic:08x}, found 0x{magic:08x}")
+        raise DataError(
+            f"{path}: expected IDX magic number 0x{expected_magic:08x}, found 0x{magic:08x}"
+        )
     if raw[0] or raw[1]:
-        raise DataError(f"{path}: not an IDX file: expected its first two bytes to be zero, "
-                        f"found 0x{raw[0]:02x} 0x{raw[1]:02x}")
+        raise DataError(
+            f"{path}: not an IDX file: expected its first two bytes to be zero, "
+            f"found 0x{raw[0]:02x} 0x{raw[1]:02x}"
+        )
     type_code, ndim = raw[2], raw[3]
     if type_code != UBYTE:
-        raise DataError(f"{path}: expected IDX type code 0x{UBYTE:02x} (unsigned byte), found 0x{type_code:02x}")
+        raise DataError(
+            f"{path}: expected IDX type code 0x{UBYTE:02x} (unsigned byte), found 0x{type_code:02x}"
+        )
     if ndim == 0:
         raise DataError(f"{path}: expected at least one IDX dimension, found 0")
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
-        raise DataError(f"{path}: truncated header: expected {header_size} bytes for {ndim} "
-                        f"dimensions, found {len(raw)}")
+        raise DataError(
+            f"{path}: truncated header: expected {header_size} bytes for {ndim} "
+            f"dimensions, found {len(raw)}"
+        )
     dims = struct.unpack(f">{ndim}I", raw[4:header_size])
     expected, found = math.prod(dims), len(raw) - header_size
     if found != expected:
         problem = "truncated" if found < expected else "trailing bytes"
-        raise DataError(f"{path}: {problem}: header dimensions {dims} need {expected} payload bytes, "
-                        f"found {found}")
+        raise DataError(
+            f"{path}: {problem}: header dimensions {dims} need {expected} payload bytes, "
+            f"found {found}"
+        )
     return np.frombuffer(raw, np.uint8, offset=header_size).reshape(dims).copy()
 
 
@@ -112,15 +134,21 @@ def read_split(images_path, labels_path) -> Split:
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
     if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DataError(f"{images_path}: expected {IMAGE_SIZE}x{IMAGE_SIZE} images, "
-                        f"found {images.shape[1]}x{images.shape[2]}")
+        raise DataError(
+            f"{images_path}: expected {IMAGE_SIZE}x{IMAGE_SIZE} images, "
+            f"found {images.shape[1]}x{images.shape[2]}"
+        )
     if images.shape[0] == 0:
         raise DataError(f"{images_path}: expected at least one image, found none")
     if labels.shape[0] != images.shape[0]:
-        raise DataError(f"{labels_path}: expected {images.shape[0]} labels to match {images_path}, "
-                        f"found {labels.shape[0]}")
+        raise DataError(
+            f"{labels_path}: expected {images.shape[0]} labels to match {images_path}, "
+            f"found {labels.shape[0]}"
+        )
     if labels.max() >= NUM_CLASSES:
-        raise DataError(f"{labels_path}: expected labels in [0, {NUM_CLASSES}), found {labels.max()}")
+        raise DataError(
+            f"{labels_path}: expected labels in [0, {NUM_CLASSES}), found {labels.max()}"
+        )
     return Split(images=images[..., np.newaxis], labels=labels.astype(np.int32))
 
 
@@ -140,9 +168,18 @@ def load_mnist_dir(directory, name: str = "mnist") -> Dataset:
     missing = [stem for stem, path in paths.items() if path is None]
     if missing:
         raise DataNotFoundError(
-            f"{directory}: missing {', '.join(f'{stem}[.gz]' for stem in missing)}; a {name} folder "
-            f"must hold all of {', '.join(f'{stem}.gz' for stem in FILE_NAMES)} (gzip'd or not)")
-    splits = {split: read_split(paths[images], paths[labels])
-              for split, (images, labels) in SPLIT_FILES.items()}
-    return Dataset(name=name, train=splits["train"], test=splits["test"],
-                   class_names=CLASS_NAMES[name], source=str(directory))
+            f"{directory}: missing {', '.join(f'{stem}[.gz]' for stem in missing)}; "
+            f"a {name} folder "
+            f"must hold all of {', '.join(f'{stem}.gz' for stem in FILE_NAMES)} (gzip'd or not)"
+        )
+    splits = {
+        split: read_split(paths[images], paths[labels])
+        for split, (images, labels) in SPLIT_FILES.items()
+    }
+    return Dataset(
+        name=name,
+        train=splits["train"],
+        test=splits["test"],
+        class_names=CLASS_NAMES[name],
+        source=str(directory),
+    )

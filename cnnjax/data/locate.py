@@ -53,26 +53,37 @@ class Spec:
 
 def _idx_spec(folders: tuple[str, ...], extra_help: str = "") -> Spec:
     files = ", ".join(f"{folders[0]}/{name}.gz" for name in idx.FILE_NAMES)
-    return Spec(folders=folders,
-                markers=tuple(Marker(idx.FILE_NAMES[0] + ext, ".", False) for ext in (".gz", "")),
-                supply=f"{files} (gzip'd or not){extra_help}")
+    return Spec(
+        folders=folders,
+        markers=tuple(Marker(idx.FILE_NAMES[0] + ext, ".", False) for ext in (".gz", "")),
+        supply=f"{files} (gzip'd or not){extra_help}",
+    )
 
 
 def _cifar_spec(folders: tuple[str, ...], releases: tuple[cifar.Release, ...]) -> Spec:
-    markers = tuple(marker for release in releases for marker in (
-        Marker(release.folder, release.folder, True),
-        Marker(release.archive, release.archive, True),
-        Marker(release.train[0], ".", False)))
-    return Spec(folders=folders, markers=markers,
-                supply=f"{folders[0]}/{releases[0].archive} (or {releases[1].archive}, or either "
-                       f"extracted), from {cifar.DOWNLOAD_URL}")
+    markers = tuple(
+        marker
+        for release in releases
+        for marker in (
+            Marker(release.folder, release.folder, True),
+            Marker(release.archive, release.archive, True),
+            Marker(release.train[0], ".", False),
+        )
+    )
+    return Spec(
+        folders=folders,
+        markers=markers,
+        supply=f"{folders[0]}/{releases[0].archive} (or {releases[1].archive}, or either "
+        f"extracted), from {cifar.DOWNLOAD_URL}",
+    )
 
 
 SPECS = {
     "mnist": _idx_spec(("mnist", "MNIST")),
     "fashion_mnist": _idx_spec(
         ("fashion_mnist", "fashion-mnist", "fashionmnist"),
-        "; on Debian, `apt-get install dataset-fashion-mnist` installs them"),
+        "; on Debian, `apt-get install dataset-fashion-mnist` installs them",
+    ),
     "cifar10": _cifar_spec(("cifar10", "cifar-10"), cifar.CIFAR10_RELEASES),
     "cifar100": _cifar_spec(("cifar100", "cifar-100"), cifar.CIFAR100_RELEASES),
 }
@@ -98,7 +109,9 @@ def find(name: str, data_dir: str | os.PathLike | None = None) -> pathlib.Path:
     spec = SPECS[name]
     searched = []
     for root, origin in _roots(data_dir):
-        folders = [(root / folder, True) for folder in spec.folders] + [(root, origin == "data_dir")]
+        folders = [(root / folder, True) for folder in spec.folders] + [
+            (root, origin == "data_dir")
+        ]
         for folder, trust_generic in folders:
             searched.append(f"  {folder} ({origin})")
             for marker in spec.markers:
@@ -106,5 +119,8 @@ def find(name: str, data_dir: str | os.PathLike | None = None) -> pathlib.Path:
                     return folder / marker.target if marker.target != "." else folder
     markers = " or ".join(marker.name for marker in spec.markers)
     raise DataNotFoundError(
-        f"{name}: no data found. Looked for {markers} in:\n" + "\n".join(searched) +
-        f"\nTo supply it, pass --data_dir=DIR or set {ENV_VAR}=DIR, where DIR holds {spec.supply}.")
+        f"{name}: no data found. Looked for {markers} in:\n"
+        + "\n".join(searched)
+        + f"\nTo supply it, pass --data_dir=DIR or set {ENV_VAR}=DIR, "
+        f"where DIR holds {spec.supply}."
+    )

@@ -39,8 +39,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in ALLOWED_GLOBALS:
             allowed = ", ".join(f"{m}.{n}" for m, n in ALLOWED_GLOBALS)
-            raise DataError(f"{self._where}: refusing to unpickle global {module}.{name}; "
-                            f"expected only numpy array globals ({allowed})")
+            raise DataError(
+                f"{self._where}: refusing to unpickle global {module}.{name}; "
+                f"expected only numpy array globals ({allowed})"
+            )
         return ALLOWED_GLOBALS[(module, name)]
 
 

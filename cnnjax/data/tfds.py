@@ -28,8 +28,9 @@ def available() -> bool:
 
 
 def _split(batch: dict, label_key: str) -> Split:
-    return Split(images=np.asarray(batch["image"], np.uint8),
-                 labels=np.asarray(batch[label_key], np.int32))
+    return Split(
+        images=np.asarray(batch["image"], np.uint8), labels=np.asarray(batch[label_key], np.int32)
+    )
 
 
 def load_tfds(name: str) -> Dataset:
@@ -42,13 +43,18 @@ def load_tfds(name: str) -> Dataset:
 
     tfds_name, label_key = TFDS_NAMES[name]
     try:
-        (train, test), info = tfds.load(tfds_name, split=["train", "test"], batch_size=-1,
-                                        with_info=True, download=False)
+        (train, test), info = tfds.load(
+            tfds_name, split=["train", "test"], batch_size=-1, with_info=True, download=False
+        )
     except Exception as e:  # TFDS raises assorted types for a missing or unreadable set.
-        raise DataNotFoundError(f"tfds:{tfds_name}: not available ({type(e).__name__}: {e}); "
-                                f"prepare it with `tfds build {tfds_name}`") from e
-    return Dataset(name=name,
-                   train=_split(tfds.as_numpy(train), label_key),
-                   test=_split(tfds.as_numpy(test), label_key),
-                   class_names=tuple(info.features[label_key].names),
-                   source=f"tfds:{tfds_name}")
+        raise DataNotFoundError(
+            f"tfds:{tfds_name}: not available ({type(e).__name__}: {e}); "
+            f"prepare it with `tfds build {tfds_name}`"
+        ) from e
+    return Dataset(
+        name=name,
+        train=_split(tfds.as_numpy(train), label_key),
+        test=_split(tfds.as_numpy(test), label_key),
+        class_names=tuple(info.features[label_key].names),
+        source=f"tfds:{tfds_name}",
+    )

@@ -29,48 +29,53 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
 
 
 class UnknownModelError(ValueError):
-  """Raised for a model name that is not in the registry."""
+    """Raised for a model name that is not in the registry."""
 
 
 def list_models() -> list[str]:
-  """Names accepted by `create`, sorted."""
-  return sorted(_REGISTRY)
+    """Names accepted by `create`, sorted."""
+    return sorted(_REGISTRY)
 
 
 def check_name(name: str) -> None:
-  """Raises `UnknownModelError` listing the valid names unless `name` is registered."""
-  if name not in _REGISTRY:
-    raise UnknownModelError(
-        f"unknown model {name!r}; valid model names: {', '.join(list_models())}")
+    """Raises `UnknownModelError` listing the valid names unless `name` is registered."""
+    if name not in _REGISTRY:
+        raise UnknownModelError(
+            f"unknown model {name!r}; valid model names: {', '.join(list_models())}"
+        )
 
 
 def hyperparameters(name: str) -> dict[str, object]:
-  """The constructor fields of model `name` and their defaults (what overrides may set)."""
-  check_name(name)
-  cls = _REGISTRY[name]
-  cls = getattr(cls, "func", cls)  # functools.partial aliases
-  fields = {f.name: f.default for f in dataclasses.fields(cls)
-            if f.init and f.name not in ("parent", "name", "num_classes")}
-  defaults = getattr(_REGISTRY[name], "keywords", {})
-  return {**fields, **defaults}
+    """The constructor fields of model `name` and their defaults (what overrides may set)."""
+    check_name(name)
+    cls = _REGISTRY[name]
+    cls = getattr(cls, "func", cls)  # functools.partial aliases
+    fields = {
+        f.name: f.default
+        for f in dataclasses.fields(cls)
+        if f.init and f.name not in ("parent", "name", "num_classes")
+    }
+    defaults = getattr(_REGISTRY[name], "keywords", {})
+    return {**fields, **defaults}
 
 
 def create(name: str, num_classes: int, **overrides) -> nn.Module:
-  """Builds registered model `name` with `num_classes` outputs.
+    """Builds registered model `name` with `num_classes` outputs.
 
-  Args:
-    name: a name from `list_models()`.
-    num_classes: size of the logits' last axis.
-    **overrides: constructor fields of the model (see `hyperparameters(name)`).
+    Args:
+      name: a name from `list_models()`.
+      num_classes: size of the logits' last axis.
+      **overrides: constructor fields of the model (see `hyperparameters(name)`).
 
-  Raises:
-    UnknownModelError: `name` is not registered.
-    TypeError: an override names a field the model does not have.
-  """
-  known = hyperparameters(name)
-  unknown = sorted(set(overrides) - set(known))
-  if unknown:
-    raise TypeError(
-        f"model {name!r} has no field(s) {', '.join(unknown)}; "
-        f"its fields are: {', '.join(sorted(known))}")
-  return _REGISTRY[name](num_classes=num_classes, **overrides)
+    Raises:
+      UnknownModelError: `name` is not registered.
+      TypeError: an override names a field the model does not have.
+    """
+    known = hyperparameters(name)
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(
+            f"model {name!r} has no field(s) {', '.join(unknown)}; "
+            f"its fields are: {', '.join(sorted(known))}"
+        )
+    return _REGISTRY[name](num_classes=num_classes, **overrides)

@@ -22,45 +22,49 @@ from cnnjax.layers import activation
 
 
 class LeNet5(nn.Module):
-  """LeNet-5 with configurable activation and pooling; input (N, H, W, C) with H, W >= 28.
+    """LeNet-5 with configurable activation and pooling; input (N, H, W, C) with H, W >= 28.
 
-  Sows intermediates named after the paper's layers: C1, S2, C3, S4, C5, F6.
-  """
-  num_classes: int
-  act: str = "relu"
-  pool: str = "max"              # 'max' or 'avg'
-  pad_input_to: int = 0          # zero-pad H and W up to this size (0: no padding)
-  first_conv_padding: str = "SAME"
-  dropout_rate: float = 0.0      # on the C5 and F6 activations
+    Sows intermediates named after the paper's layers: C1, S2, C3, S4, C5, F6.
+    """
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    if self.pad_input_to:
-      ph, pw = self.pad_input_to - x.shape[1], self.pad_input_to - x.shape[2]
-      if ph < 0 or pw < 0:
-        raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is larger than "
-                         f"pad_input_to={self.pad_input_to}")
-      x = jnp.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
-    act = activation(self.act)
-    if self.pool not in ("max", "avg"):
-      raise ValueError(f"pool must be 'max' or 'avg', got {self.pool!r}")
-    pool = nn.max_pool if self.pool == "max" else nn.avg_pool
-    x = act(nn.Conv(6, (5, 5), padding=self.first_conv_padding, name="conv1")(x))
-    self.sow("intermediates", "C1", x)
-    x = pool(x, (2, 2), strides=(2, 2))
-    self.sow("intermediates", "S2", x)
-    x = act(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
-    self.sow("intermediates", "C3", x)
-    x = pool(x, (2, 2), strides=(2, 2))
-    self.sow("intermediates", "S4", x)
-    x = x.reshape((x.shape[0], -1))
-    for width, layer, name in ((120, "dense1", "C5"), (84, "dense2", "F6")):
-      x = act(nn.Dense(width, name=layer)(x))
-      self.sow("intermediates", name, x)
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes, name="head")(x)
+    num_classes: int
+    act: str = "relu"
+    pool: str = "max"  # 'max' or 'avg'
+    pad_input_to: int = 0  # zero-pad H and W up to this size (0: no padding)
+    first_conv_padding: str = "SAME"
+    dropout_rate: float = 0.0  # on the C5 and F6 activations
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        if self.pad_input_to:
+            ph, pw = self.pad_input_to - x.shape[1], self.pad_input_to - x.shape[2]
+            if ph < 0 or pw < 0:
+                raise ValueError(
+                    f"input {x.shape[1]}x{x.shape[2]} is larger than "
+                    f"pad_input_to={self.pad_input_to}"
+                )
+            x = jnp.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+        act = activation(self.act)
+        if self.pool not in ("max", "avg"):
+            raise ValueError(f"pool must be 'max' or 'avg', got {self.pool!r}")
+        pool = nn.max_pool if self.pool == "max" else nn.avg_pool
+        x = act(nn.Conv(6, (5, 5), padding=self.first_conv_padding, name="conv1")(x))
+        self.sow("intermediates", "C1", x)
+        x = pool(x, (2, 2), strides=(2, 2))
+        self.sow("intermediates", "S2", x)
+        x = act(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
+        self.sow("intermediates", "C3", x)
+        x = pool(x, (2, 2), strides=(2, 2))
+        self.sow("intermediates", "S4", x)
+        x = x.reshape((x.shape[0], -1))
+        for width, layer, name in ((120, "dense1", "C5"), (84, "dense2", "F6")):
+            x = act(nn.Dense(width, name=layer)(x))
+            self.sow("intermediates", name, x)
+            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, name="head")(x)
 
 
 # The 1998 form: scaled tanh, average pooling, input zero-padded to 32x32, VALID C1.
 LeNet5_1998 = functools.partial(
-    LeNet5, act="scaled_tanh", pool="avg", pad_input_to=32, first_conv_padding="VALID")
+    LeNet5, act="scaled_tanh", pool="avg", pad_input_to=32, first_conv_padding="VALID"
+)

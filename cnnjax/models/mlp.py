@@ -11,20 +11,21 @@ from cnnjax.layers import activation
 
 
 class MLP(nn.Module):
-  """Flatten (N, H, W, C) -> [Dense -> act -> Dropout] * len(hidden) -> Dense(num_classes).
+    """Flatten (N, H, W, C) -> [Dense -> act -> Dropout] * len(hidden) -> Dense(num_classes).
 
-  Sows each hidden layer's output as intermediates 'hidden{i}'.
-  """
-  num_classes: int
-  hidden_sizes: Sequence[int] = (256, 128)
-  act: str = "relu"
-  dropout_rate: float = 0.0
+    Sows each hidden layer's output as intermediates 'hidden{i}'.
+    """
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    x = x.reshape((x.shape[0], -1))
-    for i, width in enumerate(self.hidden_sizes):
-      x = activation(self.act)(nn.Dense(width, name=f"dense{i}")(x))
-      self.sow("intermediates", f"hidden{i}", x)
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes, name="head")(x)
+    num_classes: int
+    hidden_sizes: Sequence[int] = (256, 128)
+    act: str = "relu"
+    dropout_rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = x.reshape((x.shape[0], -1))
+        for i, width in enumerate(self.hidden_sizes):
+            x = activation(self.act)(nn.Dense(width, name=f"dense{i}")(x))
+            self.sow("intermediates", f"hidden{i}", x)
+            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, name="head")(x)

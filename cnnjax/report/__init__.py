@@ -4,9 +4,20 @@ Everything here is derived from the epoch history, so a resumed run rewrites it 
 files always match the checkpoint.
 """
 
-from cnnjax.report.files import (read_json, write_json, write_metrics, write_tensorboard,
-                                 format_table)
+from cnnjax.report.files import (
+    format_table,
+    read_json,
+    write_json,
+    write_metrics,
+    write_tensorboard,
+)
 from cnnjax.report.plots import plot_curves
 
-__all__ = ["read_json", "write_json", "write_metrics", "write_tensorboard", "format_table",
-           "plot_curves"]
+__all__ = [
+    "read_json",
+    "write_json",
+    "write_metrics",
+    "write_tensorboard",
+    "format_table",
+    "plot_curves",
+]

@@ -9,55 +9,63 @@ from typing import Any, Iterable, Sequence
 
 from tensorboardX import SummaryWriter
 
-TENSORBOARD_SCALARS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                       "learning_rate", "penalty", "epoch_seconds", "images_per_second")
+TENSORBOARD_SCALARS = (
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "penalty",
+    "epoch_seconds",
+    "images_per_second",
+)
 
 
 def _atomic_write(path: str, text: str) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def write_json(path: str, obj: Any) -> None:
-  """Writes `obj` as indented JSON, atomically (a reader never sees half a file)."""
-  _atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """Writes `obj` as indented JSON, atomically (a reader never sees half a file)."""
+    _atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: str) -> Any:
-  with open(path) as f:
-    return json.load(f)
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_metrics(path: str, history: Iterable[dict[str, Any]]) -> None:
-  """metrics.jsonl: one JSON object per epoch, rewritten atomically from the whole history."""
-  _atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
+    """metrics.jsonl: one JSON object per epoch, rewritten atomically from the whole history."""
+    _atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
 
 
 def write_tensorboard(logdir: str, history: Sequence[dict[str, Any]]) -> None:
-  """Replaces the event files in `logdir` with the history's scalars, one point per epoch.
+    """Replaces the event files in `logdir` with the history's scalars, one point per epoch.
 
-  Written with tensorboardX, so TensorBoard reads them without TensorFlow installed here.
-  """
-  os.makedirs(logdir, exist_ok=True)
-  for old in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    os.remove(old)
-  with SummaryWriter(logdir=logdir) as writer:
-    for record in history:
-      for key in TENSORBOARD_SCALARS:
-        if record.get(key) is not None:
-          writer.add_scalar(key, record[key], global_step=record["epoch"])
+    Written with tensorboardX, so TensorBoard reads them without TensorFlow installed here.
+    """
+    os.makedirs(logdir, exist_ok=True)
+    for old in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+        os.remove(old)
+    with SummaryWriter(logdir=logdir) as writer:
+        for record in history:
+            for key in TENSORBOARD_SCALARS:
+                if record.get(key) is not None:
+                    writer.add_scalar(key, record[key], global_step=record["epoch"])
 
 
 def format_table(rows: Sequence[tuple[str, Any]], title: str = "") -> str:
-  """A two-column plain-text table of (name, value) rows; floats to 4 significant places."""
-  fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-  width = max(len(k) for k, _ in rows)
-  vwidth = max(len(fmt(v)) for _, v in rows)
-  line = "+" + "-" * (width + 2) + "+" + "-" * (vwidth + 2) + "+"
-  out = [title] if title else []
-  out += [line] + [f"| {k:<{width}} | {fmt(v):>{vwidth}} |" for k, v in rows] + [line]
-  return "\n".join(out)
+    """A two-column plain-text table of (name, value) rows; floats to 4 significant places."""
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    width = max(len(k) for k, _ in rows)
+    vwidth = max(len(fmt(v)) for _, v in rows)
+    line = "+" + "-" * (width + 2) + "+" + "-" * (vwidth + 2) + "+"
+    out = [title] if title else []
+    out += [line] + [f"| {k:<{width}} | {fmt(v):>{vwidth}} |" for k, v in rows] + [line]
+    return "\n".join(out)

@@ -24,53 +24,62 @@ EpochSums = dict[str, jax.Array]
 
 
 def zero_sums() -> EpochSums:
-  return {"loss_sum": jnp.zeros((), jnp.float32), "penalty_sum": jnp.zeros((), jnp.float32),
-          "correct": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32),
-          "nonfinite_step": jnp.full((), -1, jnp.int32)}
-
-
-def make_train_step(normalizer: Normalizer, augment: Augment, loss_config: steps.LossConfig,
-                    batch_size: int) -> Callable:
-  """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
-
-  Runs step i of an epoch on examples perm[i*B:(i+1)*B] of the uint8 arrays `images`
-  (N, H, W, C) and `labels` (N,), which stay on the device; `state` and `sums` are donated.
-  The host calls it once per step without waiting for the result. (A `lax.fori_loop` over
-  the steps of an epoch was measured 25x slower per step on XLA's CPU backend, jax 0.10.2.)
-  """
-
-  def step(state: TrainState, sums: EpochSums, images, labels, perm, i):
-    idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-    x, y = images[idx], labels[idx]
-    if augment.enabled:
-      x = augment(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1), x)
-    new_state, m = steps.train_step(state, normalizer(x), y, loss_config)
-    sums = {
-        "loss_sum": sums["loss_sum"] + m["loss_sum"],
-        "penalty_sum": sums["penalty_sum"] + m["penalty"] * m["count"],
-        "correct": sums["correct"] + m["correct"],
-        "count": sums["count"] + m["count"],
-        "nonfinite_step": jnp.where((sums["nonfinite_step"] < 0) & ~m["finite"], state.step,
-                                    sums["nonfinite_step"]),
+    return {
+        "loss_sum": jnp.zeros((), jnp.float32),
+        "penalty_sum": jnp.zeros((), jnp.float32),
+        "correct": jnp.zeros((), jnp.float32),
+        "count": jnp.zeros((), jnp.float32),
+        "nonfinite_step": jnp.full((), -1, jnp.int32),
     }
-    return new_state, sums
 
-  return jax.jit(step, donate_argnums=(0, 1))
+
+def make_train_step(
+    normalizer: Normalizer, augment: Augment, loss_config: steps.LossConfig, batch_size: int
+) -> Callable:
+    """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
+
+    Runs step i of an epoch on examples perm[i*B:(i+1)*B] of the uint8 arrays `images`
+    (N, H, W, C) and `labels` (N,), which stay on the device; `state` and `sums` are donated.
+    The host calls it once per step without waiting for the result. (A `lax.fori_loop` over
+    the steps of an epoch was measured 25x slower per step on XLA's CPU backend, jax 0.10.2.)
+    """
+
+    def step(state: TrainState, sums: EpochSums, images, labels, perm, i):
+        idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
+        x, y = images[idx], labels[idx]
+        if augment.enabled:
+            x = augment(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1), x)
+        new_state, m = steps.train_step(state, normalizer(x), y, loss_config)
+        sums = {
+            "loss_sum": sums["loss_sum"] + m["loss_sum"],
+            "penalty_sum": sums["penalty_sum"] + m["penalty"] * m["count"],
+            "correct": sums["correct"] + m["correct"],
+            "count": sums["count"] + m["count"],
+            "nonfinite_step": jnp.where(
+                (sums["nonfinite_step"] < 0) & ~m["finite"], state.step, sums["nonfinite_step"]
+            ),
+        }
+        return new_state, sums
+
+    return jax.jit(step, donate_argnums=(0, 1))
 
 
 def make_evaluate(normalizer: Normalizer) -> Callable:
-  """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count'}`
-  over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b)."""
+    """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count'}`
+    over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b)."""
 
-  def evaluate(state: TrainState, images, labels, mask):
-    def body(total, batch):
-      x, y, m = batch
-      out = steps.eval_step(state, normalizer(x), y, m)
-      return jax.tree.map(jnp.add, total, out), None
+    def evaluate(state: TrainState, images, labels, mask):
+        def body(total, batch):
+            x, y, m = batch
+            out = steps.eval_step(state, normalizer(x), y, m)
+            return jax.tree.map(jnp.add, total, out), None
 
-    zero = {"loss_sum": jnp.zeros(()), "correct": jnp.zeros(()), "count": jnp.zeros(())}
-    total, _ = jax.lax.scan(body, zero, (images, labels, mask))
-    return {"loss": total["loss_sum"] / total["count"],
-            "accuracy": total["correct"] / total["count"], "count": total["count"]}
+        zero = {"loss_sum": jnp.zeros(()), "correct": jnp.zeros(()), "count": jnp.zeros(())}
+        total, _ = jax.lax.scan(body, zero, (images, labels, mask))
+        return {
+            "loss": total["loss_sum"] / total["count"],
+            "accuracy": total["correct"] / total["count"],
+            "count": total["count"],
+        }
 
-  return jax.jit(evaluate)
+    return jax.jit(evaluate)

@@ -29,274 +29,346 @@ from tqdm import tqdm
 
 from cnnjax import config as config_lib
 from cnnjax import data, models, optim, pipeline, report
-from cnnjax.train import early_stopping, epoch as epoch_lib, steps
+from cnnjax.train import early_stopping, steps
+from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
 from cnnjax.train.state import create_train_state, num_params
 
 
 class NonFiniteLossError(RuntimeError):
-  """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite."""
 
 
 class WorkdirConflictError(ValueError):
-  """The workdir holds a run of a different config."""
+    """The workdir holds a run of a different config."""
 
 
 class RunInterrupted(Exception):
-  """SIGINT or SIGTERM arrived; a checkpoint was saved before raising."""
+    """SIGINT or SIGTERM arrived; a checkpoint was saved before raising."""
 
-  def __init__(self, signum: int, step: int):
-    super().__init__(f"{signal.Signals(signum).name} received: saved a checkpoint at step "
-                     f"{step}; run the same command again to resume")
-    self.signum = signum
+    def __init__(self, signum: int, step: int):
+        super().__init__(
+            f"{signal.Signals(signum).name} received: saved a checkpoint at step "
+            f"{step}; run the same command again to resume"
+        )
+        self.signum = signum
 
 
 @contextlib.contextmanager
 def _signal_flag() -> Iterator[list[int]]:
-  """Records SIGINT/SIGTERM in a list instead of raising; restores the handlers on exit."""
-  received: list[int] = []
-  handler = lambda signum, frame: received.append(signum)
-  previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-  try:
-    yield received
-  finally:
-    for s, h in previous.items():
-      signal.signal(s, h)
+    """Records SIGINT/SIGTERM in a list instead of raising; restores the handlers on exit."""
+    received: list[int] = []
+    handler = lambda signum, frame: received.append(signum)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _flat(config_dict: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-  out = {}
-  for k, v in config_dict.items():
-    if isinstance(v, dict):
-      out.update(_flat(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
-  return out
+    out = {}
+    for k, v in config_dict.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  return json.loads(config.to_json())
+    return json.loads(config.to_json())
 
 
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> None:
-  """Creates `workdir` and its config.json; refuses a workdir holding a different config.
+    """Creates `workdir` and its config.json; refuses a workdir holding a different config.
 
-  With `overwrite`, an existing run in `workdir` is deleted first.
-  """
-  path = os.path.join(workdir, "config.json")
-  if os.path.exists(path):
-    if overwrite:
-      for name in os.listdir(workdir):
-        full = os.path.join(workdir, name)
-        shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
-    else:
-      old, new = _flat(report.read_json(path)), _flat(_config_json(config))
-      diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-               if old.get(k) != new.get(k) and k not in config_lib.RESUME_INDEPENDENT_FIELDS]
-      if diffs:
-        raise WorkdirConflictError(
-            f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
-            "--overwrite to discard that run, or choose another --workdir")
-  os.makedirs(workdir, exist_ok=True)
-  report.write_json(path, _config_json(config))
+    With `overwrite`, an existing run in `workdir` is deleted first.
+    """
+    path = os.path.join(workdir, "config.json")
+    if os.path.exists(path):
+        if overwrite:
+            for name in os.listdir(workdir):
+                full = os.path.join(workdir, name)
+                shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+        else:
+            old, new = _flat(report.read_json(path)), _flat(_config_json(config))
+            diffs = [
+                f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k) and k not in config_lib.RESUME_INDEPENDENT_FIELDS
+            ]
+            if diffs:
+                raise WorkdirConflictError(
+                    f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
+                    "--overwrite to discard that run, or choose another --workdir"
+                )
+    os.makedirs(workdir, exist_ok=True)
+    report.write_json(path, _config_json(config))
 
 
 @dataclasses.dataclass
 class _Data:
-  """The splits of a run, on the device, and what the report needs to know about them."""
-  images: jax.Array        # (N, H, W, C) uint8, training split
-  labels: jax.Array        # (N,) int32
-  val: tuple | None        # padded evaluation batches (images, labels, mask)
-  test: tuple
-  normalizer: pipeline.Normalizer
-  num_classes: int
-  info: dict[str, Any]
+    """The splits of a run, on the device, and what the report needs to know about them."""
+
+    images: jax.Array  # (N, H, W, C) uint8, training split
+    labels: jax.Array  # (N,) int32
+    val: tuple | None  # padded evaluation batches (images, labels, mask)
+    test: tuple
+    normalizer: pipeline.Normalizer
+    num_classes: int
+    info: dict[str, Any]
 
 
 def _load_data(config: ml_collections.ConfigDict) -> _Data:
-  ds = data.load(config.dataset.name, config.dataset.data_dir or None)
-  train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
-  if len(train) < config.batch_size:
-    raise config_lib.ConfigError(
-        f"batch_size={config.batch_size} exceeds the {len(train)} training examples of "
-        f"{ds.name} after holding out dataset.val_size={config.dataset.val_size}")
-  normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
-  batches = lambda split: tuple(jax.device_put(a) for a in
-                                pipeline.padded_batches(split, config.eval_batch_size))
-  info = {"dataset": ds.name, "source": ds.source, "image_shape": list(train.images.shape[1:]),
-          "num_classes": ds.num_classes, "num_train": len(train), "num_val": len(val),
-          "num_test": len(ds.test), "normalize": config.dataset.normalize,
-          "channel_mean": list(normalizer.mean), "channel_std": list(normalizer.std)}
-  return _Data(jax.device_put(train.images), jax.device_put(train.labels),
-               batches(val) if len(val) else None, batches(ds.test), normalizer,
-               ds.num_classes, info)
+    ds = data.load(config.dataset.name, config.dataset.data_dir or None)
+    train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
+    if len(train) < config.batch_size:
+        raise config_lib.ConfigError(
+            f"batch_size={config.batch_size} exceeds the {len(train)} training examples of "
+            f"{ds.name} after holding out dataset.val_size={config.dataset.val_size}"
+        )
+    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
+    batches = lambda split: tuple(
+        jax.device_put(a) for a in pipeline.padded_batches(split, config.eval_batch_size)
+    )
+    info = {
+        "dataset": ds.name,
+        "source": ds.source,
+        "image_shape": list(train.images.shape[1:]),
+        "num_classes": ds.num_classes,
+        "num_train": len(train),
+        "num_val": len(val),
+        "num_test": len(ds.test),
+        "normalize": config.dataset.normalize,
+        "channel_mean": list(normalizer.mean),
+        "channel_std": list(normalizer.std),
+    }
+    return _Data(
+        jax.device_put(train.images),
+        jax.device_put(train.labels),
+        batches(val) if len(val) else None,
+        batches(ds.test),
+        normalizer,
+        ds.num_classes,
+        info,
+    )
 
 
 def _host(tree) -> dict[str, Any]:
-  """Device scalars -> Python numbers (exact: float32 values are representable as float)."""
-  return {k: np.asarray(v).item() for k, v in jax.device_get(tree).items()}
+    """Device scalars -> Python numbers (exact: float32 values are representable as float)."""
+    return {k: np.asarray(v).item() for k, v in jax.device_get(tree).items()}
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool | None = None,
-        overwrite: bool = False) -> dict[str, Any]:
-  """Trains `config` in `workdir` (resuming from its latest checkpoint) and returns the summary.
+def run(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Trains `config` in `workdir` (resuming from its latest checkpoint) and returns the summary.
 
-  Writes config.json, metrics.jsonl, summary.json, curves.png, tensorboard/ and checkpoints/.
-  Raises config_lib.ConfigError / models.UnknownModelError / data.DataError before any
-  compile for bad input; NonFiniteLossError when the loss diverges (the last good checkpoint
-  stays); RunInterrupted after saving a checkpoint on SIGINT/SIGTERM.
-  """
-  config_lib.validate(config)
-  workdir = os.path.abspath(workdir)
-  prepare_workdir(config, workdir, overwrite)
-  if progress is None:
-    progress = sys.stderr.isatty()
+    Writes config.json, metrics.jsonl, summary.json, curves.png, tensorboard/ and checkpoints/.
+    Raises config_lib.ConfigError / models.UnknownModelError / data.DataError before any
+    compile for bad input; NonFiniteLossError when the loss diverges (the last good checkpoint
+    stays); RunInterrupted after saving a checkpoint on SIGINT/SIGTERM.
+    """
+    config_lib.validate(config)
+    workdir = os.path.abspath(workdir)
+    prepare_workdir(config, workdir, overwrite)
+    if progress is None:
+        progress = sys.stderr.isatty()
 
-  d = _load_data(config)
-  logging.info("data: %s", json.dumps(d.info))
-  steps_per_epoch = len(d.labels) // config.batch_size
-  chunk = config.steps_per_sync or max(1, -(-steps_per_epoch // 10))
-  model = models.create(config.model.name, d.num_classes, **config_lib.model_overrides(config))
-  tx = optim.make_optimizer(config, steps_per_epoch)
-  schedule = optim.make_schedule(config, steps_per_epoch)
-  plateau_tx = optim.make_plateau(config)
-  input_shape = (1,) + tuple(d.images.shape[1:])
-  state = jax.jit(lambda key: create_train_state(model, tx, plateau_tx, key, input_shape))(
-      jax.random.PRNGKey(config.seed))
-  logging.info("model %s: %d parameters", config.model.name, num_params(state.params))
+    d = _load_data(config)
+    logging.info("data: %s", json.dumps(d.info))
+    steps_per_epoch = len(d.labels) // config.batch_size
+    chunk = config.steps_per_sync or max(1, -(-steps_per_epoch // 10))
+    model = models.create(config.model.name, d.num_classes, **config_lib.model_overrides(config))
+    tx = optim.make_optimizer(config, steps_per_epoch)
+    schedule = optim.make_schedule(config, steps_per_epoch)
+    plateau_tx = optim.make_plateau(config)
+    input_shape = (1,) + tuple(d.images.shape[1:])
+    state = jax.jit(lambda key: create_train_state(model, tx, plateau_tx, key, input_shape))(
+        jax.random.PRNGKey(config.seed)
+    )
+    logging.info("model %s: %d parameters", config.model.name, num_params(state.params))
 
-  loss_config = steps.LossConfig(config.loss.label_smoothing, config.loss.l1, config.loss.l2,
-                                 config.loss.penalize)
-  augment = pipeline.Augment(config.dataset.augment.crop_padding,
-                             config.dataset.augment.horizontal_flip)
-  t0 = time.perf_counter()
-  train_step = epoch_lib.make_train_step(d.normalizer, augment, loss_config, config.batch_size)
-  perm0 = pipeline.epoch_permutation(config.seed, 0, len(d.labels))
-  train_step = train_step.lower(state, epoch_lib.zero_sums(), d.images, d.labels, perm0,
-                                jnp.int32(0)).compile()
-  compile_seconds = time.perf_counter() - t0
-  evaluate = epoch_lib.make_evaluate(d.normalizer)
-  permutation = jax.jit(pipeline.epoch_permutation, static_argnums=(2,))
-  plateau_update = jax.jit(lambda p, value: plateau_tx.update(jnp.zeros(()), p, value=value)[1])
+    loss_config = steps.LossConfig(
+        config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
+    )
+    augment = pipeline.Augment(
+        config.dataset.augment.crop_padding, config.dataset.augment.horizontal_flip
+    )
+    t0 = time.perf_counter()
+    train_step = epoch_lib.make_train_step(d.normalizer, augment, loss_config, config.batch_size)
+    perm0 = pipeline.epoch_permutation(config.seed, 0, len(d.labels))
+    train_step = train_step.lower(
+        state, epoch_lib.zero_sums(), d.images, d.labels, perm0, jnp.int32(0)
+    ).compile()
+    compile_seconds = time.perf_counter() - t0
+    evaluate = epoch_lib.make_evaluate(d.normalizer)
+    permutation = jax.jit(pipeline.epoch_permutation, static_argnums=(2,))
+    plateau_update = jax.jit(lambda p, value: plateau_tx.update(jnp.zeros(()), p, value=value)[1])
 
-  es = config.early_stopping
-  keep_best = es.enabled
-  snapshot = lambda s: jax.tree.map(jnp.copy, {"params": s.params,
-                                               "batch_stats": s.batch_stats})
-  best = snapshot(state) if keep_best else None
-  loop: dict[str, Any] = {"epoch": 0, "history": [], "best_value": None, "best_epoch": 0,
-                          "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
-                          "partial": None}
-  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
-  if checkpointer.latest_step() is not None:
-    state, best, loop = checkpointer.restore(state, best)
-    logging.info("resumed from step %d (epoch %d)", int(state.step), loop["epoch"])
-  tb_dir = os.path.join(workdir, "tensorboard")
-  report.write_metrics(os.path.join(workdir, "metrics.jsonl"), loop["history"])
-  report.write_tensorboard(tb_dir, loop["history"])
+    es = config.early_stopping
+    keep_best = es.enabled
+    snapshot = lambda s: jax.tree.map(jnp.copy, {"params": s.params, "batch_stats": s.batch_stats})
+    best = snapshot(state) if keep_best else None
+    loop: dict[str, Any] = {
+        "epoch": 0,
+        "history": [],
+        "best_value": None,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "stopped_early": False,
+        "train_seconds": 0.0,
+        "partial": None,
+    }
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
+    if checkpointer.latest_step() is not None:
+        state, best, loop = checkpointer.restore(state, best)
+        logging.info("resumed from step %d (epoch %d)", int(state.step), loop["epoch"])
+    tb_dir = os.path.join(workdir, "tensorboard")
+    report.write_metrics(os.path.join(workdir, "metrics.jsonl"), loop["history"])
+    report.write_tensorboard(tb_dir, loop["history"])
 
-  def save():
-    checkpointer.save(int(state.step), state, best, loop)
+    def save():
+        checkpointer.save(int(state.step), state, best, loop)
 
-  with _signal_flag() as signals:
-    while loop["epoch"] < config.epochs and not loop["stopped_early"]:
-      epoch = loop["epoch"]
-      perm = permutation(config.seed, epoch, len(d.labels))
-      partial = loop["partial"] or {}
-      sums = jax.tree.map(jnp.asarray, partial.get("sums") or epoch_lib.zero_sums())
-      sums["nonfinite_step"] = sums["nonfinite_step"].astype(jnp.int32)
-      first = int(state.step) - epoch * steps_per_epoch
-      seconds = partial.get("seconds", 0.0)
-      bar = tqdm(total=steps_per_epoch, initial=first, disable=not progress, leave=False,
-                 desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
-      for start in range(first, steps_per_epoch, chunk):
-        stop = min(start + chunk, steps_per_epoch)
-        t = time.perf_counter()
-        for i in range(start, stop):
-          state, sums = train_step(state, sums, d.images, d.labels, perm, jnp.int32(i))
-        jax.block_until_ready(sums)
-        seconds += time.perf_counter() - t
-        bar.update(stop - start)
-        if signals and stop < steps_per_epoch:
-          bar.close()
-          loop["partial"] = {"sums": _host(sums), "seconds": seconds}
-          save()
-          raise RunInterrupted(signals[0], int(state.step))
-      bar.close()
+    with _signal_flag() as signals:
+        while loop["epoch"] < config.epochs and not loop["stopped_early"]:
+            epoch = loop["epoch"]
+            perm = permutation(config.seed, epoch, len(d.labels))
+            partial = loop["partial"] or {}
+            sums = jax.tree.map(jnp.asarray, partial.get("sums") or epoch_lib.zero_sums())
+            sums["nonfinite_step"] = sums["nonfinite_step"].astype(jnp.int32)
+            first = int(state.step) - epoch * steps_per_epoch
+            seconds = partial.get("seconds", 0.0)
+            bar = tqdm(
+                total=steps_per_epoch,
+                initial=first,
+                disable=not progress,
+                leave=False,
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                unit="step",
+            )
+            for start in range(first, steps_per_epoch, chunk):
+                stop = min(start + chunk, steps_per_epoch)
+                t = time.perf_counter()
+                for i in range(start, stop):
+                    state, sums = train_step(state, sums, d.images, d.labels, perm, jnp.int32(i))
+                jax.block_until_ready(sums)
+                seconds += time.perf_counter() - t
+                bar.update(stop - start)
+                if signals and stop < steps_per_epoch:
+                    bar.close()
+                    loop["partial"] = {"sums": _host(sums), "seconds": seconds}
+                    save()
+                    raise RunInterrupted(signals[0], int(state.step))
+            bar.close()
 
-      totals = _host(sums)
-      if totals["nonfinite_step"] >= 0:
-        raise NonFiniteLossError(
-            f"the training loss became non-finite at step {totals['nonfinite_step']} "
-            f"(epoch {epoch + 1}); the last good checkpoint (step "
-            f"{checkpointer.latest_step()}) is kept in {workdir}/checkpoints. Lower "
-            "optimizer.learning_rate or set optimizer.grad_clip_norm")
-      record = {
-          "epoch": epoch + 1, "step": int(state.step),
-          "train_loss": totals["loss_sum"] / totals["count"],
-          "train_accuracy": totals["correct"] / totals["count"],
-          "penalty": totals["penalty_sum"] / totals["count"],
-          "learning_rate": float(schedule(int(state.step) - 1)) * float(state.plateau.scale),
-          "epoch_seconds": seconds, "images_per_second": totals["count"] / seconds,
-          "val_loss": None, "val_accuracy": None,
-      }
-      if d.val is not None:
-        val = _host(evaluate(state, *d.val))
-        record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        if config.plateau.enabled:
-          value = early_stopping.plateau_value(config.plateau.metric,
-                                               record[config.plateau.metric])
-          state = state.replace(plateau=plateau_update(state.plateau, value))
-        if keep_best:
-          value = record[es.metric]
-          if early_stopping.improved(es.metric, value, loop["best_value"], es.min_delta):
-            loop.update(best_value=value, best_epoch=epoch + 1, bad_epochs=0)
-            best = snapshot(state)
-          else:
-            loop["bad_epochs"] += 1
-            loop["stopped_early"] = loop["bad_epochs"] >= es.patience
-      loop["epoch"] = epoch + 1
-      loop["history"].append(record)
-      loop["train_seconds"] += seconds
-      loop["partial"] = None
-      save()
-      report.write_metrics(os.path.join(workdir, "metrics.jsonl"), loop["history"])
-      report.write_tensorboard(tb_dir, loop["history"])
-      report.plot_curves(os.path.join(workdir, "curves.png"), loop["history"],
-                         title=f"{config.model.name} on {d.info['dataset']}")
-      logging.info(
-          "epoch %d/%d: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
-          "%.0f img/s", epoch + 1, config.epochs, record["train_loss"],
-          record["train_accuracy"], _fmt(record["val_loss"]), _fmt(record["val_accuracy"]),
-          record["learning_rate"], seconds, record["images_per_second"])
-      if loop["stopped_early"]:
-        logging.info("early stopping: %s did not improve for %d epochs (best %.4f at epoch %d)",
-                     es.metric, es.patience, loop["best_value"], loop["best_epoch"])
-      if signals:
-        raise RunInterrupted(signals[0], int(state.step))
-  checkpointer.close()
+            totals = _host(sums)
+            if totals["nonfinite_step"] >= 0:
+                raise NonFiniteLossError(
+                    f"the training loss became non-finite at step {totals['nonfinite_step']} "
+                    f"(epoch {epoch + 1}); the last good checkpoint (step "
+                    f"{checkpointer.latest_step()}) is kept in {workdir}/checkpoints. Lower "
+                    "optimizer.learning_rate or set optimizer.grad_clip_norm"
+                )
+            record = {
+                "epoch": epoch + 1,
+                "step": int(state.step),
+                "train_loss": totals["loss_sum"] / totals["count"],
+                "train_accuracy": totals["correct"] / totals["count"],
+                "penalty": totals["penalty_sum"] / totals["count"],
+                "learning_rate": float(schedule(int(state.step) - 1)) * float(state.plateau.scale),
+                "epoch_seconds": seconds,
+                "images_per_second": totals["count"] / seconds,
+                "val_loss": None,
+                "val_accuracy": None,
+            }
+            if d.val is not None:
+                val = _host(evaluate(state, *d.val))
+                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                if config.plateau.enabled:
+                    value = early_stopping.plateau_value(
+                        config.plateau.metric, record[config.plateau.metric]
+                    )
+                    state = state.replace(plateau=plateau_update(state.plateau, value))
+                if keep_best:
+                    value = record[es.metric]
+                    if early_stopping.improved(es.metric, value, loop["best_value"], es.min_delta):
+                        loop.update(best_value=value, best_epoch=epoch + 1, bad_epochs=0)
+                        best = snapshot(state)
+                    else:
+                        loop["bad_epochs"] += 1
+                        loop["stopped_early"] = loop["bad_epochs"] >= es.patience
+            loop["epoch"] = epoch + 1
+            loop["history"].append(record)
+            loop["train_seconds"] += seconds
+            loop["partial"] = None
+            save()
+            report.write_metrics(os.path.join(workdir, "metrics.jsonl"), loop["history"])
+            report.write_tensorboard(tb_dir, loop["history"])
+            report.plot_curves(
+                os.path.join(workdir, "curves.png"),
+                loop["history"],
+                title=f"{config.model.name} on {d.info['dataset']}",
+            )
+            logging.info(
+                "epoch %d/%d: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
+                "%.0f img/s",
+                epoch + 1,
+                config.epochs,
+                record["train_loss"],
+                record["train_accuracy"],
+                _fmt(record["val_loss"]),
+                _fmt(record["val_accuracy"]),
+                record["learning_rate"],
+                seconds,
+                record["images_per_second"],
+            )
+            if loop["stopped_early"]:
+                logging.info(
+                    "early stopping: %s did not improve for %d epochs (best %.4f at epoch %d)",
+                    es.metric,
+                    es.patience,
+                    loop["best_value"],
+                    loop["best_epoch"],
+                )
+            if signals:
+                raise RunInterrupted(signals[0], int(state.step))
+    checkpointer.close()
 
-  final = state
-  if keep_best and es.restore_best:
-    final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
-  test = _host(evaluate(final, *d.test))
-  history = loop["history"]
-  val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
-  summary = {
-      "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-      "best_val_accuracy": max(val_acc) if val_acc else None,
-      "best_epoch": loop["best_epoch"] if keep_best else None,
-      "epochs_run": loop["epoch"], "stopped_early": loop["stopped_early"],
-      "final_train_loss": history[-1]["train_loss"],
-      "final_train_accuracy": history[-1]["train_accuracy"],
-      "train_seconds": loop["train_seconds"], "compile_seconds": compile_seconds,
-      "num_params": num_params(state.params), "steps": int(state.step),
-      "model": config.model.name, "device": str(jax.devices()[0].platform),
-      "jax_version": jax.__version__, **d.info,
-  }
-  report.write_json(os.path.join(workdir, "summary.json"), summary)
-  return summary
+    final = state
+    if keep_best and es.restore_best:
+        final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
+    test = _host(evaluate(final, *d.test))
+    history = loop["history"]
+    val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
+    summary = {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "best_val_accuracy": max(val_acc) if val_acc else None,
+        "best_epoch": loop["best_epoch"] if keep_best else None,
+        "epochs_run": loop["epoch"],
+        "stopped_early": loop["stopped_early"],
+        "final_train_loss": history[-1]["train_loss"],
+        "final_train_accuracy": history[-1]["train_accuracy"],
+        "train_seconds": loop["train_seconds"],
+        "compile_seconds": compile_seconds,
+        "num_params": num_params(state.params),
+        "steps": int(state.step),
+        "model": config.model.name,
+        "device": str(jax.devices()[0].platform),
+        "jax_version": jax.__version__,
+        **d.info,
+    }
+    report.write_json(os.path.join(workdir, "summary.json"), summary)
+    return summary
 
 
 def _fmt(x: float | None) -> str:
-  return "-" if x is None else f"{x:.4f}"
+    return "-" if x is None else f"{x:.4f}"

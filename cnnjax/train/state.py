@@ -12,42 +12,53 @@ from flax import struct
 
 
 class TrainState(struct.PyTreeNode):
-  """params, batch_stats, optimizer state, plateau state, step and base RNG key.
+    """params, batch_stats, optimizer state, plateau state, step and base RNG key.
 
-  `rng` never changes: the dropout key of step t is fold_in(rng, t), so a resumed run draws
-  the same masks. `plateau.scale` multiplies every optimizer update (reduce-on-plateau).
-  """
-  step: jax.Array
-  params: Any
-  batch_stats: Any
-  opt_state: optax.OptState
-  plateau: Any
-  rng: jax.Array
-  apply_fn: Any = struct.field(pytree_node=False)
-  tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    `rng` never changes: the dropout key of step t is fold_in(rng, t), so a resumed run draws
+    the same masks. `plateau.scale` multiplies every optimizer update (reduce-on-plateau).
+    """
 
-  def variables(self, params=None) -> dict[str, Any]:
-    """The variable dict for `apply_fn`: {'params' (default self.params), 'batch_stats' if the
-    model has any}."""
-    out = {"params": self.params if params is None else params}
-    if self.batch_stats:
-      out["batch_stats"] = self.batch_stats
-    return out
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: optax.OptState
+    plateau: Any
+    rng: jax.Array
+    apply_fn: Any = struct.field(pytree_node=False)
+    tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+    def variables(self, params=None) -> dict[str, Any]:
+        """The variable dict for `apply_fn`: {'params' (default self.params), 'batch_stats' if the
+        model has any}."""
+        out = {"params": self.params if params is None else params}
+        if self.batch_stats:
+            out["batch_stats"] = self.batch_stats
+        return out
 
 
-def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
-                       plateau: optax.GradientTransformation, rng: jax.Array,
-                       input_shape: tuple[int, ...]) -> TrainState:
-  """Initialises `model` on zeros of `input_shape` (1, H, W, C) and the optimizer on it."""
-  init_key, state_key = jax.random.split(rng)
-  variables = model.init(init_key, jnp.zeros(input_shape, jnp.float32), train=False)
-  params = variables["params"]
-  return TrainState(
-      step=jnp.zeros((), jnp.int32), params=params,
-      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
-      plateau=plateau.init(params), rng=state_key, apply_fn=model.apply, tx=tx)
+def create_train_state(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    plateau: optax.GradientTransformation,
+    rng: jax.Array,
+    input_shape: tuple[int, ...],
+) -> TrainState:
+    """Initialises `model` on zeros of `input_shape` (1, H, W, C) and the optimizer on it."""
+    init_key, state_key = jax.random.split(rng)
+    variables = model.init(init_key, jnp.zeros(input_shape, jnp.float32), train=False)
+    params = variables["params"]
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        plateau=plateau.init(params),
+        rng=state_key,
+        apply_fn=model.apply,
+        tx=tx,
+    )
 
 
 def num_params(params) -> int:
-  """Number of scalar parameters in a parameter tree."""
-  return int(sum(x.size for x in jax.tree.leaves(params)))
+    """Number of scalar parameters in a parameter tree."""
+    return int(sum(x.size for x in jax.tree.leaves(params)))

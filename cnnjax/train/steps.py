@@ -22,51 +22,63 @@ from cnnjax.train.state import TrainState
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-  """Hyper-parameters of the training objective (hashable: a static argument under jit)."""
-  label_smoothing: float = 0.0
-  l1: float = 0.0
-  l2: float = 0.0
-  penalize: str = "kernels"
+    """Hyper-parameters of the training objective (hashable: a static argument under jit)."""
+
+    label_smoothing: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    penalize: str = "kernels"
 
 
-def train_step(state: TrainState, images: jax.Array, labels: jax.Array,
-               loss_config: LossConfig) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) int32."""
-  dropout_key = jax.random.fold_in(state.rng, state.step)
-  mutable = ["batch_stats"] if state.batch_stats else []
+def train_step(
+    state: TrainState, images: jax.Array, labels: jax.Array, loss_config: LossConfig
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) int32."""
+    dropout_key = jax.random.fold_in(state.rng, state.step)
+    mutable = ["batch_stats"] if state.batch_stats else []
 
-  def objective(params):
-    logits, updates = state.apply_fn(
-        state.variables(params), images, train=True, rngs={"dropout": dropout_key},
-        mutable=mutable)
-    data_loss = losses.cross_entropy(logits, labels, loss_config.label_smoothing)
-    penalty = losses.weight_penalty(params, loss_config.l1, loss_config.l2, loss_config.penalize)
-    return jnp.mean(data_loss) + penalty, (data_loss, penalty, logits, updates)
+    def objective(params):
+        logits, updates = state.apply_fn(
+            state.variables(params),
+            images,
+            train=True,
+            rngs={"dropout": dropout_key},
+            mutable=mutable,
+        )
+        data_loss = losses.cross_entropy(logits, labels, loss_config.label_smoothing)
+        penalty = losses.weight_penalty(
+            params, loss_config.l1, loss_config.l2, loss_config.penalize
+        )
+        return jnp.mean(data_loss) + penalty, (data_loss, penalty, logits, updates)
 
-  grads, (data_loss, penalty, logits, updates) = jax.grad(objective, has_aux=True)(state.params)
-  step_updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-  step_updates = jax.tree.map(lambda u: state.plateau.scale * u, step_updates)
-  new_state = state.replace(
-      step=state.step + 1, params=optax.apply_updates(state.params, step_updates),
-      batch_stats=updates.get("batch_stats", state.batch_stats), opt_state=opt_state)
-  loss_sum = jnp.sum(data_loss)
-  metrics = {
-      "loss_sum": loss_sum,
-      "penalty": penalty,
-      "correct": jnp.sum(jnp.argmax(logits, -1) == labels).astype(jnp.float32),
-      "count": jnp.asarray(labels.shape[0], jnp.float32),
-      "finite": jnp.isfinite(loss_sum + penalty),
-  }
-  return new_state, metrics
+    grads, (data_loss, penalty, logits, updates) = jax.grad(objective, has_aux=True)(state.params)
+    step_updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    step_updates = jax.tree.map(lambda u: state.plateau.scale * u, step_updates)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, step_updates),
+        batch_stats=updates.get("batch_stats", state.batch_stats),
+        opt_state=opt_state,
+    )
+    loss_sum = jnp.sum(data_loss)
+    metrics = {
+        "loss_sum": loss_sum,
+        "penalty": penalty,
+        "correct": jnp.sum(jnp.argmax(logits, -1) == labels).astype(jnp.float32),
+        "count": jnp.asarray(labels.shape[0], jnp.float32),
+        "finite": jnp.isfinite(loss_sum + penalty),
+    }
+    return new_state, metrics
 
 
-def eval_step(state: TrainState, images: jax.Array, labels: jax.Array, mask: jax.Array
-              ) -> dict[str, jax.Array]:
-  """Masked sums of the data loss and of correct predictions; mask (B,) is 1 for real examples."""
-  logits = state.apply_fn(state.variables(), images, train=False)
-  data_loss = losses.cross_entropy(logits, labels)
-  return {
-      "loss_sum": jnp.sum(data_loss * mask),
-      "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
-      "count": jnp.sum(mask),
-  }
+def eval_step(
+    state: TrainState, images: jax.Array, labels: jax.Array, mask: jax.Array
+) -> dict[str, jax.Array]:
+    """Masked sums of the data loss and of correct predictions; mask (B,) is 1 for real examples."""
+    logits = state.apply_fn(state.variables(), images, train=False)
+    data_loss = losses.cross_entropy(logits, labels)
+    return {
+        "loss_sum": jnp.sum(data_loss * mask),
+        "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
+        "count": jnp.sum(mask),
+    }

@@ -93,8 +93,10 @@ def release_files(release: cifar.Release, n: int = 2, seed: int = 0):
       names: one tuple of class names per label kind.
     """
     rng = np.random.default_rng(seed)
-    names = tuple(tuple(f"class{kind.num_classes}_{i}" for i in range(kind.num_classes))
-                  for kind in release.labels)
+    names = tuple(
+        tuple(f"class{kind.num_classes}_{i}" for i in range(kind.num_classes))
+        for kind in release.labels
+    )
     files, expected = {}, {}
     for split, batches in (("train", release.train), ("test", release.test)):
         split_images, split_labels = [], []
@@ -102,10 +104,17 @@ def release_files(release: cifar.Release, n: int = 2, seed: int = 0):
             images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
             labels = np.stack([rng.integers(0, kind.num_classes, n) for kind in release.labels], 1)
             if release.pickled:
-                content = {b"batch_label": b"batch", b"filenames": [b"x.png"] * n,
-                           b"data": images.transpose(0, 3, 1, 2).reshape(n, -1)}
-                content.update({kind.pickle_key: [int(v) for v in labels[:, i]]
-                                for i, kind in enumerate(release.labels)})
+                content = {
+                    b"batch_label": b"batch",
+                    b"filenames": [b"x.png"] * n,
+                    b"data": images.transpose(0, 3, 1, 2).reshape(n, -1),
+                }
+                content.update(
+                    {
+                        kind.pickle_key: [int(v) for v in labels[:, i]]
+                        for i, kind in enumerate(release.labels)
+                    }
+                )
                 files[batch] = py2_pickle(content)
             else:
                 files[batch] = _records(images, labels)
@@ -113,15 +122,21 @@ def release_files(release: cifar.Release, n: int = 2, seed: int = 0):
             split_labels.append(labels)
         expected[split] = (np.concatenate(split_images), np.concatenate(split_labels))
     if release.pickled:
-        files[release.meta] = py2_pickle({kind.names_key: [name.encode() for name in kind_names]
-                                          for kind, kind_names in zip(release.labels, names)})
+        files[release.meta] = py2_pickle(
+            {
+                kind.names_key: [name.encode() for name in kind_names]
+                for kind, kind_names in zip(release.labels, names)
+            }
+        )
     else:
         for kind, kind_names in zip(release.labels, names):
             files[kind.names_file] = ("\n".join(kind_names) + "\n\n").encode()
     return files, expected, names
 
 
-def write_release(root: pathlib.Path, release: cifar.Release, files: dict, archive: bool) -> pathlib.Path:
+def write_release(
+    root: pathlib.Path, release: cifar.Release, files: dict, archive: bool
+) -> pathlib.Path:
     """Writes files as the release's .tar.gz or extracted folder under root; returns its path."""
     root.mkdir(parents=True, exist_ok=True)
     if not archive:
@@ -142,5 +157,10 @@ def write_release(root: pathlib.Path, release: cifar.Release, files: dict, archi
 @pytest.fixture
 def datafiles():
     """The file writers above, for tests (conftest modules are not importable by name)."""
-    return types.SimpleNamespace(idx_bytes=idx_bytes, py2_pickle=py2_pickle, write_gz=write_gz,
-                                 release_files=release_files, write_release=write_release)
+    return types.SimpleNamespace(
+        idx_bytes=idx_bytes,
+        py2_pickle=py2_pickle,
+        write_gz=write_gz,
+        release_files=release_files,
+        write_release=write_release,
+    )

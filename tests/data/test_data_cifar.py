@@ -5,10 +5,14 @@ import pytest
 
 from cnnjax.data import DataError, DataNotFoundError, cifar
 
-RELEASES = {(set_name, release.pickled): release
-            for set_name, releases in (("cifar10", cifar.CIFAR10_RELEASES),
-                                       ("cifar100", cifar.CIFAR100_RELEASES))
-            for release in releases}
+RELEASES = {
+    (set_name, release.pickled): release
+    for set_name, releases in (
+        ("cifar10", cifar.CIFAR10_RELEASES),
+        ("cifar100", cifar.CIFAR100_RELEASES),
+    )
+    for release in releases
+}
 
 
 def _load(set_name, path, label_mode):
@@ -17,14 +21,19 @@ def _load(set_name, path, label_mode):
     return cifar.load_cifar100(path, label_mode=label_mode)
 
 
-@pytest.mark.parametrize("set_name, label_mode, kind_index, name", [
-    ("cifar10", None, 0, "cifar10"),
-    ("cifar100", "fine", 1, "cifar100"),
-    ("cifar100", "coarse", 0, "cifar100_coarse"),
-])
+@pytest.mark.parametrize(
+    "set_name, label_mode, kind_index, name",
+    [
+        ("cifar10", None, 0, "cifar10"),
+        ("cifar100", "fine", 1, "cifar100"),
+        ("cifar100", "coarse", 0, "cifar100_coarse"),
+    ],
+)
 @pytest.mark.parametrize("pickled", [False, True], ids=["binary", "python"])
 @pytest.mark.parametrize("archive", [True, False], ids=["archive", "folder"])
-def test_loads_release(tmp_path, datafiles, set_name, label_mode, kind_index, name, pickled, archive):
+def test_loads_release(
+    tmp_path, datafiles, set_name, label_mode, kind_index, name, pickled, archive
+):
     release = RELEASES[set_name, pickled]
     files, expected, names = datafiles.release_files(release)
     path = datafiles.write_release(tmp_path, release, files, archive)
@@ -56,8 +65,11 @@ def test_missing_member(tmp_path, datafiles, archive):
     del files["data_batch_3.bin"]
     path = datafiles.write_release(tmp_path, release, files, archive)
     member = "cifar-10-batches-bin/data_batch_3.bin" if archive else "data_batch_3.bin"
-    with pytest.raises(DataNotFoundError, match=f"{member}: missing from the "
-                       f"{'archive' if archive else 'folder'}; the release cifar-10-binary.tar.gz"):
+    with pytest.raises(
+        DataNotFoundError,
+        match=f"{member}: missing from the "
+        f"{'archive' if archive else 'folder'}; the release cifar-10-binary.tar.gz",
+    ):
         cifar.load_cifar10(path)
 
 
@@ -69,20 +81,47 @@ def test_missing_class_names(tmp_path, datafiles):
         cifar.load_cifar100(datafiles.write_release(tmp_path, release, files, archive=True))
 
 
-@pytest.mark.parametrize("set_name, file, corrupt, message", [
-    ("cifar10", "data_batch_2.bin", lambda data: data[:-1],
-     "expected a whole, non-zero number of 3073-byte records .* found 6145 bytes"),
-    ("cifar10", "test_batch.bin", lambda data: b"",
-     "expected a whole, non-zero number of 3073-byte records .* found 0 bytes"),
-    ("cifar10", "test_batch.bin", lambda data: bytes([10]) + data[1:],
-     r"expected labels in \[0, 10\), found \[\d+, 10\]"),
-    ("cifar100", "train.bin", lambda data: bytes([0, 100]) + data[2:],
-     r"expected labels in \[0, 100\), found \[\d+, 100\]"),
-    ("cifar100", "test.bin", lambda data: bytes([20]) + data[1:],
-     r"expected labels in \[0, 20\), found \[\d+, 20\]"),
-    ("cifar10", "batches.meta.txt", lambda data: b"cat\ndog\n",
-     "expected 10 class names, found 2"),
-])
+@pytest.mark.parametrize(
+    "set_name, file, corrupt, message",
+    [
+        (
+            "cifar10",
+            "data_batch_2.bin",
+            lambda data: data[:-1],
+            "expected a whole, non-zero number of 3073-byte records .* found 6145 bytes",
+        ),
+        (
+            "cifar10",
+            "test_batch.bin",
+            lambda data: b"",
+            "expected a whole, non-zero number of 3073-byte records .* found 0 bytes",
+        ),
+        (
+            "cifar10",
+            "test_batch.bin",
+            lambda data: bytes([10]) + data[1:],
+            r"expected labels in \[0, 10\), found \[\d+, 10\]",
+        ),
+        (
+            "cifar100",
+            "train.bin",
+            lambda data: bytes([0, 100]) + data[2:],
+            r"expected labels in \[0, 100\), found \[\d+, 100\]",
+        ),
+        (
+            "cifar100",
+            "test.bin",
+            lambda data: bytes([20]) + data[1:],
+            r"expected labels in \[0, 20\), found \[\d+, 20\]",
+        ),
+        (
+            "cifar10",
+            "batches.meta.txt",
+            lambda data: b"cat\ndog\n",
+            "expected 10 class names, found 2",
+        ),
+    ],
+)
 def test_malformed_binary(tmp_path, datafiles, set_name, file, corrupt, message):
     release = RELEASES[set_name, False]
     files, _, _ = datafiles.release_files(release)
@@ -94,13 +133,24 @@ def test_malformed_binary(tmp_path, datafiles, set_name, file, corrupt, message)
     assert f"{path}:{release.folder}/{file}" in str(error.value)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda batch: batch.update({b"labels": [0, 10]}), r"expected labels in \[0, 10\)"),
-    (lambda batch: batch.update({b"labels": [0]}), "expected b'labels' to hold 2 integer labels"),
-    (lambda batch: batch.pop(b"labels"), "expected b'labels' to hold 2 integer labels, found a NoneType"),
-    (lambda batch: batch.update({b"data": batch[b"data"][:, :100]}),
-     r"expected b'data' to be an \(N, 3072\) uint8 array"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda batch: batch.update({b"labels": [0, 10]}), r"expected labels in \[0, 10\)"),
+        (
+            lambda batch: batch.update({b"labels": [0]}),
+            "expected b'labels' to hold 2 integer labels",
+        ),
+        (
+            lambda batch: batch.pop(b"labels"),
+            "expected b'labels' to hold 2 integer labels, found a NoneType",
+        ),
+        (
+            lambda batch: batch.update({b"data": batch[b"data"][:, :100]}),
+            r"expected b'data' to be an \(N, 3072\) uint8 array",
+        ),
+    ],
+)
 def test_malformed_pickled_batch(tmp_path, datafiles, edit, message):
     release = RELEASES["cifar10", True]
     files, expected, _ = datafiles.release_files(release)
@@ -116,14 +166,16 @@ def test_malformed_pickled_batch(tmp_path, datafiles, edit, message):
 
 def test_unrecognised_inputs(tmp_path, datafiles):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataNotFoundError, match="expected an extracted CIFAR folder holding "
-                       "data_batch_1.bin"):
+    with pytest.raises(
+        DataNotFoundError, match="expected an extracted CIFAR folder holding data_batch_1.bin"
+    ):
         cifar.load_cifar10(tmp_path / "empty")
     release = RELEASES["cifar100", False]
     files, _, _ = datafiles.release_files(release)
     archive = datafiles.write_release(tmp_path, release, files, archive=True)
-    with pytest.raises(DataError, match="expected an archive with members "
-                       "cifar-10-batches-bin/data_batch_1.bin or"):
+    with pytest.raises(
+        DataError, match="expected an archive with members cifar-10-batches-bin/data_batch_1.bin or"
+    ):
         cifar.load_cifar10(archive)
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(DataError, match="junk.tar.gz: cannot read as a tar archive"):

@@ -15,7 +15,12 @@ def digits():
 def test_shapes_and_dtypes(digits):
     assert digits.name == "digits" and digits.source == "sklearn"
     assert digits.class_names == tuple("0123456789") and digits.num_classes == 10
-    assert digits.train.images.shape == (1437, 8, 8, 1) and digits.test.images.shape == (360, 8, 8, 1)
+    assert digits.train.images.shape == (1437, 8, 8, 1) and digits.test.images.shape == (
+        360,
+        8,
+        8,
+        1,
+    )
     assert digits.train.images.dtype == np.uint8 and digits.train.labels.dtype == np.int32
     assert digits.train.images.min() == 0 and digits.train.images.max() == 255
 
@@ -28,8 +33,10 @@ def _examples(images, labels) -> list[bytes]:
 def test_scaling_and_split_cover_every_image_once(digits):
     bunch = datasets.load_digits()
     expected = np.round(bunch.images * 255 / 16).astype(np.uint8)
-    found = _examples(np.concatenate([digits.train.images, digits.test.images])[..., 0],
-                      np.concatenate([digits.train.labels, digits.test.labels]))
+    found = _examples(
+        np.concatenate([digits.train.images, digits.test.images])[..., 0],
+        np.concatenate([digits.train.labels, digits.test.labels]),
+    )
     assert found == _examples(expected, bunch.target)
 
 

@@ -35,24 +35,51 @@ def test_read_idx_generic(tmp_path, datafiles):
     np.testing.assert_array_equal(idx.read_idx(tmp_path / "f"), array)
 
 
-@pytest.mark.parametrize("file, data, message", [
-    ("train-images-idx3-ubyte", lambda f: f.idx_bytes(np.zeros((5, 28, 28)), magic=0x801),
-     "expected IDX magic number 0x00000803, found 0x00000801"),
-    ("train-images-idx3-ubyte", lambda f: f.idx_bytes(np.zeros((5, 28, 28)), magic=0x0D03),
-     "expected IDX magic number 0x00000803, found 0x00000d03"),
-    ("train-images-idx3-ubyte", lambda f: f.idx_bytes(np.zeros((5, 28, 28)))[:-1],
-     "truncated: header dimensions \\(5, 28, 28\\) need 3920 payload bytes, found 3919"),
-    ("train-images-idx3-ubyte", lambda f: f.idx_bytes(np.zeros((5, 28, 28))) + b"\0",
-     "trailing bytes: .* found 3921"),
-    ("train-images-idx3-ubyte", lambda f: f.idx_bytes(np.zeros((5, 28, 28)))[:10],
-     "truncated header"),
-    ("train-images-idx3-ubyte", lambda f: f.idx_bytes(np.zeros((5, 32, 32))),
-     "expected 28x28 images, found 32x32"),
-    ("train-labels-idx1-ubyte", lambda f: f.idx_bytes(np.zeros(4)),
-     "expected 5 labels to match .*train-images-idx3-ubyte.gz, found 4"),
-    ("train-labels-idx1-ubyte", lambda f: f.idx_bytes(np.array([0, 1, 2, 10, 3])),
-     r"expected labels in \[0, 10\), found 10"),
-])
+@pytest.mark.parametrize(
+    "file, data, message",
+    [
+        (
+            "train-images-idx3-ubyte",
+            lambda f: f.idx_bytes(np.zeros((5, 28, 28)), magic=0x801),
+            "expected IDX magic number 0x00000803, found 0x00000801",
+        ),
+        (
+            "train-images-idx3-ubyte",
+            lambda f: f.idx_bytes(np.zeros((5, 28, 28)), magic=0x0D03),
+            "expected IDX magic number 0x00000803, found 0x00000d03",
+        ),
+        (
+            "train-images-idx3-ubyte",
+            lambda f: f.idx_bytes(np.zeros((5, 28, 28)))[:-1],
+            "truncated: header dimensions \\(5, 28, 28\\) need 3920 payload bytes, found 3919",
+        ),
+        (
+            "train-images-idx3-ubyte",
+            lambda f: f.idx_bytes(np.zeros((5, 28, 28))) + b"\0",
+            "trailing bytes: .* found 3921",
+        ),
+        (
+            "train-images-idx3-ubyte",
+            lambda f: f.idx_bytes(np.zeros((5, 28, 28)))[:10],
+            "truncated header",
+        ),
+        (
+            "train-images-idx3-ubyte",
+            lambda f: f.idx_bytes(np.zeros((5, 32, 32))),
+            "expected 28x28 images, found 32x32",
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            lambda f: f.idx_bytes(np.zeros(4)),
+            "expected 5 labels to match .*train-images-idx3-ubyte.gz, found 4",
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            lambda f: f.idx_bytes(np.array([0, 1, 2, 10, 3])),
+            r"expected labels in \[0, 10\), found 10",
+        ),
+    ],
+)
 def test_malformed_file(mnist_dir, datafiles, file, data, message):
     folder, _ = mnist_dir
     path = folder / f"{file}.gz"
@@ -62,10 +89,13 @@ def test_malformed_file(mnist_dir, datafiles, file, data, message):
     assert str(path) in str(error.value)
 
 
-@pytest.mark.parametrize("corrupt", [
-    lambda gz: gz[:-8] + bytes(b ^ 0xFF for b in gz[-8:-4]) + gz[-4:],  # bad CRC
-    lambda gz: gz[: len(gz) // 2],  # truncated stream
-])
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda gz: gz[:-8] + bytes(b ^ 0xFF for b in gz[-8:-4]) + gz[-4:],  # bad CRC
+        lambda gz: gz[: len(gz) // 2],  # truncated stream
+    ],
+)
 def test_corrupt_gzip(mnist_dir, corrupt):
     folder, _ = mnist_dir
     path = folder / "t10k-labels-idx1-ubyte.gz"
@@ -78,8 +108,11 @@ def test_corrupt_gzip(mnist_dir, corrupt):
 def test_missing_file_names_it_and_how_to_supply(mnist_dir):
     folder, _ = mnist_dir
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataNotFoundError, match="missing t10k-labels-idx1-ubyte\\[.gz\\]; a mnist "
-                       "folder must hold all of train-images-idx3-ubyte.gz"):
+    with pytest.raises(
+        DataNotFoundError,
+        match="missing t10k-labels-idx1-ubyte\\[.gz\\]; a mnist "
+        "folder must hold all of train-images-idx3-ubyte.gz",
+    ):
         idx.load_mnist_dir(folder)
 
 

@@ -38,13 +38,17 @@ def test_exploit_works_without_restriction(tmp_path, datafiles):
 
 # Written as Python 2 did (protocol 2), globals carry Python 2 module names
 # (pickle's compatibility mapping): builtins -> __builtin__, subprocess -> commands.
-@pytest.mark.parametrize("index, rejected", [(0, "posix.system"), (1, "__builtin__.eval"),
-                                             (2, "commands.Popen")])
+@pytest.mark.parametrize(
+    "index, rejected", [(0, "posix.system"), (1, "__builtin__.eval"), (2, "commands.Popen")]
+)
 def test_rejects_code_running_globals(tmp_path, datafiles, index, rejected):
     marker = tmp_path / "pwned"
     data = datafiles.py2_pickle({b"data": _touch_exploits(marker)[index]})
-    with pytest.raises(DataError, match=f"some/file: refusing to unpickle global {rejected}; "
-                       "expected only numpy array globals"):
+    with pytest.raises(
+        DataError,
+        match=f"some/file: refusing to unpickle global {rejected}; "
+        "expected only numpy array globals",
+    ):
         pickles.load_restricted(data, "some/file")
     assert not marker.exists()
 

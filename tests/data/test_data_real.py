@@ -29,9 +29,24 @@ def test_cifar10():
     if not (ROOT / "cifar10").is_dir():
         pytest.skip(f"no {ROOT / 'cifar10'}")
     ds = data.load("cifar10", data_dir=ROOT)
-    assert ds.train.images.shape == (50000, 32, 32, 3) and ds.test.images.shape == (10000, 32, 32, 3)
+    assert ds.train.images.shape == (50000, 32, 32, 3) and ds.test.images.shape == (
+        10000,
+        32,
+        32,
+        3,
+    )
     assert ds.train.images.dtype == np.uint8 and ds.test.labels.dtype == np.int32
     assert np.bincount(ds.train.labels).tolist() == [5000] * 10
     assert np.bincount(ds.test.labels).tolist() == [1000] * 10
-    assert ds.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                              "horse", "ship", "truck")
+    assert ds.class_names == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )

@@ -27,13 +27,19 @@ def _copy_mnist(mnist_dir, destination):
 
 
 def test_names():
-    assert data.list_datasets() == list(data.DATASETS) == [
-        "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse"]
+    assert (
+        data.list_datasets()
+        == list(data.DATASETS)
+        == ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse"]
+    )
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(data.DataError, match="unknown dataset 'imagenet'; expected one of digits, "
-                       "mnist, fashion_mnist, cifar10, cifar100, cifar100_coarse"):
+    with pytest.raises(
+        data.DataError,
+        match="unknown dataset 'imagenet'; expected one of digits, "
+        "mnist, fashion_mnist, cifar10, cifar100, cifar100_coarse",
+    ):
         data.load("imagenet")
 
 
@@ -67,8 +73,10 @@ def test_explicit_dir_without_data_is_an_error(tmp_path, mnist_dir, monkeypatch)
     assert f"{tmp_path / 'empty' / 'mnist'} (data_dir)" in message
     assert f"{tmp_path / 'empty'} (data_dir)" in message
     assert str(tmp_path / "env") not in message
-    assert ("pass --data_dir=DIR or set CNNJAX_DATA_DIR=DIR, where DIR holds "
-            "mnist/train-images-idx3-ubyte.gz") in message
+    assert (
+        "pass --data_dir=DIR or set CNNJAX_DATA_DIR=DIR, where DIR holds "
+        "mnist/train-images-idx3-ubyte.gz"
+    ) in message
 
 
 def test_not_found_lists_every_place(tmp_path, monkeypatch):
@@ -76,11 +84,16 @@ def test_not_found_lists_every_place(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as error:
         data.load("cifar10")
     message = str(error.value)
-    for place in (f"{tmp_path / 'env' / 'cifar10'} ($CNNJAX_DATA_DIR)",
-                  f"{tmp_path / 'env' / 'cifar-10'} ($CNNJAX_DATA_DIR)",
-                  f"{tmp_path / 'default' / 'cifar10'} (default)", f"{tmp_path / 'default'} (default)"):
+    for place in (
+        f"{tmp_path / 'env' / 'cifar10'} ($CNNJAX_DATA_DIR)",
+        f"{tmp_path / 'env' / 'cifar-10'} ($CNNJAX_DATA_DIR)",
+        f"{tmp_path / 'default' / 'cifar10'} (default)",
+        f"{tmp_path / 'default'} (default)",
+    ):
         assert place in message
-    assert "cifar10/cifar-10-binary.tar.gz (or cifar-10-python.tar.gz, or either extracted)" in message
+    assert (
+        "cifar10/cifar-10-binary.tar.gz (or cifar-10-python.tar.gz, or either extracted)" in message
+    )
 
 
 def test_idx_files_directly_in_a_root_need_explicit_dir(tmp_path, mnist_dir, monkeypatch):
@@ -92,7 +105,9 @@ def test_idx_files_directly_in_a_root_need_explicit_dir(tmp_path, mnist_dir, mon
 
 
 @pytest.mark.parametrize("archive", [True, False], ids=["archive", "folder"])
-def test_cifar_release_found_in_root_alias_or_as_data_dir(tmp_path, datafiles, monkeypatch, archive):
+def test_cifar_release_found_in_root_alias_or_as_data_dir(
+    tmp_path, datafiles, monkeypatch, archive
+):
     release = cifar.CIFAR100_RELEASES[0]
     files, _, _ = datafiles.release_files(release)
     in_root = datafiles.write_release(tmp_path / "env", release, files, archive)
@@ -107,12 +122,19 @@ def test_cifar_release_found_in_root_alias_or_as_data_dir(tmp_path, datafiles, m
 def _fake_tfds(calls):
     def load(name, split, batch_size, with_info, download):
         calls.append((name, split, batch_size, with_info, download))
-        batch = {"image": np.zeros((2, 32, 32, 3), np.uint8), "label": np.array([3, 99]),
-                 "coarse_label": np.array([1, 19])}
-        info = types.SimpleNamespace(features={
-            "label": types.SimpleNamespace(names=[f"f{i}" for i in range(100)]),
-            "coarse_label": types.SimpleNamespace(names=[f"c{i}" for i in range(20)])})
+        batch = {
+            "image": np.zeros((2, 32, 32, 3), np.uint8),
+            "label": np.array([3, 99]),
+            "coarse_label": np.array([1, 19]),
+        }
+        info = types.SimpleNamespace(
+            features={
+                "label": types.SimpleNamespace(names=[f"f{i}" for i in range(100)]),
+                "coarse_label": types.SimpleNamespace(names=[f"c{i}" for i in range(20)]),
+            }
+        )
         return (batch, dict(batch)), info
+
     return types.SimpleNamespace(load=load, as_numpy=lambda tree: tree)
 
 
@@ -122,7 +144,9 @@ def test_tfds_fallback_only_when_nothing_found(tmp_path, datafiles, monkeypatch)
     monkeypatch.setattr(tfds, "available", lambda: True)
     ds = data.load("cifar100_coarse")
     assert calls == [("cifar100", ["train", "test"], -1, True, False)]
-    assert ds.source == "tfds:cifar100" and ds.num_classes == 20 and ds.test.labels.tolist() == [1, 19]
+    assert (
+        ds.source == "tfds:cifar100" and ds.num_classes == 20 and ds.test.labels.tolist() == [1, 19]
+    )
     with pytest.raises(data.DataNotFoundError):
         data.load("cifar100", data_dir=tmp_path / "empty")
     release = cifar.CIFAR100_RELEASES[0]
@@ -135,18 +159,30 @@ def test_tfds_fallback_only_when_nothing_found(tmp_path, datafiles, monkeypatch)
 def test_tfds_failure_keeps_the_places_looked(monkeypatch):
     def failing_load(*args, **kwargs):
         raise AssertionError("Dataset mnist: could not find data")
-    monkeypatch.setitem(sys.modules, "tensorflow_datasets", types.SimpleNamespace(load=failing_load))
+
+    monkeypatch.setitem(
+        sys.modules, "tensorflow_datasets", types.SimpleNamespace(load=failing_load)
+    )
     monkeypatch.setattr(tfds, "available", lambda: True)
-    with pytest.raises(data.DataNotFoundError, match="(?s)Looked for .*--data_dir=DIR.*tfds:mnist: "
-                       "not available .*tfds build mnist"):
+    with pytest.raises(
+        data.DataNotFoundError,
+        match="(?s)Looked for .*--data_dir=DIR.*tfds:mnist: not available .*tfds build mnist",
+    ):
         data.load("mnist")
 
 
 def test_import_is_light():
-    code = ("import sys, cnnjax.data; heavy = {'tensorflow', 'tensorflow_datasets', 'sklearn'}; "
-            "print(sorted(heavy & set(sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=pathlib.Path(data.__file__).parents[2])
+    code = (
+        "import sys, cnnjax.data; heavy = {'tensorflow', 'tensorflow_datasets', 'sklearn'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(data.__file__).parents[2],
+    )
     assert result.stdout.strip() == "[]"
 
 

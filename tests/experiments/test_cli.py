@@ -19,23 +19,38 @@ TIMING = ("epoch_seconds", "images_per_second", "train_seconds", "compile_second
 
 
 def command(workdir, *flags, config=TINY):
-    return [sys.executable, "-m", "experiments.train", f"--config={config}",
-            f"--workdir={workdir}", "--noprogress", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "experiments.train",
+        f"--config={config}",
+        f"--workdir={workdir}",
+        "--noprogress",
+        *flags,
+    ]
 
 
 def run(workdir, *flags, config=TINY):
-    return subprocess.run(command(workdir, *flags, config=config), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        command(workdir, *flags, config=config),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("flag,message", [
-    ("--config.model.name=resnet9000", "unknown model 'resnet9000'; valid model names: lenet5"),
-    ("--config.optimizer.name=lion", "valid optimizer names: sgd, momentum, nesterov"),
-    ("--config.dataset.name=imagenet", "valid dataset names: digits, mnist, fashion_mnist"),
-    ("--config.optimizer.learning_rate=-1", "optimizer.learning_rate must be a number > 0"),
-    ("--config.batch_size=0", "batch_size must be an integer >= 1"),
-    ("--config.epochs=abc", "epochs"),
-])
+@pytest.mark.parametrize(
+    "flag,message",
+    [
+        ("--config.model.name=resnet9000", "unknown model 'resnet9000'; valid model names: lenet5"),
+        ("--config.optimizer.name=lion", "valid optimizer names: sgd, momentum, nesterov"),
+        ("--config.dataset.name=imagenet", "valid dataset names: digits, mnist, fashion_mnist"),
+        ("--config.optimizer.learning_rate=-1", "optimizer.learning_rate must be a number > 0"),
+        ("--config.batch_size=0", "batch_size must be an integer >= 1"),
+        ("--config.epochs=abc", "epochs"),
+    ],
+)
 def test_bad_input_fails_fast_with_a_clear_message(tmp_path, flag, message):
     start = time.perf_counter()
     result = run(tmp_path / "w", flag)
@@ -50,8 +65,10 @@ def final_params(workdir):
     ckpt = os.path.join(workdir, "checkpoints")
     step = max(int(s) for s in os.listdir(ckpt) if s.isdigit())
     tree = ocp.StandardCheckpointer().restore(os.path.join(ckpt, str(step), "state"))
-    return step, {jax.tree_util.keystr(k): np.asarray(v)
-                  for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return step, {
+        jax.tree_util.keystr(k): np.asarray(v)
+        for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
 
 
 def numbers(workdir):
@@ -74,8 +91,9 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
     # SIGKILL at random moments (start-up, training, checkpointing), then SIGTERM and SIGINT,
     # which save a checkpoint and exit with 128 + signal.
     for sig in (signal.SIGKILL, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
-        proc = subprocess.Popen(command(resumed), cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            command(resumed), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         metrics = resumed / "metrics.jsonl"
         before = len(metrics.read_text().splitlines()) if metrics.exists() else 0
         deadline = time.time() + 120

@@ -7,8 +7,12 @@ import pytest
 from cnnjax import models
 
 # The smallest input each model accepts, (H, W, C).
-INPUT_SHAPES = {"mlp": (8, 8, 1), "lenet5": (28, 28, 1), "lenet5_1998": (28, 28, 1),
-                "small_cnn": (8, 8, 3)}
+INPUT_SHAPES = {
+    "mlp": (8, 8, 1),
+    "lenet5": (28, 28, 1),
+    "lenet5_1998": (28, 28, 1),
+    "small_cnn": (8, 8, 3),
+}
 
 
 def test_every_model_has_a_test_input():
@@ -23,14 +27,16 @@ def test_logits_and_intermediates(name):
     logits, state = model.apply(variables, x, train=False, mutable=["intermediates"])
     assert logits.shape == (3, 7) and logits.dtype == jnp.float32
     assert state["intermediates"], "models sow their named features"
-    logits, _ = model.apply(variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(2)},
-                            mutable=["batch_stats"])
+    logits, _ = model.apply(
+        variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(2)}, mutable=["batch_stats"]
+    )
     assert logits.shape == (3, 7)
 
 
 def count(model, shape):
-    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(shape),
-                                                  train=False))
+    variables = jax.eval_shape(
+        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(shape), train=False)
+    )
     return sum(x.size for x in jax.tree.leaves(variables["params"]))
 
 
@@ -56,8 +62,9 @@ def test_small_cnn_parameter_count_with_and_without_batch_norm():
     # conv 3x3: 1->4 (36), 4->8 (288); BN adds 2 params per channel, no conv bias;
     # dense 2*2*8 -> 16 (512+16); head 16 -> 10 (170).
     bn = models.create("small_cnn", 10, widths=(4, 8), convs_per_stage=1, hidden=16)
-    plain = models.create("small_cnn", 10, widths=(4, 8), convs_per_stage=1, hidden=16,
-                          batch_norm=False)
+    plain = models.create(
+        "small_cnn", 10, widths=(4, 8), convs_per_stage=1, hidden=16, batch_norm=False
+    )
     assert count(bn, (1, 8, 8, 1)) == 36 + 8 + 288 + 16 + 528 + 170
     assert count(plain, (1, 8, 8, 1)) == 36 + 4 + 288 + 8 + 528 + 170
 

@@ -5,11 +5,10 @@ import json
 import os
 import struct
 
+import ml_collections
 import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
-
-import ml_collections
 
 from cnnjax.config import ConfigError, base_config, validate
 from cnnjax.train import loop
@@ -23,8 +22,8 @@ def read_events(logdir):
             raw = f.read()
         pos = 0
         while pos < len(raw):
-            (length,) = struct.unpack("<Q", raw[pos:pos + 8])
-            event = event_pb2.Event.FromString(raw[pos + 12:pos + 12 + length])
+            (length,) = struct.unpack("<Q", raw[pos : pos + 8])
+            event = event_pb2.Event.FromString(raw[pos + 12 : pos + 12 + length])
             pos += 12 + length + 4
             out += [(v.tag, event.step, v.simple_value) for v in event.summary.value]
     return out
@@ -36,20 +35,35 @@ def test_run_writes_every_output(tmp_path, make_config):
         assert (tmp_path / name).exists(), name
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2]
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate",
-                "epoch_seconds", "images_per_second"):
+    for key in (
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+        "epoch_seconds",
+        "images_per_second",
+    ):
         assert all(np.isfinite(r[key]) for r in lines), key
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved == json.loads(json.dumps(summary))
-    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "epochs_run", "train_seconds",
-                "compile_seconds", "num_params"):
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "best_val_accuracy",
+        "epochs_run",
+        "train_seconds",
+        "compile_seconds",
+        "num_params",
+    ):
         assert saved[key] is not None, key
     assert saved["epochs_run"] == 2 and saved["num_params"] == 64 * 32 + 32 + 32 * 10 + 10
     assert saved["num_test"] == 360 and saved["num_val"] == 100
     assert len(saved["channel_mean"]) == 1 and saved["channel_std"][0] > 0
     events = read_events(str(tmp_path / "tensorboard"))
     assert sorted((s, round(v, 5)) for t, s, v in events if t == "val_accuracy") == [
-        (r["epoch"], round(r["val_accuracy"], 5)) for r in lines]
+        (r["epoch"], round(r["val_accuracy"], 5)) for r in lines
+    ]
     assert os.listdir(tmp_path / "checkpoints")
     # Running again resumes the finished run: same numbers, no more epochs.
     again = loop.run(make_config(epochs=2), str(tmp_path))
@@ -83,25 +97,30 @@ def test_divergence_names_the_step_and_writes_no_checkpoint(tmp_path, make_confi
 
 def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path, make_config):
     loop.run(make_config(epochs=1), str(tmp_path))
-    with pytest.raises(loop.WorkdirConflictError,
-                       match=r"optimizer.learning_rate: 0.05 -> 0.1.*--overwrite"):
+    with pytest.raises(
+        loop.WorkdirConflictError, match=r"optimizer.learning_rate: 0.05 -> 0.1.*--overwrite"
+    ):
         loop.run(make_config(epochs=1, optimizer__learning_rate=0.1), str(tmp_path))
-    summary = loop.run(make_config(epochs=1, optimizer__learning_rate=0.1), str(tmp_path),
-                       overwrite=True)
+    summary = loop.run(
+        make_config(epochs=1, optimizer__learning_rate=0.1), str(tmp_path), overwrite=True
+    )
     assert summary["epochs_run"] == 1
     assert json.loads((tmp_path / "config.json").read_text())["optimizer"]["learning_rate"] == 0.1
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("optimizer__learning_rate", -1.0, "optimizer.learning_rate must be a number > 0"),
-    ("batch_size", 0, "batch_size must be an integer >= 1"),
-    ("epochs", 0, "epochs must be an integer >= 1, got 0"),
-    ("dataset__name", "imagenet", "valid dataset names: digits, mnist"),
-    ("optimizer__name", "lion", "valid optimizer names: sgd, momentum"),
-    ("schedule__name", "linear", "valid schedule names: constant, step"),
-    ("model__name", "resnet9000", "valid model names: lenet5"),
-    ("model__widths", (4,), "model.widths: model 'mlp' has no such field"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("optimizer__learning_rate", -1.0, "optimizer.learning_rate must be a number > 0"),
+        ("batch_size", 0, "batch_size must be an integer >= 1"),
+        ("epochs", 0, "epochs must be an integer >= 1, got 0"),
+        ("dataset__name", "imagenet", "valid dataset names: digits, mnist"),
+        ("optimizer__name", "lion", "valid optimizer names: sgd, momentum"),
+        ("schedule__name", "linear", "valid schedule names: constant, step"),
+        ("model__name", "resnet9000", "valid model names: lenet5"),
+        ("model__widths", (4,), "model.widths: model 'mlp' has no such field"),
+    ],
+)
 def test_bad_config_is_rejected_before_any_work(tmp_path, make_config, field, value, message):
     with pytest.raises(ValueError, match=message):
         loop.run(make_config(**{field: value}), str(tmp_path / "w"))

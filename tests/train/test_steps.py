@@ -16,8 +16,13 @@ def make_state(dropout_rate=0.0, lr=0.1):
     c.optimizer.learning_rate = lr
     c.schedule.name = "constant"
     model = models.create("mlp", 3, hidden_sizes=(8,), dropout_rate=dropout_rate)
-    return create_train_state(model, optim.make_optimizer(c, 10), optim.make_plateau(c),
-                              jax.random.PRNGKey(0), (1, 2, 2, 1))
+    return create_train_state(
+        model,
+        optim.make_optimizer(c, 10),
+        optim.make_plateau(c),
+        jax.random.PRNGKey(0),
+        (1, 2, 2, 1),
+    )
 
 
 X = jax.random.normal(jax.random.PRNGKey(1), (12, 2, 2, 1))
@@ -42,8 +47,9 @@ def test_penalty_is_reported_separately_and_added_to_the_objective():
     expected = losses.weight_penalty(state.params, l2=0.5)
     assert float(m["penalty"]) == pytest.approx(float(expected))
     logits = state.apply_fn(state.variables(), X, train=False)
-    assert float(m["loss_sum"]) == pytest.approx(float(losses.cross_entropy(logits, Y).sum()),
-                                                 rel=1e-6)
+    assert float(m["loss_sum"]) == pytest.approx(
+        float(losses.cross_entropy(logits, Y).sum()), rel=1e-6
+    )
 
 
 def test_zero_plateau_scale_freezes_parameters():
@@ -71,8 +77,7 @@ def test_non_finite_loss_is_flagged():
 
 def test_masked_evaluation_counts_every_example_once():
     state = make_state()
-    images = np.asarray(jax.random.randint(jax.random.PRNGKey(2), (10, 2, 2, 1), 0, 256),
-                        np.uint8)
+    images = np.asarray(jax.random.randint(jax.random.PRNGKey(2), (10, 2, 2, 1), 0, 256), np.uint8)
     labels = np.arange(10, dtype=np.int32) % 3
     norm = pipeline.Normalizer.fit(images, "standardize")
     batches = pipeline.padded_batches(Split(images, labels), 4)  # 4 + 4 + 2 (+ 2 padding)

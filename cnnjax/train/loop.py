@@ -34,6 +34,16 @@ from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
 from cnnjax.train.state import create_train_state, num_params
 
+# What a run writes into its workdir (and what --overwrite deletes; nothing else is touched).
+RUN_OUTPUTS = (
+    "config.json",
+    "metrics.jsonl",
+    "summary.json",
+    "curves.png",
+    "tensorboard",
+    "checkpoints",
+)
+
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
@@ -89,9 +99,12 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: 
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path):
         if overwrite:
-            for name in os.listdir(workdir):
+            for name in RUN_OUTPUTS:
                 full = os.path.join(workdir, name)
-                shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+                if os.path.isdir(full):
+                    shutil.rmtree(full)
+                elif os.path.exists(full):
+                    os.remove(full)
         else:
             old, new = _flat(report.read_json(path)), _flat(_config_json(config))
             diffs = [
@@ -161,6 +174,241 @@ def _host(tree) -> dict[str, Any]:
     return {k: np.asarray(v).item() for k, v in jax.device_get(tree).items()}
 
 
+@dataclasses.dataclass
+class _RunContext:
+    """What stays fixed during a run: its config, data, compiled functions and outputs."""
+
+    config: ml_collections.ConfigDict
+    workdir: str
+    data: _Data
+    steps_per_epoch: int
+    sync_every: int  # steps between host syncs (progress bar, signal checks)
+    schedule: Any  # step -> learning rate
+    train_step: Any  # compiled epoch_lib.make_train_step
+    evaluate: Any  # jitted epoch_lib.make_evaluate
+    permutation: Any  # jitted pipeline.epoch_permutation
+    plateau_update: Any  # (plateau state, value) -> plateau state
+    compile_seconds: float
+    checkpointer: Checkpointer
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.workdir, name)
+
+
+def _fresh_loop_state() -> dict[str, Any]:
+    """The loop's own state, checkpointed as JSON beside the TrainState."""
+    return {
+        "epoch": 0,  # completed epochs
+        "history": [],  # one record per completed epoch (metrics.jsonl)
+        "best_value": None,  # early stopping: best value of its metric so far
+        "best_epoch": 0,
+        "bad_epochs": 0,  # epochs since the best
+        "stopped_early": False,
+        "train_seconds": 0.0,
+        "partial": None,  # an interrupted epoch's running sums and seconds
+    }
+
+
+def _snapshot(state) -> dict[str, Any]:
+    """A copy of the variables (the originals are donated to the next step)."""
+    return jax.tree.map(jnp.copy, {"params": state.params, "batch_stats": state.batch_stats})
+
+
+def _setup(config: ml_collections.ConfigDict, workdir: str):
+    """Loads the data, builds the model and state, compiles the step.
+
+    Returns (_RunContext, state)."""
+    d = _load_data(config)
+    logging.info("data: %s", json.dumps(d.info))
+    steps_per_epoch = len(d.labels) // config.batch_size
+    model = models.create(config.model.name, d.num_classes, **config_lib.model_overrides(config))
+    tx = optim.make_optimizer(config, steps_per_epoch)
+    plateau_tx = optim.make_plateau(config)
+    input_shape = (1,) + tuple(d.images.shape[1:])
+    state = jax.jit(lambda key: create_train_state(model, tx, plateau_tx, key, input_shape))(
+        jax.random.PRNGKey(config.seed)
+    )
+    logging.info("model %s: %d parameters", config.model.name, num_params(state.params))
+
+    loss_config = steps.LossConfig(
+        config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
+    )
+    augment = pipeline.Augment(
+        config.dataset.augment.crop_padding, config.dataset.augment.horizontal_flip
+    )
+    t0 = time.perf_counter()
+    train_step = epoch_lib.make_train_step(d.normalizer, augment, loss_config, config.batch_size)
+    perm = pipeline.epoch_permutation(config.seed, 0, len(d.labels))
+    train_step = train_step.lower(
+        state, epoch_lib.zero_sums(), d.images, d.labels, perm, jnp.int32(0)
+    ).compile()
+    compile_seconds = time.perf_counter() - t0
+    ctx = _RunContext(
+        config=config,
+        workdir=workdir,
+        data=d,
+        steps_per_epoch=steps_per_epoch,
+        sync_every=config.steps_per_sync or max(1, -(-steps_per_epoch // 10)),
+        schedule=optim.make_schedule(config, steps_per_epoch),
+        train_step=train_step,
+        evaluate=epoch_lib.make_evaluate(d.normalizer),
+        permutation=jax.jit(pipeline.epoch_permutation, static_argnums=(2,)),
+        plateau_update=jax.jit(lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]),
+        compile_seconds=compile_seconds,
+        checkpointer=Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep),
+    )
+    return ctx, state
+
+
+def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progress: bool):
+    """Runs the rest of epoch loop['epoch'] (all of it unless resuming mid-epoch).
+
+    Returns (state, totals, seconds). On SIGINT/SIGTERM saves a mid-epoch checkpoint and raises.
+    """
+    epoch, spe = loop["epoch"], ctx.steps_per_epoch
+    d = ctx.data
+    perm = ctx.permutation(ctx.config.seed, epoch, len(d.labels))
+    partial = loop["partial"] or {}
+    sums = epoch_lib.zero_sums()
+    if partial:
+        sums = {k: jnp.asarray(v, sums[k].dtype) for k, v in partial["sums"].items()}
+    seconds = partial.get("seconds", 0.0)
+    first = int(state.step) - epoch * spe
+    bar = tqdm(
+        total=spe,
+        initial=first,
+        disable=not progress,
+        leave=False,
+        desc=f"epoch {epoch + 1}/{ctx.config.epochs}",
+        unit="step",
+    )
+    for start in range(first, spe, ctx.sync_every):
+        stop = min(start + ctx.sync_every, spe)
+        t = time.perf_counter()
+        for i in range(start, stop):
+            state, sums = ctx.train_step(state, sums, d.images, d.labels, perm, jnp.int32(i))
+        jax.block_until_ready(sums)
+        seconds += time.perf_counter() - t
+        bar.update(stop - start)
+        if signals and stop < spe:
+            bar.close()
+            loop["partial"] = {"sums": _host(sums), "seconds": seconds}
+            ctx.checkpointer.save(int(state.step), state, best, loop)
+            raise RunInterrupted(signals[0], int(state.step))
+    bar.close()
+    totals = _host(sums)
+    if totals["nonfinite_step"] >= 0:
+        raise NonFiniteLossError(
+            f"the training loss became non-finite at step {totals['nonfinite_step']} "
+            f"(epoch {epoch + 1}); the last good checkpoint (step "
+            f"{ctx.checkpointer.latest_step()}) is kept in {ctx.path('checkpoints')}. Lower "
+            "optimizer.learning_rate or set optimizer.grad_clip_norm"
+        )
+    return state, totals, seconds
+
+
+def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
+    """Validation, plateau and early stopping after an epoch; appends its record to the
+    history. Returns (state, best)."""
+    config, es = ctx.config, ctx.config.early_stopping
+    epoch = loop["epoch"] + 1
+    record = {
+        "epoch": epoch,
+        "step": int(state.step),
+        "train_loss": totals["loss_sum"] / totals["count"],
+        "train_accuracy": totals["correct"] / totals["count"],
+        "penalty": totals["penalty_sum"] / totals["count"],
+        "learning_rate": float(ctx.schedule(int(state.step) - 1)) * float(state.plateau.scale),
+        "epoch_seconds": seconds,
+        "images_per_second": totals["count"] / seconds,
+        "val_loss": None,
+        "val_accuracy": None,
+    }
+    if ctx.data.val is not None:
+        val = _host(ctx.evaluate(state, *ctx.data.val))
+        record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        if config.plateau.enabled:
+            metric = config.plateau.metric
+            value = early_stopping.plateau_value(metric, record[metric])
+            state = state.replace(plateau=ctx.plateau_update(state.plateau, value))
+        if es.enabled:
+            value = record[es.metric]
+            if early_stopping.improved(es.metric, value, loop["best_value"], es.min_delta):
+                loop.update(best_value=value, best_epoch=epoch, bad_epochs=0)
+                best = _snapshot(state)
+            else:
+                loop["bad_epochs"] += 1
+                loop["stopped_early"] = loop["bad_epochs"] >= es.patience
+    loop["epoch"] = epoch
+    loop["history"].append(record)
+    loop["train_seconds"] += seconds
+    loop["partial"] = None
+    return state, best
+
+
+def _write_reports(ctx: _RunContext, loop) -> None:
+    """metrics.jsonl, TensorBoard events and curves.png, rewritten from the whole history."""
+    report.write_metrics(ctx.path("metrics.jsonl"), loop["history"])
+    report.write_tensorboard(ctx.path("tensorboard"), loop["history"])
+    if loop["history"]:
+        title = f"{ctx.config.model.name} on {ctx.data.info['dataset']}"
+        report.plot_curves(ctx.path("curves.png"), loop["history"], title=title)
+
+
+def _log_epoch(ctx: _RunContext, loop) -> None:
+    r, es = loop["history"][-1], ctx.config.early_stopping
+    logging.info(
+        "epoch %d/%d: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, %.0f img/s",
+        r["epoch"],
+        ctx.config.epochs,
+        r["train_loss"],
+        r["train_accuracy"],
+        _fmt(r["val_loss"]),
+        _fmt(r["val_accuracy"]),
+        r["learning_rate"],
+        r["epoch_seconds"],
+        r["images_per_second"],
+    )
+    if loop["stopped_early"]:
+        logging.info(
+            "early stopping: %s did not improve for %d epochs (best %.4f at epoch %d)",
+            es.metric,
+            es.patience,
+            loop["best_value"],
+            loop["best_epoch"],
+        )
+
+
+def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
+    """Evaluates on the test split (the best epoch's variables if early stopping restores
+    them) and collects the run's figures."""
+    es = ctx.config.early_stopping
+    final = state
+    if es.enabled and es.restore_best:
+        final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
+    test = _host(ctx.evaluate(final, *ctx.data.test))
+    history = loop["history"]
+    val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
+    return {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "best_val_accuracy": max(val_acc) if val_acc else None,
+        "best_epoch": loop["best_epoch"] if es.enabled else None,
+        "epochs_run": loop["epoch"],
+        "stopped_early": loop["stopped_early"],
+        "final_train_loss": history[-1]["train_loss"],
+        "final_train_accuracy": history[-1]["train_accuracy"],
+        "train_seconds": loop["train_seconds"],
+        "compile_seconds": ctx.compile_seconds,
+        "num_params": num_params(state.params),
+        "steps": int(state.step),
+        "model": ctx.config.model.name,
+        "device": str(jax.devices()[0].platform),
+        "jax_version": jax.__version__,
+        **ctx.data.info,
+    }
+
+
 def run(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -180,193 +428,26 @@ def run(
     prepare_workdir(config, workdir, overwrite)
     if progress is None:
         progress = sys.stderr.isatty()
-
-    d = _load_data(config)
-    logging.info("data: %s", json.dumps(d.info))
-    steps_per_epoch = len(d.labels) // config.batch_size
-    chunk = config.steps_per_sync or max(1, -(-steps_per_epoch // 10))
-    model = models.create(config.model.name, d.num_classes, **config_lib.model_overrides(config))
-    tx = optim.make_optimizer(config, steps_per_epoch)
-    schedule = optim.make_schedule(config, steps_per_epoch)
-    plateau_tx = optim.make_plateau(config)
-    input_shape = (1,) + tuple(d.images.shape[1:])
-    state = jax.jit(lambda key: create_train_state(model, tx, plateau_tx, key, input_shape))(
-        jax.random.PRNGKey(config.seed)
-    )
-    logging.info("model %s: %d parameters", config.model.name, num_params(state.params))
-
-    loss_config = steps.LossConfig(
-        config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
-    )
-    augment = pipeline.Augment(
-        config.dataset.augment.crop_padding, config.dataset.augment.horizontal_flip
-    )
-    t0 = time.perf_counter()
-    train_step = epoch_lib.make_train_step(d.normalizer, augment, loss_config, config.batch_size)
-    perm0 = pipeline.epoch_permutation(config.seed, 0, len(d.labels))
-    train_step = train_step.lower(
-        state, epoch_lib.zero_sums(), d.images, d.labels, perm0, jnp.int32(0)
-    ).compile()
-    compile_seconds = time.perf_counter() - t0
-    evaluate = epoch_lib.make_evaluate(d.normalizer)
-    permutation = jax.jit(pipeline.epoch_permutation, static_argnums=(2,))
-    plateau_update = jax.jit(lambda p, value: plateau_tx.update(jnp.zeros(()), p, value=value)[1])
-
-    es = config.early_stopping
-    keep_best = es.enabled
-    snapshot = lambda s: jax.tree.map(jnp.copy, {"params": s.params, "batch_stats": s.batch_stats})
-    best = snapshot(state) if keep_best else None
-    loop: dict[str, Any] = {
-        "epoch": 0,
-        "history": [],
-        "best_value": None,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "stopped_early": False,
-        "train_seconds": 0.0,
-        "partial": None,
-    }
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
-    if checkpointer.latest_step() is not None:
-        state, best, loop = checkpointer.restore(state, best)
+    ctx, state = _setup(config, workdir)
+    best = _snapshot(state) if config.early_stopping.enabled else None
+    loop = _fresh_loop_state()
+    if ctx.checkpointer.latest_step() is not None:
+        state, best, loop = ctx.checkpointer.restore(state, best)
         logging.info("resumed from step %d (epoch %d)", int(state.step), loop["epoch"])
-    tb_dir = os.path.join(workdir, "tensorboard")
-    report.write_metrics(os.path.join(workdir, "metrics.jsonl"), loop["history"])
-    report.write_tensorboard(tb_dir, loop["history"])
-
-    def save():
-        checkpointer.save(int(state.step), state, best, loop)
+    _write_reports(ctx, loop)
 
     with _signal_flag() as signals:
         while loop["epoch"] < config.epochs and not loop["stopped_early"]:
-            epoch = loop["epoch"]
-            perm = permutation(config.seed, epoch, len(d.labels))
-            partial = loop["partial"] or {}
-            sums = jax.tree.map(jnp.asarray, partial.get("sums") or epoch_lib.zero_sums())
-            sums["nonfinite_step"] = sums["nonfinite_step"].astype(jnp.int32)
-            first = int(state.step) - epoch * steps_per_epoch
-            seconds = partial.get("seconds", 0.0)
-            bar = tqdm(
-                total=steps_per_epoch,
-                initial=first,
-                disable=not progress,
-                leave=False,
-                desc=f"epoch {epoch + 1}/{config.epochs}",
-                unit="step",
-            )
-            for start in range(first, steps_per_epoch, chunk):
-                stop = min(start + chunk, steps_per_epoch)
-                t = time.perf_counter()
-                for i in range(start, stop):
-                    state, sums = train_step(state, sums, d.images, d.labels, perm, jnp.int32(i))
-                jax.block_until_ready(sums)
-                seconds += time.perf_counter() - t
-                bar.update(stop - start)
-                if signals and stop < steps_per_epoch:
-                    bar.close()
-                    loop["partial"] = {"sums": _host(sums), "seconds": seconds}
-                    save()
-                    raise RunInterrupted(signals[0], int(state.step))
-            bar.close()
-
-            totals = _host(sums)
-            if totals["nonfinite_step"] >= 0:
-                raise NonFiniteLossError(
-                    f"the training loss became non-finite at step {totals['nonfinite_step']} "
-                    f"(epoch {epoch + 1}); the last good checkpoint (step "
-                    f"{checkpointer.latest_step()}) is kept in {workdir}/checkpoints. Lower "
-                    "optimizer.learning_rate or set optimizer.grad_clip_norm"
-                )
-            record = {
-                "epoch": epoch + 1,
-                "step": int(state.step),
-                "train_loss": totals["loss_sum"] / totals["count"],
-                "train_accuracy": totals["correct"] / totals["count"],
-                "penalty": totals["penalty_sum"] / totals["count"],
-                "learning_rate": float(schedule(int(state.step) - 1)) * float(state.plateau.scale),
-                "epoch_seconds": seconds,
-                "images_per_second": totals["count"] / seconds,
-                "val_loss": None,
-                "val_accuracy": None,
-            }
-            if d.val is not None:
-                val = _host(evaluate(state, *d.val))
-                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-                if config.plateau.enabled:
-                    value = early_stopping.plateau_value(
-                        config.plateau.metric, record[config.plateau.metric]
-                    )
-                    state = state.replace(plateau=plateau_update(state.plateau, value))
-                if keep_best:
-                    value = record[es.metric]
-                    if early_stopping.improved(es.metric, value, loop["best_value"], es.min_delta):
-                        loop.update(best_value=value, best_epoch=epoch + 1, bad_epochs=0)
-                        best = snapshot(state)
-                    else:
-                        loop["bad_epochs"] += 1
-                        loop["stopped_early"] = loop["bad_epochs"] >= es.patience
-            loop["epoch"] = epoch + 1
-            loop["history"].append(record)
-            loop["train_seconds"] += seconds
-            loop["partial"] = None
-            save()
-            report.write_metrics(os.path.join(workdir, "metrics.jsonl"), loop["history"])
-            report.write_tensorboard(tb_dir, loop["history"])
-            report.plot_curves(
-                os.path.join(workdir, "curves.png"),
-                loop["history"],
-                title=f"{config.model.name} on {d.info['dataset']}",
-            )
-            logging.info(
-                "epoch %d/%d: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
-                "%.0f img/s",
-                epoch + 1,
-                config.epochs,
-                record["train_loss"],
-                record["train_accuracy"],
-                _fmt(record["val_loss"]),
-                _fmt(record["val_accuracy"]),
-                record["learning_rate"],
-                seconds,
-                record["images_per_second"],
-            )
-            if loop["stopped_early"]:
-                logging.info(
-                    "early stopping: %s did not improve for %d epochs (best %.4f at epoch %d)",
-                    es.metric,
-                    es.patience,
-                    loop["best_value"],
-                    loop["best_epoch"],
-                )
+            state, totals, seconds = _train_epoch(ctx, state, best, loop, signals, progress)
+            state, best = _end_epoch(ctx, state, best, loop, totals, seconds)
+            ctx.checkpointer.save(int(state.step), state, best, loop)
+            _write_reports(ctx, loop)
+            _log_epoch(ctx, loop)
             if signals:
                 raise RunInterrupted(signals[0], int(state.step))
-    checkpointer.close()
-
-    final = state
-    if keep_best and es.restore_best:
-        final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
-    test = _host(evaluate(final, *d.test))
-    history = loop["history"]
-    val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
-    summary = {
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "best_val_accuracy": max(val_acc) if val_acc else None,
-        "best_epoch": loop["best_epoch"] if keep_best else None,
-        "epochs_run": loop["epoch"],
-        "stopped_early": loop["stopped_early"],
-        "final_train_loss": history[-1]["train_loss"],
-        "final_train_accuracy": history[-1]["train_accuracy"],
-        "train_seconds": loop["train_seconds"],
-        "compile_seconds": compile_seconds,
-        "num_params": num_params(state.params),
-        "steps": int(state.step),
-        "model": config.model.name,
-        "device": str(jax.devices()[0].platform),
-        "jax_version": jax.__version__,
-        **d.info,
-    }
-    report.write_json(os.path.join(workdir, "summary.json"), summary)
+    ctx.checkpointer.close()
+    summary = _summary(ctx, state, best, loop)
+    report.write_json(ctx.path("summary.json"), summary)
     return summary
 
 

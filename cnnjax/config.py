@@ -89,7 +89,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 # Fields that may differ between a run and its resumption (they do not change the numbers).
-RESUME_INDEPENDENT_FIELDS = ("dataset.data_dir", "steps_per_sync", "eval_batch_size")
+RESUME_INDEPENDENT_FIELDS = ("dataset.data_dir", "steps_per_sync")
 
 
 class ConfigError(ValueError):

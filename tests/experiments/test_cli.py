@@ -88,21 +88,29 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
     resumed = tmp_path / "resumed"
     rng = random.Random(0)
     interrupted = 0
-    # SIGKILL at random moments (start-up, training, checkpointing), then SIGTERM and SIGINT,
-    # which save a checkpoint and exit with 128 + signal.
-    for sig in (signal.SIGKILL, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
+    # SIGKILL first during start-up (before any checkpoint), then at random moments after an
+    # epoch ends (training, checkpointing, reports); SIGTERM and SIGINT save a checkpoint and
+    # exit with 128 + signal.
+    plan = [
+        (signal.SIGKILL, False),
+        (signal.SIGKILL, True),
+        (signal.SIGTERM, True),
+        (signal.SIGKILL, True),
+        (signal.SIGINT, True),
+    ]
+    for sig, after_an_epoch in plan:
         proc = subprocess.Popen(
             command(resumed), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         metrics = resumed / "metrics.jsonl"
         before = len(metrics.read_text().splitlines()) if metrics.exists() else 0
         deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
+        while after_an_epoch and time.time() < deadline and proc.poll() is None:
             now = len(metrics.read_text().splitlines()) if metrics.exists() else 0
             if now > before:
                 break
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.6))
+        time.sleep(rng.uniform(0.0, 0.6) if after_an_epoch else rng.uniform(0.5, 2.0))
         if proc.poll() is not None:
             break  # finished before we could interrupt it
         proc.send_signal(sig)

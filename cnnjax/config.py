@@ -37,8 +37,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
     c.dataset.augment.horizontal_flip = False
 
-    # `name` picks the registered model; every other field is passed to models.create.
-    c.model = ml_collections.ConfigDict({"name": "mlp"})
+    c.model = "mlp"  # a name from cnnjax.models.list_models()
+    # Constructor fields per model name: model_args[<name>] is passed to models.create when
+    # `model` is <name>, so `--config.model=other` switches models without clearing them.
+    c.model_args = ml_collections.ConfigDict()
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "momentum"  # sgd momentum nesterov adagrad rmsprop adam adamw
@@ -181,17 +183,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(
                 f"{path}: unknown {what} {value!r}; valid {what} names: {', '.join(valid)}"
             )
-    models.check_name(_get(config, "model.name"))
+    models.check_name(_get(config, "model"))
+    for name in config.model_args:
+        if name not in models.list_models():
+            raise ConfigError(
+                f"model_args.{name}: not a model name; valid model names: "
+                f"{', '.join(models.list_models())}"
+            )
     for path, check, expected in _CHECKS:
         value = _get(config, path)
         if not check(value):
             raise ConfigError(f"{path} must be {expected}, got {value!r} ({type(value).__name__})")
     overrides = model_overrides(config)
-    known = models.hyperparameters(config.model.name)
+    known = models.hyperparameters(config.model)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ConfigError(
-            f"model.{unknown[0]}: model {config.model.name!r} has no such field; "
+            f"model_args.{config.model}.{unknown[0]}: model {config.model!r} has no such field; "
             f"its fields are: {', '.join(sorted(known))}"
         )
     if (config.plateau.enabled or config.early_stopping.enabled) and config.dataset.val_size == 0:
@@ -202,5 +210,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def model_overrides(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The model fields set in the config: everything under `model` except `name`."""
-    return {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    """The constructor fields the config sets for the selected model (model_args[model])."""
+    if config.model not in config.model_args:
+        return {}
+    return config.model_args[config.model].to_dict()

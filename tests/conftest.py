@@ -10,7 +10,8 @@ def tiny_config(**overrides):
     c = base_config()
     c.dataset.name = "digits"
     c.dataset.val_size = 100
-    c.model = dict(name="mlp", hidden_sizes=(32,))
+    c.model = "mlp"
+    c.model_args.mlp = dict(hidden_sizes=(32,))
     c.epochs = 2
     c.batch_size = 64
     c.eval_batch_size = 128

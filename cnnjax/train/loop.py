@@ -221,14 +221,14 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     d = _load_data(config)
     logging.info("data: %s", json.dumps(d.info))
     steps_per_epoch = len(d.labels) // config.batch_size
-    model = models.create(config.model.name, d.num_classes, **config_lib.model_overrides(config))
+    model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
     tx = optim.make_optimizer(config, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
     input_shape = (1,) + tuple(d.images.shape[1:])
     state = jax.jit(lambda key: create_train_state(model, tx, plateau_tx, key, input_shape))(
         jax.random.PRNGKey(config.seed)
     )
-    logging.info("model %s: %d parameters", config.model.name, num_params(state.params))
+    logging.info("model %s: %d parameters", config.model, num_params(state.params))
 
     loss_config = steps.LossConfig(
         config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
@@ -351,7 +351,7 @@ def _write_reports(ctx: _RunContext, loop) -> None:
     report.write_metrics(ctx.path("metrics.jsonl"), loop["history"])
     report.write_tensorboard(ctx.path("tensorboard"), loop["history"])
     if loop["history"]:
-        title = f"{ctx.config.model.name} on {ctx.data.info['dataset']}"
+        title = f"{ctx.config.model} on {ctx.data.info['dataset']}"
         report.plot_curves(ctx.path("curves.png"), loop["history"], title=title)
 
 
@@ -402,7 +402,7 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         "compile_seconds": ctx.compile_seconds,
         "num_params": num_params(state.params),
         "steps": int(state.step),
-        "model": ctx.config.model.name,
+        "model": ctx.config.model,
         "device": str(jax.devices()[0].platform),
         "jax_version": jax.__version__,
         **ctx.data.info,

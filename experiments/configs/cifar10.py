@@ -9,8 +9,9 @@ def get_config():
     c.dataset.val_size = 5000
     c.dataset.augment.crop_padding = 4  # pixels of zero padding before a random 32x32 crop
     c.dataset.augment.horizontal_flip = True
-    c.model = dict(
-        name="small_cnn", widths=(32, 64, 128), convs_per_stage=1, hidden=256, dropout_rate=0.3
+    c.model = "small_cnn"
+    c.model_args.small_cnn = dict(
+        widths=(32, 64, 128), convs_per_stage=1, hidden=256, dropout_rate=0.3
     )
     c.epochs = 20
     c.batch_size = 128

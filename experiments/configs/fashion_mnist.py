@@ -8,8 +8,9 @@ def get_config():
     c.dataset.name = "fashion_mnist"  # 60,000 train (5,000 held out) / 10,000 test, 28x28x1
     c.dataset.val_size = 5000
     c.dataset.augment.horizontal_flip = True
-    c.model = dict(
-        name="small_cnn", widths=(32, 64, 128), convs_per_stage=1, hidden=256, dropout_rate=0.3
+    c.model = "small_cnn"
+    c.model_args.small_cnn = dict(
+        widths=(32, 64, 128), convs_per_stage=1, hidden=256, dropout_rate=0.3
     )
     c.epochs = 12
     c.batch_size = 128

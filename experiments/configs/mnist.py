@@ -8,7 +8,7 @@ def get_config():
     c.dataset.name = "mnist"  # 60,000 train (5,000 held out for validation) / 10,000 test
     c.dataset.val_size = 5000
     c.dataset.augment.crop_padding = 2  # pixels: random shifts of up to 2 in each direction
-    c.model = dict(name="lenet5")
+    c.model = "lenet5"
     c.epochs = 20
     c.batch_size = 128
     c.optimizer.name = "momentum"

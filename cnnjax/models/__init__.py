@@ -18,13 +18,20 @@ from typing import Callable
 
 import flax.linen as nn
 
-from cnnjax.models import cnn, lenet, mlp
+from cnnjax.models import alexnet, cnn, highway, inception, lenet, mlp, nin, resnet, vgg, xception
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp": mlp.MLP,
     "lenet5": lenet.LeNet5,
     "lenet5_1998": lenet.LeNet5_1998,
     "small_cnn": cnn.SmallCNN,
+    **alexnet.MODELS,
+    **vgg.MODELS,
+    **nin.MODELS,
+    **inception.MODELS,
+    **resnet.MODELS,
+    **xception.MODELS,
+    **highway.MODELS,
 }
 
 

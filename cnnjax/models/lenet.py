@@ -24,7 +24,8 @@ from cnnjax.layers import activation
 class LeNet5(nn.Module):
     """LeNet-5 with configurable activation and pooling; input (N, H, W, C) with H, W >= 28.
 
-    Sows intermediates named after the paper's layers: C1, S2, C3, S4, C5, F6.
+    Sows intermediates named after the paper's layers: C1, S2, C3, S4, C5, F6, and F6 again as
+    'penultimate' (the classifier's input).
     """
 
     num_classes: int
@@ -61,6 +62,7 @@ class LeNet5(nn.Module):
             x = act(nn.Dense(width, name=layer)(x))
             self.sow("intermediates", name, x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        self.sow("intermediates", "penultimate", x)
         return nn.Dense(self.num_classes, name="head")(x)
 
 

@@ -13,7 +13,8 @@ from cnnjax.layers import activation
 class MLP(nn.Module):
     """Flatten (N, H, W, C) -> [Dense -> act -> Dropout] * len(hidden) -> Dense(num_classes).
 
-    Sows each hidden layer's output as intermediates 'hidden{i}'.
+    Sows each hidden layer's output as intermediates 'hidden{i}', and the classifier's input
+    (after dropout, the identity at inference) as 'penultimate'.
     """
 
     num_classes: int
@@ -28,4 +29,5 @@ class MLP(nn.Module):
             x = activation(self.act)(nn.Dense(width, name=f"dense{i}")(x))
             self.sow("intermediates", f"hidden{i}", x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        self.sow("intermediates", "penultimate", x)
         return nn.Dense(self.num_classes, name="head")(x)

@@ -43,7 +43,10 @@ def run(workdir, *flags, config=TINY):
 @pytest.mark.parametrize(
     "flag,message",
     [
-        ("--config.model=resnet9000", "unknown model 'resnet9000'; valid model names: lenet5"),
+        (
+            "--config.model=resnet9000",
+            "unknown model 'resnet9000'; valid model names: alexnet, googlenet",
+        ),
         ("--config.optimizer.name=lion", "valid optimizer names: sgd, momentum, nesterov"),
         ("--config.dataset.name=imagenet", "valid dataset names: digits, mnist, fashion_mnist"),
         ("--config.optimizer.learning_rate=-1", "optimizer.learning_rate must be a number > 0"),

@@ -1,36 +1,85 @@
-"""Every registered model: builds, returns logits of the right shape, sows its features."""
+"""Every registered model, through the registry: a new model is tested by being registered.
+
+The abstract pass (jax.eval_shape: shapes only, nothing compiled or allocated) runs init, a
+forward pass in train and eval mode and the backward pass for all of them; the small models also
+run for real.
+"""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from cnnjax import models
 
-# The smallest input each model accepts, (H, W, C).
+# An input each model accepts, (H, W, C), small enough for a quick pass.
 INPUT_SHAPES = {
+    **{name: (8, 8, 3) for name in models.list_models() if name.startswith(("resnet", "plain"))},
+    **{name: (32, 32, 3) for name in models.list_models() if name.startswith("vgg")},
+    "alexnet": (63, 63, 3),
+    "nin": (8, 8, 3),
+    "googlenet": (32, 32, 3),
+    "googlenet_2015": (32, 32, 3),
+    "inception_v3_compact": (8, 8, 3),
+    "xception": (8, 8, 3),
+    "highway_mlp": (8, 8, 1),
+    "plain_mlp_deep": (8, 8, 1),
     "mlp": (8, 8, 1),
     "lenet5": (28, 28, 1),
     "lenet5_1998": (28, 28, 1),
     "small_cnn": (8, 8, 3),
 }
+COMPILED = ("mlp", "lenet5", "lenet5_1998", "small_cnn", "highway_mlp", "plain_mlp_deep")
 
 
 def test_every_model_has_a_test_input():
     assert sorted(INPUT_SHAPES) == models.list_models()
 
 
+def loss_and_grads(model, variables, x, train):
+    def loss(params):
+        logits, state = model.apply(
+            {**variables, "params": params},
+            x,
+            train=train,
+            rngs={"dropout": jax.random.PRNGKey(2)},
+            mutable=["batch_stats", "intermediates"],
+        )
+        return jax.nn.log_softmax(logits)[:, 0].sum(), (logits, state)
+
+    return jax.value_and_grad(loss, has_aux=True)(variables["params"])
+
+
+@pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("name", models.list_models())
-def test_logits_and_intermediates(name):
+def test_abstract_init_forward_and_backward(name, train):
     model = models.create(name, num_classes=7)
-    x = jax.random.normal(jax.random.PRNGKey(0), (3,) + INPUT_SHAPES[name])
+    x = jax.ShapeDtypeStruct((2, *INPUT_SHAPES[name]), jnp.float32)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(1), x, train=False), x)
+    (_, (logits, state)), grads = jax.eval_shape(
+        lambda v, x: loss_and_grads(model, v, x, train), variables, x
+    )
+    assert logits.shape == (2, 7) and logits.dtype == jnp.float32
+    assert jax.tree.map(jnp.shape, grads) == jax.tree.map(jnp.shape, variables["params"])
+    if "batch_stats" in variables:
+        assert jax.tree.map(jnp.shape, state["batch_stats"]) == jax.tree.map(
+            jnp.shape, variables["batch_stats"]
+        )
+    assert "penultimate" in state["intermediates"], "models sow their classifier's input"
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_small_models_run_and_sow(name):
+    model = models.create(name, num_classes=7)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, *INPUT_SHAPES[name]))
     variables = model.init(jax.random.PRNGKey(1), x, train=False)
     logits, state = model.apply(variables, x, train=False, mutable=["intermediates"])
-    assert logits.shape == (3, 7) and logits.dtype == jnp.float32
-    assert state["intermediates"], "models sow their named features"
-    logits, _ = model.apply(
-        variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(2)}, mutable=["batch_stats"]
-    )
-    assert logits.shape == (3, 7)
+    assert logits.shape == (3, 7) and np.all(np.isfinite(logits))
+    feats = state["intermediates"]["penultimate"][0]
+    assert feats.shape[0] == 3
+    (loss, _), grads = jax.jit(lambda v, x: loss_and_grads(model, v, x, True))(variables, x)
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
 
 def count(model, shape):
@@ -77,3 +126,9 @@ def test_unknown_model_lists_valid_names():
 def test_unknown_override_names_the_field():
     with pytest.raises(TypeError, match="no field.*widht"):
         models.create("small_cnn", 10, widht=3)
+
+
+def test_partial_aliases_list_their_fields():
+    assert models.hyperparameters("resnet20")["shortcut"] == "A"
+    assert models.hyperparameters("plain20")["shortcut"] == "none"
+    assert models.hyperparameters("vgg16_bn")["batch_norm"] is True

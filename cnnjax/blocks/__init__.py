@@ -1,0 +1,1 @@
+"""Reusable building blocks: Inception, Xception, attention, highway and residual blocks."""

@@ -1,0 +1,172 @@
+"""GoogLeNet (Inception v1, Szegedy et al. 2015) and a compact CIFAR-size Inception-v3.
+
+GoogLeNet, table 1 of the paper on a 224x224 input (SAME padding throughout; 3x3/2 max pools):
+
+    stem     conv 7x7/2 64 -> maxpool -> conv 1x1 64 -> conv 3x3 192 -> maxpool     28x28x192
+    stage3   inception 3a, 3b -> maxpool                                            14x14x480
+    stage4   inception 4a, 4b, 4c, 4d, 4e -> maxpool                                  7x7x832
+    stage5   inception 5a, 5b -> global average pool -> dropout 0.4 -> dense          1024
+
+7,005,832 parameters for 1000 classes with batch norm (6,998,552 without): the paper's
+~6.8M, whose 5x5 branches are kept as 5x5 here (torchvision's googlenet uses 3x3 there).
+Differences from the paper: the two auxiliary classifiers (training-only) are omitted;
+batch norm after every conv by default (`batch_norm=False, lrn=True` gives the paper's
+BN-free network with local response normalisation after the first pool and the 3x3 192 conv;
+`googlenet_2015`). `stem='cifar'` replaces the 7x7/2 conv with a 3x3/1 conv and drops the two
+stem pools, so a 32x32 image reaches the Inception modules at 32x32 (8x8 at stage 5).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+
+from cnnjax.blocks.inception import (
+    ConvNormAct,
+    InceptionReduction,
+    InceptionV1,
+    InceptionV2,
+    InceptionV3,
+)
+from cnnjax.layers import Conv2D, activation, global_avg_pool, local_response_norm, max_pool
+
+STEMS = ("imagenet", "cifar")
+
+# Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module, per stage.
+GOOGLENET_STAGES = {
+    "stage3": {"3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64)},
+    "stage4": {
+        "4a": (192, 96, 208, 16, 48, 64),
+        "4b": (160, 112, 224, 24, 64, 64),
+        "4c": (128, 128, 256, 24, 64, 64),
+        "4d": (112, 144, 288, 32, 64, 64),
+        "4e": (256, 160, 320, 32, 128, 128),
+    },
+    "stage5": {"5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128)},
+}
+
+
+def _conv_norm(conv_impl: str, batch_norm: bool, bn_momentum: float, train: bool):
+    """The (conv, norm) factories the blocks take: Conv2D with `impl`, BatchNorm or None."""
+    conv = functools.partial(Conv2D, impl=conv_impl)
+    if not batch_norm:
+        return conv, None
+    return conv, functools.partial(
+        nn.BatchNorm, use_running_average=not train, momentum=bn_momentum
+    )
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet / Inception v1 without auxiliary classifiers (see the module docstring).
+
+    Input (N, H, W, C) float; any H, W >= 1 (SAME padding), 224x224 for the paper's grid.
+    Sows intermediates 'stem', 'stage3', 'stage4', 'stage5' and 'penultimate' (the 1024 pooled
+    features).
+    """
+
+    num_classes: int
+    stem: str = "imagenet"  # or 'cifar': 3x3/1 first conv, no stem pools
+    batch_norm: bool = True
+    lrn: bool = False
+    act: str = "relu"
+    dropout_rate: float = 0.4
+    bn_momentum: float = 0.9
+    conv_impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        if self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        conv, norm = _conv_norm(self.conv_impl, self.batch_norm, self.bn_momentum, train)
+        unit = functools.partial(ConvNormAct, conv=conv, norm=norm, act=activation(self.act))
+        imagenet = self.stem == "imagenet"
+        pool = lambda y: max_pool(y, 3, 2, "SAME")
+        lrn = local_response_norm if self.lrn else lambda y: y
+        x = unit(64, (7, 7) if imagenet else (3, 3), 2 if imagenet else 1, name="conv1")(x)
+        if imagenet:
+            x = pool(x)
+        x = lrn(x)
+        x = unit(64, (1, 1), name="conv2_reduce")(x)
+        x = lrn(unit(192, (3, 3), name="conv2")(x))
+        if imagenet:
+            x = pool(x)
+        self.sow("intermediates", "stem", x)
+        for i, (stage, modules) in enumerate(GOOGLENET_STAGES.items()):
+            if i:
+                x = pool(x)
+            for key, widths in modules.items():
+                x = InceptionV1(conv, norm, activation(self.act), *widths, name=f"inception{key}")(
+                    x
+                )
+            self.sow("intermediates", stage, x)
+        x = global_avg_pool(x)
+        self.sow("intermediates", "penultimate", x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, name="head")(x)
+
+
+class InceptionV3Compact(nn.Module):
+    """A compact CIFAR-size Inception-v3 (NOT the 23.8M-parameter 299x299 original).
+
+    The original's three grids (35x35 figure-5 modules, 17x17 figure-6 modules with n = 7, 8x8)
+    become 32x32, 16x16 and 8x8 for a 32x32 input, with narrower modules and fewer of them:
+
+        stem     conv 3x3 32, 3x3 32, 3x3 64, all stride 1 (the original: 3x3/2, 3x3, 3x3,
+                 maxpool, 1x1 80, 3x3 192, maxpool)                                   32x32x64
+        stage1   blocks[0] x InceptionV2 (5x5 as two 3x3)  (64, 48, 64, 64, 96, 32)  32x32x256
+        reduce1  InceptionReduction (64, 160, 64, 96)                                 16x16x512
+        stage2   blocks[1] x InceptionV3, n = 7  (128, 96, 128, 96, 128, 128)         16x16x512
+        reduce2  InceptionReduction (128, 192, 128, 192)                                8x8x896
+        stage3   blocks[2] x InceptionV3, n = 3  (192, 128, 192, 128, 192, 192)         8x8x768
+        head     global average pool -> dropout -> dense
+
+    All channel numbers are multiplied by `width_mult` (rounded down, at least 1): 4,690,154
+    parameters for 10 classes at width_mult=1, 1,178,490 at 0.5. Stage 3 uses n = 3 asymmetric
+    modules in place of the original's expanded figure-7 modules; no auxiliary classifier, no
+    label smoothing (a loss option).
+    Batch norm after every conv. Sows 'stem', 'stage1', 'stage2', 'stage3', 'penultimate'.
+    """
+
+    num_classes: int
+    width_mult: float = 1.0
+    blocks: tuple[int, int, int] = (2, 2, 2)
+    act: str = "relu"
+    dropout_rate: float = 0.2
+    bn_momentum: float = 0.9
+    conv_impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        conv, norm = _conv_norm(self.conv_impl, True, self.bn_momentum, train)
+        act = activation(self.act)
+        scale = lambda widths: [max(1, int(w * self.width_mult)) for w in widths]
+        for i, width in enumerate(scale((32, 32, 64))):
+            x = ConvNormAct(width, (3, 3), 1, conv, norm, act, name=f"stem{i}")(x)
+        self.sow("intermediates", "stem", x)
+        stages = (
+            (InceptionV2, {}, (64, 48, 64, 64, 96, 32), (64, 160, 64, 96)),
+            (InceptionV3, {"n": 7}, (128, 96, 128, 96, 128, 128), (128, 192, 128, 192)),
+            (InceptionV3, {"n": 3}, (192, 128, 192, 128, 192, 192), None),
+        )
+        for s, (module, kwargs, widths, reduction) in enumerate(stages):
+            for j in range(self.blocks[s]):
+                x = module(conv, norm, act, *scale(widths), **kwargs, name=f"block{s + 1}_{j}")(x)
+            self.sow("intermediates", f"stage{s + 1}", x)
+            if reduction is not None:
+                x = InceptionReduction(conv, norm, act, *scale(reduction), name=f"reduce{s + 1}")(x)
+        x = global_avg_pool(x)
+        self.sow("intermediates", "penultimate", x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, name="head")(x)
+
+
+# The paper's form: no batch norm, local response normalisation in the stem.
+GoogLeNet2015 = functools.partial(GoogLeNet, batch_norm=False, lrn=True)
+
+MODELS = {
+    "googlenet": GoogLeNet,
+    "googlenet_2015": GoogLeNet2015,
+    "inception_v3_compact": InceptionV3Compact,
+}

@@ -86,22 +86,8 @@ def test_cifar_resnet_depth_is_6n_plus_2(depth, n):
     assert n_params(variables) == n_params(init_shapes(build(f"plain{depth}", 10), (1, 32, 32, 3)))
 
 
-def loss_and_grads(model, variables, x, train):
-    def loss(params):
-        logits, state = model.apply(
-            {**variables, "params": params},
-            x,
-            train=train,
-            rngs={"dropout": jax.random.PRNGKey(2)},
-            mutable=["batch_stats", "intermediates"],
-        )
-        return jax.nn.log_softmax(logits)[:, 0].sum(), (logits, state)
-
-    return jax.value_and_grad(loss, has_aux=True)(variables["params"])
-
-
 @pytest.mark.parametrize("name", sorted(FWD_BWD))
-def test_forward_backward_finite_and_batch_stats(name):
+def test_forward_backward_finite_and_batch_stats(name, loss_and_grads):
     model = build(name, **FWD_BWD[name])
     x = jax.random.normal(jax.random.PRNGKey(0), (2, *INPUT_SHAPES[name]))
     variables = model.init(jax.random.PRNGKey(1), x, train=False)

@@ -36,23 +36,9 @@ def test_every_model_has_a_test_input():
     assert sorted(INPUT_SHAPES) == models.list_models()
 
 
-def loss_and_grads(model, variables, x, train):
-    def loss(params):
-        logits, state = model.apply(
-            {**variables, "params": params},
-            x,
-            train=train,
-            rngs={"dropout": jax.random.PRNGKey(2)},
-            mutable=["batch_stats", "intermediates"],
-        )
-        return jax.nn.log_softmax(logits)[:, 0].sum(), (logits, state)
-
-    return jax.value_and_grad(loss, has_aux=True)(variables["params"])
-
-
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("name", models.list_models())
-def test_abstract_init_forward_and_backward(name, train):
+def test_abstract_init_forward_and_backward(name, train, loss_and_grads):
     model = models.create(name, num_classes=7)
     x = jax.ShapeDtypeStruct((2, *INPUT_SHAPES[name]), jnp.float32)
     variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(1), x, train=False), x)
@@ -69,7 +55,7 @@ def test_abstract_init_forward_and_backward(name, train):
 
 
 @pytest.mark.parametrize("name", COMPILED)
-def test_small_models_run_and_sow(name):
+def test_small_models_run_and_sow(name, loss_and_grads):
     model = models.create(name, num_classes=7)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, *INPUT_SHAPES[name]))
     variables = model.init(jax.random.PRNGKey(1), x, train=False)

@@ -38,9 +38,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.augment.horizontal_flip = False
 
     c.model = "mlp"  # a name from cnnjax.models.list_models()
-    # Constructor fields per model name: model_args[<name>] is passed to models.create when
-    # `model` is <name>, so `--config.model=other` switches models without clearing them.
-    c.model_args = ml_collections.ConfigDict()
+    # Constructor fields of every registered model, with their defaults: model_args[<name>] is
+    # passed to models.create when `model` is <name>, so `--config.model=resnet20` switches
+    # models and `--config.model_args.resnet20.conv_impl=im2col` sets any field of any model.
+    c.model_args = ml_collections.ConfigDict(
+        {name: models.hyperparameters(name) for name in models.list_models()}
+    )
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "momentum"  # sgd momentum nesterov adagrad rmsprop adam adamw

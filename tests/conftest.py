@@ -11,7 +11,7 @@ def tiny_config(**overrides):
     c.dataset.name = "digits"
     c.dataset.val_size = 100
     c.model = "mlp"
-    c.model_args.mlp = dict(hidden_sizes=(32,))
+    c.model_args.mlp.hidden_sizes = (32,)
     c.epochs = 2
     c.batch_size = 64
     c.eval_batch_size = 128

@@ -87,6 +87,19 @@ def _flat(config_dict: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _run_identity(config_json: dict[str, Any]) -> dict[str, Any]:
+    """The flat fields that decide a run's numbers: all but RESUME_INDEPENDENT_FIELDS and the
+    model_args of models other than the selected one (so registering a new model, or editing
+    another model's defaults, does not orphan existing workdirs)."""
+    own = f"model_args.{config_json['model']}."
+    return {
+        k: v
+        for k, v in _flat(config_json).items()
+        if k not in config_lib.RESUME_INDEPENDENT_FIELDS
+        and (not k.startswith("model_args.") or k.startswith(own))
+    }
+
+
 def _config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return json.loads(config.to_json())
 
@@ -106,11 +119,11 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: 
                 elif os.path.exists(full):
                     os.remove(full)
         else:
-            old, new = _flat(report.read_json(path)), _flat(_config_json(config))
+            old, new = _run_identity(report.read_json(path)), _run_identity(_config_json(config))
             diffs = [
                 f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
                 for k in sorted(set(old) | set(new))
-                if old.get(k) != new.get(k) and k not in config_lib.RESUME_INDEPENDENT_FIELDS
+                if old.get(k) != new.get(k)
             ]
             if diffs:
                 raise WorkdirConflictError(

@@ -10,7 +10,7 @@ def get_config():
     c.dataset.augment.crop_padding = 4  # pixels of zero padding before a random 32x32 crop
     c.dataset.augment.horizontal_flip = True
     c.model = "small_cnn"
-    c.model_args.small_cnn = dict(
+    c.model_args.small_cnn.update(
         widths=(32, 64, 128), convs_per_stage=1, hidden=256, dropout_rate=0.3
     )
     c.epochs = 20

@@ -8,7 +8,7 @@ def get_config():
     c.dataset.name = "digits"  # 1,437 train / 360 test images, 8x8x1
     c.dataset.val_size = 150
     c.model = "small_cnn"
-    c.model_args.small_cnn = dict(widths=(32, 64), hidden=128, dropout_rate=0.25)
+    c.model_args.small_cnn.update(widths=(32, 64), hidden=128, dropout_rate=0.25)
     c.epochs = 30
     c.batch_size = 64
     c.optimizer.name = "momentum"

@@ -9,7 +9,7 @@ def get_config():
     c.dataset.val_size = 5000
     c.dataset.augment.horizontal_flip = True
     c.model = "small_cnn"
-    c.model_args.small_cnn = dict(
+    c.model_args.small_cnn.update(
         widths=(32, 64, 128), convs_per_stage=1, hidden=256, dropout_rate=0.3
     )
     c.epochs = 12

@@ -9,7 +9,7 @@ def get_config():
     c.dataset.val_size = 100
     c.dataset.augment.crop_padding = 1
     c.model = "mlp"
-    c.model_args.mlp = dict(hidden_sizes=(32,), dropout_rate=0.2)
+    c.model_args.mlp.update(hidden_sizes=(32,), dropout_rate=0.2)
     c.epochs = 12
     c.batch_size = 16
     c.steps_per_sync = 5

@@ -139,3 +139,18 @@ def test_wrong_type_names_the_field():
     config.epochs = "3"
     with pytest.raises(ConfigError, match="epochs must be an integer >= 1, got '3' .str."):
         validate(config)
+
+
+def test_model_switch_and_fields_of_other_models_do_not_matter_for_resume(tmp_path, make_config):
+    config = make_config(epochs=1, model="small_cnn")
+    config.model_args.small_cnn.update(widths=(4,), hidden=8)
+    summary = loop.run(config, str(tmp_path))
+    assert (
+        summary["model"] == "small_cnn"
+        and summary["num_params"] == 36 + 8 + 144 + 8 + 64 * 8 + 8 + 90
+    )
+    config.model_args.resnet20.conv_impl = "im2col"  # another model's field: same run
+    assert loop.run(config, str(tmp_path))["test_loss"] == summary["test_loss"]
+    config.model_args.small_cnn.hidden = 16
+    with pytest.raises(loop.WorkdirConflictError, match="model_args.small_cnn.hidden: 8 -> 16"):
+        loop.run(config, str(tmp_path))

@@ -15,6 +15,7 @@ so the output size per spatial axis is floor((H + top + bottom - (kh - 1)*dh - 1
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Callable
 
@@ -55,6 +56,13 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
         raise ValueError(
             f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
         ) from None
+
+
+def batch_norm(train: bool, momentum: float = 0.9) -> Callable[..., nn.BatchNorm]:
+    """The `norm` factory that blocks take: BatchNorm normalising with the batch's statistics
+    (and updating the running averages with `momentum`) when `train`, else with the running
+    averages."""
+    return functools.partial(nn.BatchNorm, use_running_average=not train, momentum=momentum)
 
 
 # --- Argument checks ---------------------------------------------------------------------------

@@ -30,7 +30,14 @@ from cnnjax.blocks.inception import (
     InceptionV2,
     InceptionV3,
 )
-from cnnjax.layers import Conv2D, activation, global_avg_pool, local_response_norm, max_pool
+from cnnjax.layers import (
+    Conv2D,
+    activation,
+    batch_norm,
+    global_avg_pool,
+    local_response_norm,
+    max_pool,
+)
 
 STEMS = ("imagenet", "cifar")
 
@@ -48,14 +55,12 @@ GOOGLENET_STAGES = {
 }
 
 
-def _conv_norm(conv_impl: str, batch_norm: bool, bn_momentum: float, train: bool):
+def _conv_norm(conv_impl: str, use_batch_norm: bool, bn_momentum: float, train: bool):
     """The (conv, norm) factories the blocks take: Conv2D with `impl`, BatchNorm or None."""
     conv = functools.partial(Conv2D, impl=conv_impl)
-    if not batch_norm:
+    if not use_batch_norm:
         return conv, None
-    return conv, functools.partial(
-        nn.BatchNorm, use_running_average=not train, momentum=bn_momentum
-    )
+    return conv, batch_norm(train, bn_momentum)
 
 
 class GoogLeNet(nn.Module):

@@ -33,7 +33,7 @@ import flax.linen as nn
 import jax
 
 from cnnjax.blocks.residual import BasicBlock, BottleneckBlock
-from cnnjax.layers import Conv2D, activation, global_avg_pool, max_pool
+from cnnjax.layers import Conv2D, activation, batch_norm, global_avg_pool, max_pool
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 STEMS = ("imagenet", "cifar")
@@ -75,9 +75,7 @@ class ResNet(nn.Module):
         conv = functools.partial(
             Conv2D, use_bias=False, kernel_init=HE_FAN_OUT, impl=self.conv_impl
         )
-        norm = functools.partial(
-            nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum
-        )
+        norm = batch_norm(train, self.bn_momentum)
         act = activation(self.act)
         if self.stem == "imagenet":
             x = conv(self.widths[0], (7, 7), strides=2, padding=((3, 3), (3, 3)), name="stem_conv")(

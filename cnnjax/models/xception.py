@@ -27,7 +27,14 @@ import jax
 
 from cnnjax.blocks.inception import ConvNormAct
 from cnnjax.blocks.xception import XceptionBlock
-from cnnjax.layers import Conv1x1, Conv2D, SeparableConv2D, activation, global_avg_pool
+from cnnjax.layers import (
+    Conv1x1,
+    Conv2D,
+    SeparableConv2D,
+    activation,
+    batch_norm,
+    global_avg_pool,
+)
 
 
 class Xception(nn.Module):
@@ -51,9 +58,7 @@ class Xception(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         act = activation(self.act)
-        norm = functools.partial(
-            nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum
-        )
+        norm = batch_norm(train, self.bn_momentum)
         sep_conv = functools.partial(SeparableConv2D, impl=self.conv_impl)
         block = functools.partial(
             XceptionBlock,

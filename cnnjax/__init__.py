@@ -8,6 +8,11 @@ Subpackages:
   optim    -- Optax optimizers, learning-rate schedules, plateau reduction.
   train    -- TrainState, pure jitted steps, the epoch loop with checkpoint/resume.
   report   -- metrics.jsonl, summary.json, TensorBoard events, curves.png.
+  runtime  -- default XLA flags (set here, before JAX initialises) and the compilation cache.
 """
+
+from cnnjax import runtime as _runtime
+
+_runtime.set_default_xla_flags()
 
 __version__ = "0.1.0"

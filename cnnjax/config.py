@@ -26,6 +26,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.batch_size = 128  # examples per training step
     c.eval_batch_size = 1000  # examples per evaluation batch (the last one is padded+masked)
     c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
+    c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
+    c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
+    c.compile_cache_dir = ""  # '' -> $CNNJAX_COMPILE_CACHE or ~/.cache/cnnjax/...; 'off'
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "digits"
@@ -94,7 +97,12 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 # Fields that may differ between a run and its resumption (they do not change the numbers).
-RESUME_INDEPENDENT_FIELDS = ("dataset.data_dir", "steps_per_sync")
+RESUME_INDEPENDENT_FIELDS = (
+    "dataset.data_dir",
+    "steps_per_sync",
+    "compile_cache_dir",
+    "num_devices",  # the same numbers within fp32 rounding on any number of devices
+)
 
 
 class ConfigError(ValueError):
@@ -124,6 +132,9 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("steps_per_sync", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("num_seeds", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("num_devices", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("compile_cache_dir", lambda v: isinstance(v, str), "a string"),
     ("dataset.data_dir", lambda v: isinstance(v, str), "a string"),
     ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.split_seed", _is_int, "an integer"),

@@ -27,7 +27,10 @@ from jax import lax
 Padding = str | Sequence[tuple[int, int]]
 
 PADDING_MODES = ("SAME", "VALID")
-CONV_IMPLS = ("xla", "im2col")
+CONV_IMPLS = ("auto", "xla", "im2col")
+# What 'auto' means on each JAX backend: the faster implementation in the benchmark
+# (`python -m experiments.benchmark --conv_impls=xla,im2col`); backends not listed use 'xla'.
+AUTO_CONV_IMPL = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -137,12 +140,17 @@ def _output_size(size: int, pads: tuple[int, int], span: int, stride: int, what:
 # --- Convolution -------------------------------------------------------------------------------
 
 
-def _check_conv(x: jax.Array, kernel: jax.Array, groups: int, impl: str) -> None:
+def resolve_conv_impl(impl: str) -> str:
+    """'xla' or 'im2col': `impl` itself, or for 'auto' AUTO_CONV_IMPL of the default backend."""
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"unknown conv impl {impl!r}; valid: {', '.join(CONV_IMPLS)}")
+    return AUTO_CONV_IMPL.get(jax.default_backend(), "xla") if impl == "auto" else impl
+
+
+def _check_conv(x: jax.Array, kernel: jax.Array, groups: int) -> None:
     _check_nhwc(x, "conv2d")
     if kernel.ndim != 4:
         raise ValueError(f"conv2d expects a 4-D HWIO kernel, got shape {kernel.shape}")
-    if impl not in CONV_IMPLS:
-        raise ValueError(f"unknown conv impl {impl!r}; valid: {', '.join(CONV_IMPLS)}")
     c_in, c_out = x.shape[-1], kernel.shape[-1]
     if not isinstance(groups, int) or groups < 1 or c_in % groups or c_out % groups:
         raise ValueError(
@@ -208,7 +216,7 @@ def conv2d(
     padding: Padding = "SAME",
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
-    impl: str = "xla",
+    impl: str = "auto",
 ) -> jax.Array:
     """2-D cross-correlation of x (N, H, W, C_in) with kernel (kh, kw, C_in/groups, C_out).
 
@@ -217,13 +225,15 @@ def conv2d(
     (`same_padding`), 'VALID' pads nothing. Input channels and output channels are split into
     `groups` contiguous blocks, block g of the output seeing only block g of the input
     (depthwise when groups == C_in). `impl` 'xla' calls lax.conv_general_dilated; 'im2col'
-    gathers patches into a matrix and does one matmul (`_im2col_conv`); both agree.
+    gathers patches into a matrix and does one matmul (`_im2col_conv`); both agree. 'auto' picks
+    the faster one for the backend (`resolve_conv_impl`).
 
     Raises:
       ValueError: x or kernel not 4-D, channels not divisible by groups, kernel channels not
         C_in/groups, unknown impl or padding, or a window larger than the padded input.
     """
-    _check_conv(x, kernel, groups, impl)
+    impl = resolve_conv_impl(impl)
+    _check_conv(x, kernel, groups)
     strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
     out_size = tuple(
@@ -264,7 +274,7 @@ class Conv2D(nn.Module):
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    impl: str = "xla"
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -329,7 +339,7 @@ class SeparableConv2D(nn.Module):
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    impl: str = "xla"
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -8,6 +8,11 @@ Flags:
   --data_dir    a folder holding the dataset files (overrides config.dataset.data_dir).
   --overwrite   discard a run of a different config found in --workdir.
   --[no]progress  a progress bar per epoch (default: on when stderr is a terminal).
+  --coordinator_address, --num_processes, --process_id
+                multi-host data parallelism: every process runs the same command with its own
+                --process_id, and `jax.distributed.initialize` joins them (on CPUs over gloo
+                collectives); set --config.num_devices=0 to split each batch over the devices
+                of all processes. Only process 0 writes reports.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging as std_logging
 import sys
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -31,13 +37,18 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run.", require
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with the dataset files.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run in --workdir.")
 _PROGRESS = flags.DEFINE_bool("progress", None, "Show a progress bar (default: if a terminal).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 .. n - 1.")
 
 SUMMARY_ROWS = (
     "dataset",
     "model",
     "num_params",
+    "num_seeds",
     "epochs_run",
     "test_accuracy",
+    "test_accuracy_std",
     "test_loss",
     "best_val_accuracy",
     "train_seconds",
@@ -52,8 +63,21 @@ class _OnlyOwnInfo:
         return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
 
 
+def initialize_distributed() -> None:
+    """Joins a multi-process run when --coordinator_address is given (before any JAX work)."""
+    if _COORDINATOR.value is None:
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU backend only
+    jax.distributed.initialize(
+        coordinator_address=_COORDINATOR.value,
+        num_processes=_NUM_PROCESSES.value,
+        process_id=_PROCESS_ID.value,
+    )
+
+
 def main(argv):
     del argv
+    initialize_distributed()
     logging.get_absl_handler().addFilter(_OnlyOwnInfo())
     config = _CONFIG.value
     if _DATA_DIR.value is not None:
@@ -67,9 +91,12 @@ def main(argv):
         sys.exit(128 + e.signum)
     except (ValueError, loop.NonFiniteLossError) as e:  # bad input or divergence: no traceback
         sys.exit(f"error: {e}")
+    if jax.process_index() != 0:
+        return
     print(
         report.format_table(
-            [(k, summary[k]) for k in SUMMARY_ROWS], title=f"results ({_WORKDIR.value})"
+            [(k, summary[k]) for k in SUMMARY_ROWS if k in summary],
+            title=f"results ({_WORKDIR.value})",
         )
     )
 

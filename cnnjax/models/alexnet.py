@@ -60,7 +60,7 @@ class AlexNet(nn.Module):
     hidden: int = 4096
     dropout_rate: float = 0.5
     act: str = "relu"
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:

@@ -7,7 +7,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from cnnjax.layers import activation
+from cnnjax.layers import Conv2D, activation
 
 
 class SmallCNN(nn.Module):
@@ -27,14 +27,19 @@ class SmallCNN(nn.Module):
     conv_dropout_rate: float = 0.0  # after each stage's pooling
     dropout_rate: float = 0.0  # in the dense head
     bn_momentum: float = 0.9
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         act = activation(self.act)
         for i, width in enumerate(self.widths):
             for j in range(self.convs_per_stage):
-                x = nn.Conv(
-                    width, (3, 3), padding="SAME", use_bias=not self.batch_norm, name=f"conv{i}_{j}"
+                x = Conv2D(
+                    width,
+                    (3, 3),
+                    use_bias=not self.batch_norm,
+                    impl=self.conv_impl,
+                    name=f"conv{i}_{j}",
                 )(x)
                 if self.batch_norm:
                     x = nn.BatchNorm(

@@ -78,7 +78,7 @@ class GoogLeNet(nn.Module):
     act: str = "relu"
     dropout_rate: float = 0.4
     bn_momentum: float = 0.9
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -140,7 +140,7 @@ class InceptionV3Compact(nn.Module):
     act: str = "relu"
     dropout_rate: float = 0.2
     bn_momentum: float = 0.9
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:

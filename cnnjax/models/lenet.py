@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.layers import activation
+from cnnjax.layers import Conv2D, activation
 
 
 class LeNet5(nn.Module):
@@ -34,6 +34,7 @@ class LeNet5(nn.Module):
     pad_input_to: int = 0  # zero-pad H and W up to this size (0: no padding)
     first_conv_padding: str = "SAME"
     dropout_rate: float = 0.0  # on the C5 and F6 activations
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -49,11 +50,13 @@ class LeNet5(nn.Module):
         if self.pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', got {self.pool!r}")
         pool = nn.max_pool if self.pool == "max" else nn.avg_pool
-        x = act(nn.Conv(6, (5, 5), padding=self.first_conv_padding, name="conv1")(x))
+        x = act(
+            Conv2D(6, (5, 5), padding=self.first_conv_padding, impl=self.conv_impl, name="conv1")(x)
+        )
         self.sow("intermediates", "C1", x)
         x = pool(x, (2, 2), strides=(2, 2))
         self.sow("intermediates", "S2", x)
-        x = act(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
+        x = act(Conv2D(16, (5, 5), padding="VALID", impl=self.conv_impl, name="conv2")(x))
         self.sow("intermediates", "C3", x)
         x = pool(x, (2, 2), strides=(2, 2))
         self.sow("intermediates", "S4", x)

@@ -62,7 +62,7 @@ class NiN(nn.Module):
     num_classes: int
     dropout_rate: float = 0.5
     act: str = "relu"
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:

@@ -59,7 +59,7 @@ class ResNet(nn.Module):
     act: str = "relu"
     bn_momentum: float = 0.9
     zero_init_last: bool = False  # zero last norm scale (or conv) of every residual branch
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:

@@ -48,7 +48,7 @@ class VGG(nn.Module):
     dropout_rate: float = 0.5
     act: str = "relu"
     bn_momentum: float = 0.9
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:

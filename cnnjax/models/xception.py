@@ -53,7 +53,7 @@ class Xception(nn.Module):
     act: str = "relu"
     dropout_rate: float = 0.0
     bn_momentum: float = 0.9
-    conv_impl: str = "xla"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:

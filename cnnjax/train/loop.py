@@ -6,12 +6,19 @@ Side effects (files, logs, signals) live here and in cnnjax.report; the steps st
 A checkpoint is written after every epoch and when SIGINT/SIGTERM arrives; running the same
 config on the same workdir resumes from the latest one and ends bit-identical to an
 uninterrupted run, because every random choice derives from (seed, step) or (seed, epoch).
+
+`config.num_seeds` K > 1 trains the seeds seed, seed + 1, ..., seed + K - 1 as replicas of one
+vmapped step (cnnjax.train.epoch); each replica gives the numbers of a separate run with its
+seed, its reports go to <workdir>/seed_<s>/, and summary.json holds the mean and standard
+deviation over seeds. `config.num_devices` > 1 (0: all devices, of every process) splits each
+batch over a one-axis device mesh named 'data' (data parallelism).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -25,10 +32,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from cnnjax import config as config_lib
-from cnnjax import data, models, optim, pipeline, report
+from cnnjax import data, layers, models, optim, pipeline, report, runtime
 from cnnjax.train import early_stopping, steps
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
@@ -42,6 +50,7 @@ RUN_OUTPUTS = (
     "curves.png",
     "tensorboard",
     "checkpoints",
+    "seed_*",  # per-seed reports of a multi-seed run
 )
 
 
@@ -112,12 +121,12 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: 
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path):
         if overwrite:
-            for name in RUN_OUTPUTS:
-                full = os.path.join(workdir, name)
-                if os.path.isdir(full):
-                    shutil.rmtree(full)
-                elif os.path.exists(full):
-                    os.remove(full)
+            for pattern in RUN_OUTPUTS:
+                for full in glob.glob(os.path.join(workdir, pattern)):
+                    if os.path.isdir(full):
+                        shutil.rmtree(full)
+                    else:
+                        os.remove(full)
         else:
             old, new = _run_identity(report.read_json(path)), _run_identity(_config_json(config))
             diffs = [
@@ -147,7 +156,36 @@ class _Data:
     info: dict[str, Any]
 
 
-def _load_data(config: ml_collections.ConfigDict) -> _Data:
+def _mesh(config: ml_collections.ConfigDict) -> Mesh | None:
+    """A one-axis 'data' mesh over `config.num_devices` devices (0: all), or None for one."""
+    devices = jax.devices()
+    n = config.num_devices or len(devices)
+    if n > len(devices):
+        raise config_lib.ConfigError(
+            f"num_devices={config.num_devices} but JAX sees {len(devices)} device(s): {devices}"
+        )
+    if n == 1:
+        return None
+    for field in ("batch_size", "eval_batch_size"):
+        if config[field] % n:
+            raise config_lib.ConfigError(
+                f"{field}={config[field]} must be divisible by the {n} data-parallel devices"
+            )
+    return Mesh(np.array(devices[:n]), ("data",))
+
+
+def _put(x, mesh: Mesh | None) -> jax.Array:
+    """x on the device, or replicated on every device of `mesh` (each process passing the
+    same full array)."""
+    if mesh is None:
+        return jax.device_put(x)
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
+
+def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _Data:
     ds = data.load(config.dataset.name, config.dataset.data_dir or None)
     train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
     if len(train) < config.batch_size:
@@ -157,7 +195,7 @@ def _load_data(config: ml_collections.ConfigDict) -> _Data:
         )
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
     batches = lambda split: tuple(
-        jax.device_put(a) for a in pipeline.padded_batches(split, config.eval_batch_size)
+        _put(a, mesh) for a in pipeline.padded_batches(split, config.eval_batch_size)
     )
     info = {
         "dataset": ds.name,
@@ -172,8 +210,8 @@ def _load_data(config: ml_collections.ConfigDict) -> _Data:
         "channel_std": list(normalizer.std),
     }
     return _Data(
-        jax.device_put(train.images),
-        jax.device_put(train.labels),
+        _put(train.images, mesh),
+        _put(train.labels, mesh),
         batches(val) if len(val) else None,
         batches(ds.test),
         normalizer,
@@ -182,9 +220,22 @@ def _load_data(config: ml_collections.ConfigDict) -> _Data:
     )
 
 
-def _host(tree) -> dict[str, Any]:
-    """Device scalars -> Python numbers (exact: float32 values are representable as float)."""
-    return {k: np.asarray(v).item() for k, v in jax.device_get(tree).items()}
+def _host_replicas(tree, num_replicas: int) -> list[dict[str, Any]]:
+    """A dict of device values, scalars or with a leading replica axis of length K > 1, as a
+    list of K dicts of Python numbers (exact: float32 values are representable as float)."""
+    values = jax.device_get(tree)
+    if num_replicas == 1:
+        return [{k: np.asarray(v).item() for k, v in values.items()}]
+    return [{k: np.asarray(v)[r].item() for k, v in values.items()} for r in range(num_replicas)]
+
+
+def _select(mask: list[bool], new, old):
+    """Per replica: `new` where mask is True, else `old` (unstacked trees when len(mask) == 1)."""
+    if len(mask) == 1:
+        return new if mask[0] else old
+    m = jnp.asarray(mask)
+    pick = lambda n, o: jnp.where(m.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+    return jax.tree.map(pick, new, old)
 
 
 @dataclasses.dataclass
@@ -194,12 +245,14 @@ class _RunContext:
     config: ml_collections.ConfigDict
     workdir: str
     data: _Data
+    seeds: tuple[int, ...]  # one per replica
+    mesh: Mesh | None  # the data-parallel mesh, None on one device
     steps_per_epoch: int
     sync_every: int  # steps between host syncs (progress bar, signal checks)
     schedule: Any  # step -> learning rate
     train_step: Any  # compiled epoch_lib.make_train_step
     evaluate: Any  # jitted epoch_lib.make_evaluate
-    permutation: Any  # jitted pipeline.epoch_permutation
+    permutation: Any  # epoch -> the epoch's permutation (K, N) or (N,)
     plateau_update: Any  # (plateau state, value) -> plateau state
     compile_seconds: float
     checkpointer: Checkpointer
@@ -207,19 +260,40 @@ class _RunContext:
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
 
+    @property
+    def num_replicas(self) -> int:
+        return len(self.seeds)
 
-def _fresh_loop_state() -> dict[str, Any]:
+    def replica_path(self, r: int, name: str) -> str:
+        """Where replica r's report `name` goes: the workdir itself for a single seed."""
+        if self.num_replicas == 1:
+            return self.path(name)
+        return os.path.join(self.workdir, f"seed_{self.seeds[r]}", name)
+
+    @property
+    def is_main_process(self) -> bool:
+        return jax.process_index() == 0
+
+
+def _fresh_loop_state(num_replicas: int) -> dict[str, Any]:
     """The loop's own state, checkpointed as JSON beside the TrainState."""
-    return {
-        "epoch": 0,  # completed epochs
+    replica = {
         "history": [],  # one record per completed epoch (metrics.jsonl)
         "best_value": None,  # early stopping: best value of its metric so far
         "best_epoch": 0,
         "bad_epochs": 0,  # epochs since the best
         "stopped_early": False,
+    }
+    return {
+        "epoch": 0,  # completed epochs
+        "replicas": [dict(replica, history=[]) for _ in range(num_replicas)],
         "train_seconds": 0.0,
         "partial": None,  # an interrupted epoch's running sums and seconds
     }
+
+
+def _all_stopped(loop) -> bool:
+    return all(r["stopped_early"] for r in loop["replicas"])
 
 
 def _snapshot(state) -> dict[str, Any]:
@@ -231,17 +305,27 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     """Loads the data, builds the model and state, compiles the step.
 
     Returns (_RunContext, state)."""
-    d = _load_data(config)
+    mesh = _mesh(config)
+    d = _load_data(config, mesh)
     logging.info("data: %s", json.dumps(d.info))
     steps_per_epoch = len(d.labels) // config.batch_size
+    seeds = tuple(config.seed + r for r in range(config.num_seeds))
+    k = len(seeds)
     model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
     tx = optim.make_optimizer(config, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
     input_shape = (1,) + tuple(d.images.shape[1:])
-    state = jax.jit(lambda key: create_train_state(model, tx, plateau_tx, key, input_shape))(
-        jax.random.PRNGKey(config.seed)
+    init = lambda seed: create_train_state(
+        model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape
     )
-    logging.info("model %s: %d parameters", config.model, num_params(state.params))
+    replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
+    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
+    if k == 1:
+        state = jax.jit(init, out_shardings=replicated)(config.seed)
+    else:
+        state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
+    params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
+    logging.info("model %s: %d parameters", config.model, num_params(params_one))
 
     loss_config = steps.LossConfig(
         config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
@@ -249,28 +333,48 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     augment = pipeline.Augment(
         config.dataset.augment.crop_padding, config.dataset.augment.horizontal_flip
     )
+    n = len(d.labels)
+    if k == 1:
+        perm_fn = jax.jit(lambda e: pipeline.epoch_permutation(config.seed, e, n))
+    else:
+        perms = jax.vmap(pipeline.epoch_permutation, in_axes=(0, None, None))
+        perm_fn = jax.jit(lambda e: perms(jnp.asarray(seeds), e, n))
+    if replicated is not None:
+        perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
-    train_step = epoch_lib.make_train_step(d.normalizer, augment, loss_config, config.batch_size)
-    perm = pipeline.epoch_permutation(config.seed, 0, len(d.labels))
+    train_step = epoch_lib.make_train_step(
+        d.normalizer, augment, loss_config, config.batch_size, k, batch_sharding
+    )
+    extra = () if k == 1 else (jnp.ones((k,), bool),)
     train_step = train_step.lower(
-        state, epoch_lib.zero_sums(), d.images, d.labels, perm, jnp.int32(0)
+        state, _zero_sums(k, replicated), d.images, d.labels, perm_fn(0), jnp.int32(0), *extra
     ).compile()
     compile_seconds = time.perf_counter() - t0
+    plateau_update = lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]
     ctx = _RunContext(
         config=config,
         workdir=workdir,
         data=d,
+        seeds=seeds,
+        mesh=mesh,
         steps_per_epoch=steps_per_epoch,
         sync_every=config.steps_per_sync or max(1, -(-steps_per_epoch // 10)),
         schedule=optim.make_schedule(config, steps_per_epoch),
         train_step=train_step,
-        evaluate=epoch_lib.make_evaluate(d.normalizer),
-        permutation=jax.jit(pipeline.epoch_permutation, static_argnums=(2,)),
-        plateau_update=jax.jit(lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]),
+        evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding),
+        permutation=perm_fn,
+        plateau_update=jax.jit(plateau_update if k == 1 else jax.vmap(plateau_update)),
         compile_seconds=compile_seconds,
         checkpointer=Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep),
     )
     return ctx, state
+
+
+def _zero_sums(num_replicas: int, sharding=None) -> epoch_lib.EpochSums:
+    sums = epoch_lib.zero_sums()
+    if num_replicas > 1:
+        sums = jax.tree.map(lambda v: jnp.broadcast_to(v, (num_replicas,)), sums)
+    return sums if sharding is None else jax.device_put(sums, sharding)
 
 
 def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progress: bool):
@@ -278,15 +382,25 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
 
     Returns (state, totals, seconds). On SIGINT/SIGTERM saves a mid-epoch checkpoint and raises.
     """
-    epoch, spe = loop["epoch"], ctx.steps_per_epoch
+    epoch, spe, k = loop["epoch"], ctx.steps_per_epoch, ctx.num_replicas
     d = ctx.data
-    perm = ctx.permutation(ctx.config.seed, epoch, len(d.labels))
+    perm = ctx.permutation(epoch)
     partial = loop["partial"] or {}
-    sums = epoch_lib.zero_sums()
+    replicated = None if ctx.mesh is None else NamedSharding(ctx.mesh, PartitionSpec())
+    sums = _zero_sums(k, replicated)
     if partial:
-        sums = {k: jnp.asarray(v, sums[k].dtype) for k, v in partial["sums"].items()}
+        saved = partial["sums"]
+        sums = {
+            name: jnp.asarray(
+                saved[0][name] if k == 1 else [s[name] for s in saved], sums[name].dtype
+            )
+            for name in sums
+        }
+        if replicated is not None:
+            sums = jax.device_put(sums, replicated)
+    extra = () if k == 1 else (jnp.asarray([not r["stopped_early"] for r in loop["replicas"]]),)
     seconds = partial.get("seconds", 0.0)
-    first = int(state.step) - epoch * spe
+    first = _step(state) - epoch * spe
     bar = tqdm(
         total=spe,
         initial=first,
@@ -299,127 +413,213 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
         stop = min(start + ctx.sync_every, spe)
         t = time.perf_counter()
         for i in range(start, stop):
-            state, sums = ctx.train_step(state, sums, d.images, d.labels, perm, jnp.int32(i))
+            state, sums = ctx.train_step(
+                state, sums, d.images, d.labels, perm, jnp.int32(i), *extra
+            )
         jax.block_until_ready(sums)
         seconds += time.perf_counter() - t
         bar.update(stop - start)
         if signals and stop < spe:
             bar.close()
-            loop["partial"] = {"sums": _host(sums), "seconds": seconds}
-            ctx.checkpointer.save(int(state.step), state, best, loop)
-            raise RunInterrupted(signals[0], int(state.step))
+            loop["partial"] = {"sums": _host_replicas(sums, k), "seconds": seconds}
+            ctx.checkpointer.save(_step(state), state, best, loop)
+            raise RunInterrupted(signals[0], _step(state))
     bar.close()
-    totals = _host(sums)
-    if totals["nonfinite_step"] >= 0:
-        raise NonFiniteLossError(
-            f"the training loss became non-finite at step {totals['nonfinite_step']} "
-            f"(epoch {epoch + 1}); the last good checkpoint (step "
-            f"{ctx.checkpointer.latest_step()}) is kept in {ctx.path('checkpoints')}. Lower "
-            "optimizer.learning_rate or set optimizer.grad_clip_norm"
-        )
+    totals = _host_replicas(sums, k)
+    for seed, t in zip(ctx.seeds, totals):
+        if t["nonfinite_step"] >= 0:
+            raise NonFiniteLossError(
+                f"the training loss became non-finite at step {t['nonfinite_step']} "
+                f"(epoch {epoch + 1}, seed {seed}); the last good checkpoint (step "
+                f"{ctx.checkpointer.latest_step()}) is kept in {ctx.path('checkpoints')}. "
+                "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
+            )
     return state, totals, seconds
 
 
+def _step(state) -> int:
+    """The global step: that of the replicas still training (a replica that stopped early
+    keeps the step it stopped at)."""
+    return int(np.max(np.asarray(state.step)))
+
+
 def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
-    """Validation, plateau and early stopping after an epoch; appends its record to the
-    history. Returns (state, best)."""
-    config, es = ctx.config, ctx.config.early_stopping
-    epoch = loop["epoch"] + 1
-    record = {
-        "epoch": epoch,
-        "step": int(state.step),
-        "train_loss": totals["loss_sum"] / totals["count"],
-        "train_accuracy": totals["correct"] / totals["count"],
-        "penalty": totals["penalty_sum"] / totals["count"],
-        "learning_rate": float(ctx.schedule(int(state.step) - 1)) * float(state.plateau.scale),
-        "epoch_seconds": seconds,
-        "images_per_second": totals["count"] / seconds,
-        "val_loss": None,
-        "val_accuracy": None,
-    }
+    """Validation, plateau and early stopping after an epoch, per replica; appends each
+    replica's record to its history (a replica that stopped early records nothing more).
+    Returns (state, best)."""
+    config, es, k = ctx.config, ctx.config.early_stopping, ctx.num_replicas
+    epoch, step = loop["epoch"] + 1, _step(state)
+    active = [not r["stopped_early"] for r in loop["replicas"]]
+    scales = np.asarray(state.plateau.scale).reshape(-1)
+    count = sum(t["count"] for t in totals)
+    records = [
+        {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": t["loss_sum"] / t["count"],
+            "train_accuracy": t["correct"] / t["count"],
+            "penalty": t["penalty_sum"] / t["count"],
+            "learning_rate": float(ctx.schedule(step - 1)) * float(scales[r]),
+            "epoch_seconds": seconds,
+            "images_per_second": count / seconds,  # of all replicas together
+            "val_loss": None,
+            "val_accuracy": None,
+        }
+        if active[r]
+        else None  # stopped early: trained no more
+        for r, t in enumerate(totals)
+    ]
     if ctx.data.val is not None:
-        val = _host(ctx.evaluate(state, *ctx.data.val))
-        record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        for record, val in zip(records, _host_replicas(ctx.evaluate(state, *ctx.data.val), k)):
+            if record is not None:
+                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         if config.plateau.enabled:
             metric = config.plateau.metric
-            value = early_stopping.plateau_value(metric, record[metric])
-            state = state.replace(plateau=ctx.plateau_update(state.plateau, value))
+            values = [
+                early_stopping.plateau_value(metric, r[metric]) if r else 0.0 for r in records
+            ]
+            value = jnp.asarray(values[0] if k == 1 else values, jnp.float32)
+            plateau = ctx.plateau_update(state.plateau, value)
+            state = state.replace(plateau=_select(active, plateau, state.plateau))
         if es.enabled:
-            value = record[es.metric]
-            if early_stopping.improved(es.metric, value, loop["best_value"], es.min_delta):
-                loop.update(best_value=value, best_epoch=epoch, bad_epochs=0)
-                best = _snapshot(state)
-            else:
-                loop["bad_epochs"] += 1
-                loop["stopped_early"] = loop["bad_epochs"] >= es.patience
+            improved = [False] * k
+            for r, (rep, record) in enumerate(zip(loop["replicas"], records)):
+                if record is None:
+                    continue
+                value = record[es.metric]
+                if early_stopping.improved(es.metric, value, rep["best_value"], es.min_delta):
+                    rep.update(best_value=value, best_epoch=epoch, bad_epochs=0)
+                    improved[r] = True
+                else:
+                    rep["bad_epochs"] += 1
+                    rep["stopped_early"] = rep["bad_epochs"] >= es.patience
+            if any(improved):
+                best = _select(improved, _snapshot(state), best)
+    for rep, record in zip(loop["replicas"], records):
+        if record is not None:
+            rep["history"].append(record)
     loop["epoch"] = epoch
-    loop["history"].append(record)
     loop["train_seconds"] += seconds
     loop["partial"] = None
     return state, best
 
 
 def _write_reports(ctx: _RunContext, loop) -> None:
-    """metrics.jsonl, TensorBoard events and curves.png, rewritten from the whole history."""
-    report.write_metrics(ctx.path("metrics.jsonl"), loop["history"])
-    report.write_tensorboard(ctx.path("tensorboard"), loop["history"])
-    if loop["history"]:
-        title = f"{ctx.config.model} on {ctx.data.info['dataset']}"
-        report.plot_curves(ctx.path("curves.png"), loop["history"], title=title)
+    """metrics.jsonl, TensorBoard events and curves.png of every replica, rewritten from the
+    whole history (by the main process only)."""
+    if not ctx.is_main_process:
+        return
+    for r, rep in enumerate(loop["replicas"]):
+        os.makedirs(os.path.dirname(ctx.replica_path(r, "metrics.jsonl")), exist_ok=True)
+        report.write_metrics(ctx.replica_path(r, "metrics.jsonl"), rep["history"])
+        report.write_tensorboard(ctx.replica_path(r, "tensorboard"), rep["history"])
+        if rep["history"]:
+            title = f"{ctx.config.model} on {ctx.data.info['dataset']}"
+            if ctx.num_replicas > 1:
+                title += f", seed {ctx.seeds[r]}"
+            report.plot_curves(ctx.replica_path(r, "curves.png"), rep["history"], title=title)
 
 
 def _log_epoch(ctx: _RunContext, loop) -> None:
-    r, es = loop["history"][-1], ctx.config.early_stopping
-    logging.info(
-        "epoch %d/%d: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, %.0f img/s",
-        r["epoch"],
-        ctx.config.epochs,
-        r["train_loss"],
-        r["train_accuracy"],
-        _fmt(r["val_loss"]),
-        _fmt(r["val_accuracy"]),
-        r["learning_rate"],
-        r["epoch_seconds"],
-        r["images_per_second"],
-    )
-    if loop["stopped_early"]:
+    es = ctx.config.early_stopping
+    for seed, rep in zip(ctx.seeds, loop["replicas"]):
+        r = rep["history"][-1]
+        if r["epoch"] != loop["epoch"]:
+            continue  # stopped early before this epoch
         logging.info(
-            "early stopping: %s did not improve for %d epochs (best %.4f at epoch %d)",
-            es.metric,
-            es.patience,
-            loop["best_value"],
-            loop["best_epoch"],
+            "epoch %d/%d%s: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
+            "%.0f img/s",
+            r["epoch"],
+            ctx.config.epochs,
+            f" seed {seed}" if ctx.num_replicas > 1 else "",
+            r["train_loss"],
+            r["train_accuracy"],
+            _fmt(r["val_loss"]),
+            _fmt(r["val_accuracy"]),
+            r["learning_rate"],
+            r["epoch_seconds"],
+            r["images_per_second"],
         )
+        if rep["stopped_early"]:
+            logging.info(
+                "early stopping%s: %s did not improve for %d epochs (best %.4f at epoch %d)",
+                f" seed {seed}" if ctx.num_replicas > 1 else "",
+                es.metric,
+                es.patience,
+                rep["best_value"],
+                rep["best_epoch"],
+            )
+
+
+# Per-seed figures that a multi-seed summary reports as mean and standard deviation.
+SEED_STATISTICS = (
+    "test_accuracy",
+    "test_loss",
+    "best_val_accuracy",
+    "final_train_loss",
+    "final_train_accuracy",
+    "epochs_run",
+)
 
 
 def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
-    """Evaluates on the test split (the best epoch's variables if early stopping restores
-    them) and collects the run's figures."""
-    es = ctx.config.early_stopping
+    """Evaluates every replica on the test split (the best epoch's variables if early stopping
+    restores them) and collects the run's figures; for K > 1 seeds, also each seed's summary
+    (`per_seed`) and the mean and standard deviation (`<figure>_std`, ddof 1) of
+    SEED_STATISTICS over seeds, the means under the figures' own names."""
+    es, k = ctx.config.early_stopping, ctx.num_replicas
     final = state
     if es.enabled and es.restore_best:
         final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
-    test = _host(ctx.evaluate(final, *ctx.data.test))
-    history = loop["history"]
-    val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
-    return {
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "best_val_accuracy": max(val_acc) if val_acc else None,
-        "best_epoch": loop["best_epoch"] if es.enabled else None,
-        "epochs_run": loop["epoch"],
-        "stopped_early": loop["stopped_early"],
-        "final_train_loss": history[-1]["train_loss"],
-        "final_train_accuracy": history[-1]["train_accuracy"],
+    tests = _host_replicas(ctx.evaluate(final, *ctx.data.test), k)
+    params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
+    shared = {
         "train_seconds": loop["train_seconds"],
         "compile_seconds": ctx.compile_seconds,
-        "num_params": num_params(state.params),
-        "steps": int(state.step),
+        "num_params": num_params(params_one),
+        "steps": _step(state),
         "model": ctx.config.model,
+        "conv_impl": _conv_impl(ctx.config),
         "device": str(jax.devices()[0].platform),
+        "num_devices": 1 if ctx.mesh is None else ctx.mesh.size,
+        "num_processes": jax.process_count(),
         "jax_version": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         **ctx.data.info,
     }
+    per_seed = []
+    for seed, rep, test in zip(ctx.seeds, loop["replicas"], tests):
+        history = rep["history"]
+        val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
+        per_seed.append(
+            {
+                "seed": seed,
+                "test_accuracy": test["accuracy"],
+                "test_loss": test["loss"],
+                "best_val_accuracy": max(val_acc) if val_acc else None,
+                "best_epoch": rep["best_epoch"] if es.enabled else None,
+                "epochs_run": len(history),
+                "stopped_early": rep["stopped_early"],
+                "final_train_loss": history[-1]["train_loss"],
+                "final_train_accuracy": history[-1]["train_accuracy"],
+            }
+        )
+    if k == 1:
+        return {**per_seed[0], **shared}
+    out = {"num_seeds": k, "seeds": list(ctx.seeds)}
+    for key in SEED_STATISTICS:
+        values = [s[key] for s in per_seed]
+        if any(v is None for v in values):
+            out[key] = out[f"{key}_std"] = None
+        else:
+            out[key], out[f"{key}_std"] = float(np.mean(values)), float(np.std(values, ddof=1))
+    return {**out, **shared, "per_seed": per_seed}
+
+
+def _conv_impl(config: ml_collections.ConfigDict) -> str | None:
+    """The convolution implementation the model ran with ('auto' resolved), if it has one."""
+    impl = config_lib.model_overrides(config).get("conv_impl")
+    return None if impl is None else layers.resolve_conv_impl(impl)
 
 
 def run(
@@ -437,30 +637,33 @@ def run(
     stays); RunInterrupted after saving a checkpoint on SIGINT/SIGTERM.
     """
     config_lib.validate(config)
+    runtime.enable_compilation_cache(config.compile_cache_dir or None)
     workdir = os.path.abspath(workdir)
-    prepare_workdir(config, workdir, overwrite)
+    if jax.process_index() == 0:
+        prepare_workdir(config, workdir, overwrite)
     if progress is None:
-        progress = sys.stderr.isatty()
+        progress = sys.stderr.isatty() and jax.process_index() == 0
     ctx, state = _setup(config, workdir)
     best = _snapshot(state) if config.early_stopping.enabled else None
-    loop = _fresh_loop_state()
+    loop = _fresh_loop_state(ctx.num_replicas)
     if ctx.checkpointer.latest_step() is not None:
         state, best, loop = ctx.checkpointer.restore(state, best)
-        logging.info("resumed from step %d (epoch %d)", int(state.step), loop["epoch"])
+        logging.info("resumed from step %d (epoch %d)", _step(state), loop["epoch"])
     _write_reports(ctx, loop)
 
     with _signal_flag() as signals:
-        while loop["epoch"] < config.epochs and not loop["stopped_early"]:
+        while loop["epoch"] < config.epochs and not _all_stopped(loop):
             state, totals, seconds = _train_epoch(ctx, state, best, loop, signals, progress)
             state, best = _end_epoch(ctx, state, best, loop, totals, seconds)
-            ctx.checkpointer.save(int(state.step), state, best, loop)
+            ctx.checkpointer.save(_step(state), state, best, loop)
             _write_reports(ctx, loop)
             _log_epoch(ctx, loop)
             if signals:
-                raise RunInterrupted(signals[0], int(state.step))
+                raise RunInterrupted(signals[0], _step(state))
     ctx.checkpointer.close()
     summary = _summary(ctx, state, best, loop)
-    report.write_json(ctx.path("summary.json"), summary)
+    if ctx.is_main_process:
+        report.write_json(ctx.path("summary.json"), summary)
     return summary
 
 

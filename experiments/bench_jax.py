@@ -1,0 +1,177 @@
+"""The cnnjax side of the benchmark: the runner's compiled training step, timed.
+
+Every figure comes from the step the runner uses (`cnnjax.train.epoch.make_train_step`: batch
+gathered on the device from uint8 data through the epoch permutation, normalised, forward,
+backward, SGD-momentum update, donated buffers, no host sync between steps).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cnnjax import config as config_lib
+from cnnjax import models, optim, pipeline
+from cnnjax.train import epoch as epoch_lib
+from cnnjax.train import steps
+from cnnjax.train.state import create_train_state, num_params
+
+LEARNING_RATE = 0.01  # SGD with momentum 0.9, constant: the same on both sides
+MOMENTUM = 0.9
+
+
+def timed_windows(run_window: Callable[[], Any], windows: int) -> list[float]:
+    """Seconds of each of `windows` calls of `run_window` (which must block until done)."""
+    out = []
+    for _ in range(windows):
+        t = time.perf_counter()
+        run_window()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def matmul_peak_flops(n: int = 2048, windows: int = 5) -> float:
+    """Measured fp32 FLOP/s of a jitted (n, n) @ (n, n) matmul: 2 n^3 / median seconds."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    seconds = timed_windows(lambda: matmul(a).block_until_ready(), windows)
+    return 2 * n**3 / statistics.median(seconds)
+
+
+def _model_config(batch_size: int):
+    c = config_lib.base_config()
+    c.batch_size = batch_size
+    c.optimizer.name = "momentum"
+    c.optimizer.learning_rate = LEARNING_RATE
+    c.optimizer.momentum = MOMENTUM
+    c.schedule.name = "constant"
+    return c
+
+
+def synthetic_data(image_shape, num_batches: int, batch_size: int, seed: int = 0):
+    """uint8 images (num_batches * batch_size, H, W, C) and int32 labels in [0, 10)."""
+    rng = np.random.default_rng(seed)
+    n = num_batches * batch_size
+    images = rng.integers(0, 256, (n, *image_shape), dtype=np.uint8)
+    return images, rng.integers(0, 10, n).astype(np.int32)
+
+
+def create_model(name: str, conv_impl: str | None):
+    overrides = {}
+    if conv_impl is not None and "conv_impl" in models.hyperparameters(name):
+        overrides["conv_impl"] = conv_impl
+    return models.create(name, 10, **overrides)
+
+
+def train_throughput(
+    name: str,
+    image_shape: tuple[int, int, int],
+    batch_size: int = 128,
+    conv_impl: str | None = None,
+    windows: int = 5,
+    steps_per_window: int = 10,
+    warmup_steps: int = 3,
+) -> dict[str, Any]:
+    """Images/s of the runner's training step for registered model `name` (10 classes).
+
+    Returns {'images_per_second' (median window), 'window_images_per_second', 'compile_seconds'
+    (lower + compile of the step), 'flops_per_step' (XLA cost analysis of forward, backward and
+    update), 'num_params'}.
+    """
+    num_batches = 8
+    images, labels = synthetic_data(image_shape, num_batches, batch_size)
+    config = _model_config(batch_size)
+    model = create_model(name, conv_impl)
+    tx = optim.make_optimizer(config, num_batches)
+    plateau = optim.make_plateau(config)
+    state = jax.jit(lambda key: create_train_state(model, tx, plateau, key, (1, *image_shape)))(
+        jax.random.PRNGKey(0)
+    )
+    normalizer = pipeline.Normalizer.fit(images, "standardize")
+    step = epoch_lib.make_train_step(
+        normalizer, pipeline.Augment(0, False), steps.LossConfig(), batch_size
+    )
+    images, labels = jax.device_put(images), jax.device_put(labels)
+    perm = pipeline.epoch_permutation(0, 0, len(labels))
+    sums = epoch_lib.zero_sums()
+
+    t = time.perf_counter()
+    compiled = step.lower(state, sums, images, labels, perm, jnp.int32(0)).compile()
+    compile_seconds = time.perf_counter() - t
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+
+    counter = [0]
+
+    def run(n):
+        nonlocal state, sums
+        for _ in range(n):
+            i = jnp.int32(counter[0] % num_batches)
+            state, sums = compiled(state, sums, images, labels, perm, i)
+            counter[0] += 1
+        jax.block_until_ready(sums)
+
+    run(warmup_steps)
+    seconds = timed_windows(lambda: run(steps_per_window), windows)
+    rates = [steps_per_window * batch_size / s for s in seconds]
+    return {
+        "images_per_second": statistics.median(rates),
+        "window_images_per_second": rates,
+        "compile_seconds": compile_seconds,
+        "flops_per_step": float(cost.get("flops", float("nan"))),
+        "num_params": num_params(state.params),
+    }
+
+
+def time_to_accuracy(
+    name: str,
+    train_split,
+    test_split,
+    target: float,
+    max_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+) -> dict[str, Any]:
+    """Wall seconds from nothing compiled to test accuracy >= `target`, evaluated after every
+    epoch (SGD momentum 0.9 at a constant `learning_rate`, standardised inputs).
+
+    Returns {'seconds' (None if never reached), 'epochs', 'accuracies' (per epoch)}.
+    """
+    t0 = time.perf_counter()
+    config = _model_config(batch_size)
+    config.optimizer.learning_rate = learning_rate
+    steps_per_epoch = len(train_split.labels) // batch_size
+    model = models.create(name, 10)
+    tx = optim.make_optimizer(config, steps_per_epoch)
+    plateau = optim.make_plateau(config)
+    image_shape = train_split.images.shape[1:]
+    state = jax.jit(lambda key: create_train_state(model, tx, plateau, key, (1, *image_shape)))(
+        jax.random.PRNGKey(0)
+    )
+    normalizer = pipeline.Normalizer.fit(train_split.images, "standardize")
+    step = epoch_lib.make_train_step(
+        normalizer, pipeline.Augment(0, False), steps.LossConfig(), batch_size
+    )
+    evaluate = epoch_lib.make_evaluate(normalizer)
+    images, labels = jax.device_put(train_split.images), jax.device_put(train_split.labels)
+    test = tuple(jax.device_put(a) for a in pipeline.padded_batches(test_split, 1000))
+    accuracies = []
+    for epoch in range(max_epochs):
+        perm = pipeline.epoch_permutation(0, epoch, len(train_split.labels))
+        sums = epoch_lib.zero_sums()
+        for i in range(steps_per_epoch):
+            state, sums = step(state, sums, images, labels, perm, jnp.int32(i))
+        accuracies.append(float(evaluate(state, *test)["accuracy"]))
+        if accuracies[-1] >= target:
+            return {
+                "seconds": time.perf_counter() - t0,
+                "epochs": epoch + 1,
+                "accuracies": accuracies,
+            }
+    return {"seconds": None, "epochs": None, "accuracies": accuracies}

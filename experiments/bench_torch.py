@@ -1,0 +1,213 @@
+"""The PyTorch reference of the benchmark: the same architectures and the same training step.
+
+Imported only when PyTorch is installed (`pip install -e .[bench]`). The models mirror cnnjax's
+exactly, parameter for parameter (the benchmark asserts equal counts):
+  lenet5   conv5x5 (6, padding 2) -> ReLU -> maxpool2 -> conv5x5 (16) -> ReLU -> maxpool2 ->
+           dense 120 -> ReLU -> dense 84 -> ReLU -> dense 10            (61,706 parameters)
+  resnet20 conv3x3 (16) -> BN -> ReLU, 3 stages x 3 basic blocks at (16, 32, 64), option A
+           shortcuts, global average pool, dense 10 (He et al. 2016a)    (269,722 parameters)
+The step matches `bench_jax`: gather the batch from uint8 data by the permutation, normalise,
+forward, cross-entropy, backward, SGD with momentum.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from experiments.bench_jax import LEARNING_RATE, MOMENTUM, timed_windows
+
+
+class LeNet5(nn.Module):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, flat: int = 16 * 5 * 5):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2 = nn.Linear(flat, 120), nn.Linear(120, 84)
+        self.head = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.head(F.relu(self.fc2(x)))
+
+
+class BasicBlockA(nn.Module):
+    """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus the option A shortcut, then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.stride, self.extra = stride, c_out - c_in
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        shortcut = x[:, :, :: self.stride, :: self.stride]
+        if self.extra:
+            shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra))
+        return F.relu(out + shortcut)
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, n: int = 3, num_classes: int = 10, widths=(16, 32, 64)):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+        )
+        blocks, c_in = [], widths[0]
+        for stage, width in enumerate(widths):
+            for i in range(n):
+                blocks.append(BasicBlockA(c_in, width, 2 if stage and not i else 1))
+                c_in = width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(c_in, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+MODELS = {"lenet5": LeNet5, "resnet20": CifarResNet}
+
+
+def create(name: str, image_shape) -> nn.Module:
+    if name == "lenet5":
+        h, w, c = image_shape
+        return LeNet5(c, flat=16 * ((h // 2 - 4) // 2) * ((w // 2 - 4) // 2))
+    return MODELS[name]()
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def make_step(model: nn.Module, images, labels, mean, std, batch_size: int):
+    """step(perm, i): one SGD-momentum step on examples perm[i*B:(i+1)*B]; returns the loss."""
+    opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+
+    def step(perm, i):
+        idx = perm[i * batch_size : (i + 1) * batch_size]
+        x = (images[idx].float() - mean) / std
+        loss = F.cross_entropy(model(x), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def to_torch_data(images_nhwc: np.ndarray, labels: np.ndarray):
+    """uint8 NHWC -> uint8 NCHW tensor, labels -> int64, and per-channel mean/std (1, C, 1, 1)."""
+    images = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
+    flat = images_nhwc.reshape(-1, images_nhwc.shape[-1]).astype(np.float64)
+    shape = (1, -1, 1, 1)
+    mean = torch.tensor(flat.mean(0), dtype=torch.float32).reshape(shape)
+    std = torch.tensor(flat.std(0) + 1e-12, dtype=torch.float32).reshape(shape)
+    return images, torch.from_numpy(labels.astype(np.int64)), mean, std
+
+
+def train_throughput(
+    name: str,
+    image_shape,
+    images_nhwc: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 128,
+    compiled: bool = False,
+    windows: int = 5,
+    steps_per_window: int = 10,
+    warmup_steps: int = 3,
+) -> dict[str, Any]:
+    """Images/s of the PyTorch step, eager or under torch.compile (default inductor backend).
+
+    'compile_seconds' is the first step's time minus a steady step's: the compile cost.
+    """
+    torch.manual_seed(0)
+    model = create(name, image_shape).train()
+    count = num_params(model)
+    forward = torch.compile(model) if compiled else model
+    images, targets, mean, std = to_torch_data(images_nhwc, labels)
+    num_batches = len(targets) // batch_size
+    step = make_step(forward, images, targets, mean, std, batch_size)
+    perm = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
+    counter = [0]
+
+    def run(n):
+        for _ in range(n):
+            step(perm, counter[0] % num_batches)
+            counter[0] += 1
+
+    t = time.perf_counter()
+    run(1)
+    first = time.perf_counter() - t
+    run(warmup_steps)
+    seconds = timed_windows(lambda: run(steps_per_window), windows)
+    rates = [steps_per_window * batch_size / s for s in seconds]
+    steady = statistics.median(seconds) / steps_per_window
+    return {
+        "images_per_second": statistics.median(rates),
+        "window_images_per_second": rates,
+        "compile_seconds": max(first - steady, 0.0),
+        "num_params": count,
+    }
+
+
+def time_to_accuracy(
+    name: str,
+    train_split,
+    test_split,
+    target: float,
+    max_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+) -> dict[str, Any]:
+    """The PyTorch-eager twin of bench_jax.time_to_accuracy (same recipe and evaluation)."""
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    model = create(name, train_split.images.shape[1:]).train()
+    images, labels, mean, std = to_torch_data(train_split.images, train_split.labels)
+    test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels)
+    opt = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=MOMENTUM)
+    generator = torch.Generator().manual_seed(0)
+    steps_per_epoch = len(labels) // batch_size
+    accuracies = []
+    for epoch in range(max_epochs):
+        perm = torch.randperm(len(labels), generator=generator)
+        for i in range(steps_per_epoch):
+            idx = perm[i * batch_size : (i + 1) * batch_size]
+            loss = F.cross_entropy(model((images[idx].float() - mean) / std), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            correct = sum(
+                (
+                    model((test_images[j : j + 1000].float() - mean) / std).argmax(1)
+                    == test_labels[j : j + 1000]
+                )
+                .sum()
+                .item()
+                for j in range(0, len(test_labels), 1000)
+            )
+        model.train()
+        accuracies.append(correct / len(test_labels))
+        if accuracies[-1] >= target:
+            return {
+                "seconds": time.perf_counter() - t0,
+                "epochs": epoch + 1,
+                "accuracies": accuracies,
+            }
+    return {"seconds": None, "epochs": None, "accuracies": accuracies}

@@ -1,0 +1,188 @@
+r"""Training speed of cnnjax against PyTorch on this machine, side by side in one process.
+
+    python -m experiments.benchmark                 # lenet5 28x28x1 and resnet20 32x32x3
+    python -m experiments.benchmark --quick         # fewer windows, no torch.compile
+    python -m experiments.benchmark --time_to_accuracy   # + MNIST wall time to 99.0% test
+
+For each model: steady-state training images/s (median of timed windows after warm-up),
+compile seconds of the first step, forward + backward + update FLOPs from XLA's cost analysis
+and MFU against the fp32 matmul peak measured in the same run; then PyTorch eager and
+torch.compile on the same architecture (parameter counts asserted equal) with the same thread
+count, and the ratios. Writes the table as JSON (--out). PyTorch is optional
+(`pip install -e .[bench]`); without it only the cnnjax columns are filled.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from absl import app, flags
+
+import cnnjax  # noqa: F401  (sets the default XLA flags before JAX initialises)
+from cnnjax import data, report, runtime
+from experiments import bench_jax
+
+IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", ["lenet5", "resnet20"], f"models to time: {sorted(IMAGE_SHAPES)}")
+flags.DEFINE_integer("batch_size", 128, "examples per training step")
+flags.DEFINE_list("conv_impls", ["auto"], "cnnjax convolution implementations to time")
+flags.DEFINE_bool("quick", False, "3 windows of 5 steps, PyTorch eager only (a minute or two)")
+flags.DEFINE_integer("windows", 7, "timed windows per measurement (median reported)")
+flags.DEFINE_integer("steps_per_window", 20, "training steps per timed window")
+flags.DEFINE_enum("torch", "auto", ["auto", "on", "off"], "PyTorch reference: auto = if installed")
+flags.DEFINE_bool("torch_compile", True, "also time torch.compile (skipped by --quick)")
+flags.DEFINE_bool("time_to_accuracy", False, "MNIST LeNet-5 wall time to --target test accuracy")
+flags.DEFINE_float("target", 0.99, "time_to_accuracy: test accuracy to reach")
+flags.DEFINE_integer("max_epochs", 10, "time_to_accuracy: give up after this many epochs")
+flags.DEFINE_float("tta_learning_rate", 0.05, "time_to_accuracy: SGD momentum learning rate")
+flags.DEFINE_string("data_dir", None, "time_to_accuracy: folder holding MNIST")
+flags.DEFINE_string("out", "benchmark.json", "JSON file for the results")
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    import jax
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "cnnjax_default_xla_flags": runtime.applied_xla_flags(),
+        "python": sys.version.split()[0],
+    }
+
+
+def _torch():
+    if FLAGS.torch == "off":
+        return None
+    try:
+        import torch
+
+        from experiments import bench_torch
+    except ImportError:
+        if FLAGS.torch == "on":
+            raise
+        return None
+    torch.set_num_threads(os.cpu_count())
+    return bench_torch
+
+
+def throughput_rows(bt, timing: dict, peak: float) -> list[dict]:
+    rows = []
+    for name in FLAGS.models:
+        shape = IMAGE_SHAPES[name]
+        reference = {}
+        if bt is not None:
+            images, labels = bench_jax.synthetic_data(shape, 8, FLAGS.batch_size)
+            modes = [("torch_eager", False)]
+            if FLAGS.torch_compile and not FLAGS.quick:
+                modes.append(("torch_compile", True))
+            for key, compiled in modes:
+                reference[key] = bt.train_throughput(
+                    name, shape, images, labels, FLAGS.batch_size, compiled, **timing
+                )
+        for impl in FLAGS.conv_impls:
+            ours = bench_jax.train_throughput(name, shape, FLAGS.batch_size, impl, **timing)
+            for key, ref in reference.items():
+                if ref["num_params"] != ours["num_params"]:
+                    raise AssertionError(
+                        f"{name}: PyTorch has {ref['num_params']} parameters, cnnjax "
+                        f"{ours['num_params']}: not the same architecture"
+                    )
+            flops_per_s = ours["flops_per_step"] * ours["images_per_second"] / FLAGS.batch_size
+            row = {
+                "model": name,
+                "input": "x".join(map(str, shape)),
+                "conv_impl": impl,
+                "resolved_conv_impl": cnnjax.layers.resolve_conv_impl(impl),
+                "cnnjax": ours,
+                "gflops_per_step": ours["flops_per_step"] / 1e9,
+                "mfu": flops_per_s / peak,
+                **reference,
+            }
+            for key, ref in reference.items():
+                row[f"ratio_{key}"] = ours["images_per_second"] / ref["images_per_second"]
+            rows.append(row)
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    header = [
+        "model", "conv", "cnnjax img/s", "compile s", "GFLOP/step", "MFU",
+        "torch eager img/s", "torch.compile img/s", "x eager", "x compile",
+    ]  # fmt: skip
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)
+    table = []
+    for r in rows:
+        eager, comp = r.get("torch_eager", {}), r.get("torch_compile", {})
+        table.append([
+            f"{r['model']} {r['input']}",
+            r["resolved_conv_impl"],
+            fmt(r["cnnjax"]["images_per_second"], ".0f"),
+            fmt(r["cnnjax"]["compile_seconds"], ".2f"),
+            fmt(r["gflops_per_step"], ".2f"),
+            fmt(r["mfu"], ".1%"),
+            fmt(eager.get("images_per_second"), ".0f"),
+            fmt(comp.get("images_per_second"), ".0f"),
+            fmt(r.get("ratio_torch_eager"), ".2f"),
+            fmt(r.get("ratio_torch_compile"), ".2f"),
+        ])  # fmt: skip
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+    line = lambda cells: "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in table])
+
+
+def time_to_accuracy_rows(bt) -> dict:
+    ds = data.load("mnist", FLAGS.data_dir)
+    args = ("lenet5", ds.train, ds.test, FLAGS.target, FLAGS.max_epochs, FLAGS.batch_size,
+            FLAGS.tta_learning_rate)  # fmt: skip
+    out = {"cnnjax": bench_jax.time_to_accuracy(*args)}
+    if bt is not None:
+        out["torch_eager"] = bt.time_to_accuracy(*args)
+    return out
+
+
+def main(argv):
+    del argv
+    for name in FLAGS.models:
+        if name not in IMAGE_SHAPES:
+            raise app.UsageError(f"--models: unknown {name!r}; choose from {sorted(IMAGE_SHAPES)}")
+    timing = {"windows": FLAGS.windows, "steps_per_window": FLAGS.steps_per_window}
+    if FLAGS.quick:
+        timing = {"windows": 3, "steps_per_window": 5}
+    bt = _torch()
+    peak = bench_jax.matmul_peak_flops()
+    results = {"machine": machine(), "batch_size": FLAGS.batch_size, "dtype": "float32",
+               "matmul_peak_gflops": peak / 1e9, **timing}  # fmt: skip
+    if bt is not None:
+        import torch
+
+        results["machine"].update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    results["rows"] = throughput_rows(bt, timing, peak)
+    print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s; {results['machine']['cpu']}, "
+          f"{results['machine']['cores']} cores, batch {FLAGS.batch_size}")  # fmt: skip
+    print(format_rows(results["rows"]))
+    if FLAGS.time_to_accuracy:
+        tta = time_to_accuracy_rows(bt)
+        results["time_to_accuracy"] = {"target": FLAGS.target, **tta}
+        for key, r in tta.items():
+            seconds = "not reached" if r["seconds"] is None else f"{r['seconds']:.1f} s"
+            print(f"MNIST LeNet-5 to {FLAGS.target:.1%} test, {key}: {seconds} "
+                  f"({r['epochs']} epochs; per-epoch {r['accuracies']})")  # fmt: skip
+    report.write_json(FLAGS.out, results)
+    print(f"wrote {FLAGS.out}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,62 @@
+"""Multi-seed training: K replicas in one vmapped step give the numbers of K separate runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cnnjax.train import loop
+
+# Per-seed figures compared with separate runs (vmapped and unbatched convolutions and matmuls
+# may sum in a different order: fp32 rounding only).
+FIGURES = ("test_accuracy", "test_loss", "final_train_loss", "best_val_accuracy")
+
+
+def _assert_same(replica, separate):
+    for key in FIGURES:
+        np.testing.assert_allclose(replica[key], separate[key], rtol=2e-4, atol=1e-6, err_msg=key)
+    for key in ("epochs_run", "best_epoch", "stopped_early"):
+        assert replica[key] == separate[key], key
+
+
+@pytest.mark.slow
+def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, make_config):
+    config = lambda **kw: make_config(
+        epochs=3, dataset__augment__horizontal_flip=True, model_args__mlp__dropout_rate=0.2, **kw
+    )
+    summary = loop.run(config(seed=5, num_seeds=3), str(tmp_path / "seeds"))
+    assert summary["seeds"] == [5, 6, 7] and len(summary["per_seed"]) == 3
+    for replica in summary["per_seed"]:
+        separate = loop.run(config(seed=replica["seed"]), str(tmp_path / f"s{replica['seed']}"))
+        _assert_same(replica, separate)
+        lines = (tmp_path / "seeds" / f"seed_{replica['seed']}" / "metrics.jsonl").read_text()
+        assert len(lines.splitlines()) == 3
+        assert (tmp_path / "seeds" / f"seed_{replica['seed']}" / "curves.png").exists()
+    accuracies = [r["test_accuracy"] for r in summary["per_seed"]]
+    assert summary["test_accuracy"] == pytest.approx(np.mean(accuracies))
+    assert summary["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+    saved = json.loads((tmp_path / "seeds" / "summary.json").read_text())
+    assert saved["test_accuracy"] == summary["test_accuracy"] and saved["num_seeds"] == 3
+    # The finished run resumes to the same summary (compile time aside).
+    again = loop.run(config(seed=5, num_seeds=3), str(tmp_path / "seeds"))
+    assert {**again, "compile_seconds": 0} == {**saved, "compile_seconds": 0}
+
+
+@pytest.mark.slow
+def test_replicas_stop_early_on_their_own(tmp_path, make_config):
+    """Early stopping and plateau are per replica: a replica that stops is frozen while the
+    others go on, and each matches its separate run."""
+    config = lambda **kw: make_config(
+        epochs=6, optimizer__learning_rate=0.02, schedule__name="constant", **kw
+    )
+
+    def configure(c):
+        c.early_stopping.update(enabled=True, metric="val_loss", patience=1, min_delta=0.01)
+        c.plateau.update(enabled=True, patience=1, factor=0.5)
+        return c
+
+    summary = loop.run(configure(config(num_seeds=2)), str(tmp_path / "seeds"))
+    assert [r["epochs_run"] for r in summary["per_seed"]] == [6, 5]  # seed 1 stops first
+    for replica in summary["per_seed"]:
+        seed = replica["seed"]
+        _assert_same(replica, loop.run(configure(config(seed=seed)), str(tmp_path / f"s{seed}")))

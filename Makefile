@@ -5,8 +5,14 @@ PY := $(VENV)/bin/python
 RUNS ?= runs
 # Extra flags for the runner, e.g. make train ARGS="--config.epochs=5".
 ARGS ?=
+# The PyTorch reference of `make bench`: the CPU wheel that pip finds on the project's machines
+# (a plain `torch` from PyPI is a CUDA build of several GB); set TORCH=torch for the latest.
+TORCH ?= torch==2.13.0
+# make bench QUICK=1: fewer timing windows, no torch.compile (a minute or two).
+QUICK ?=
 
-.PHONY: install train test train-digits train-mnist train-fashion-mnist train-cifar10 clean
+.PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
+	train-cifar10 train-cifar10-resnet20 clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +21,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet '$(TORCH)'
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+install-bench: $(VENV)/.installed-bench
 
 train: train-digits
 
@@ -29,6 +42,18 @@ train-fashion-mnist: install
 
 train-cifar10: install
 	$(PY) -m experiments.train --config=experiments/configs/cifar10.py --workdir=$(RUNS)/cifar10 $(ARGS)
+
+# ResNet-20 on CIFAR-10: 15 epochs, one-cycle Nesterov SGD, crop + flip (README results).
+train-cifar10-resnet20: install
+	$(PY) -m experiments.train --config=experiments/configs/cifar10.py --workdir=$(RUNS)/cifar10_resnet20 \
+		--config.model=resnet20 --config.epochs=15 --config.optimizer.name=nesterov \
+		--config.optimizer.learning_rate=0.2 --config.schedule.name=onecycle --config.loss.l2=5e-4 $(ARGS)
+
+# Training speed against PyTorch eager and torch.compile, time to 99% on MNIST, compile cache.
+bench: install-bench
+	mkdir -p $(RUNS)
+	$(PY) -m experiments.benchmark --out=$(RUNS)/benchmark.json \
+		$(if $(QUICK),--quick,--time_to_accuracy --compile_cache) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

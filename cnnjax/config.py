@@ -28,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
     c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
     c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
+    c.compute_dtype = "float32"  # bfloat16 / float16: mixed precision (float32 params, state)
     c.compile_cache_dir = ""  # '' -> $CNNJAX_COMPILE_CACHE or ~/.cache/cnnjax/...; 'off'
 
     c.dataset = ml_collections.ConfigDict()
@@ -135,6 +136,11 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("num_seeds", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("num_devices", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("compile_cache_dir", lambda v: isinstance(v, str), "a string"),
+    (
+        "compute_dtype",
+        lambda v: v in ("float32", "bfloat16", "float16"),
+        "one of float32, bfloat16, float16",
+    ),
     ("dataset.data_dir", lambda v: isinstance(v, str), "a string"),
     ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.split_seed", _is_int, "an integer"),

@@ -12,6 +12,7 @@ forward, cross-entropy, backward, SGD with momentum.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any
@@ -182,6 +183,10 @@ def time_to_accuracy(
     opt = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=MOMENTUM)
     generator = torch.Generator().manual_seed(0)
     steps_per_epoch = len(labels) // batch_size
+    total = max_epochs * steps_per_epoch
+    cosine = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+    )
     accuracies = []
     for epoch in range(max_epochs):
         perm = torch.randperm(len(labels), generator=generator)
@@ -191,6 +196,7 @@ def time_to_accuracy(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            cosine.step()
         model.eval()
         with torch.no_grad():
             correct = sum(

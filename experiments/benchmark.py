@@ -3,20 +3,26 @@ r"""Training speed of cnnjax against PyTorch on this machine, side by side in on
     python -m experiments.benchmark                 # lenet5 28x28x1 and resnet20 32x32x3
     python -m experiments.benchmark --quick         # fewer windows, no torch.compile
     python -m experiments.benchmark --time_to_accuracy   # + MNIST wall time to 99.0% test
+    python -m experiments.benchmark --compile_cache      # + compile seconds, cold and warm
 
 For each model: steady-state training images/s (median of timed windows after warm-up),
 compile seconds of the first step, forward + backward + update FLOPs from XLA's cost analysis
 and MFU against the fp32 matmul peak measured in the same run; then PyTorch eager and
 torch.compile on the same architecture (parameter counts asserted equal) with the same thread
-count, and the ratios. Writes the table as JSON (--out). PyTorch is optional
+count, and the ratios. --compile_cache times the compile of each model's step in two fresh
+processes sharing an empty persistent compilation cache: cold, then warm. Writes the table as
+JSON (--out). PyTorch is optional
 (`pip install -e .[bench]`); without it only the cnnjax columns are filled.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 
 from absl import app, flags
 
@@ -38,8 +44,11 @@ flags.DEFINE_bool("torch_compile", True, "also time torch.compile (skipped by --
 flags.DEFINE_bool("time_to_accuracy", False, "MNIST LeNet-5 wall time to --target test accuracy")
 flags.DEFINE_float("target", 0.99, "time_to_accuracy: test accuracy to reach")
 flags.DEFINE_integer("max_epochs", 10, "time_to_accuracy: give up after this many epochs")
-flags.DEFINE_float("tta_learning_rate", 0.05, "time_to_accuracy: SGD momentum learning rate")
+flags.DEFINE_float("tta_learning_rate", 0.05, "time_to_accuracy: peak SGD momentum lr (cosine)")
 flags.DEFINE_string("data_dir", None, "time_to_accuracy: folder holding MNIST")
+flags.DEFINE_bool("compile_cache", False, "compile seconds cold and warm, in fresh processes")
+flags.DEFINE_string("compile_only", None, "internal: print one model's step compile seconds")
+flags.DEFINE_string("cache_dir", None, "internal: compilation cache folder for --compile_only")
 flags.DEFINE_string("out", "benchmark.json", "JSON file for the results")
 
 
@@ -153,8 +162,30 @@ def time_to_accuracy_rows(bt) -> dict:
     return out
 
 
+def compile_cache_rows() -> dict:
+    """{model: {'cold': s, 'warm': s}}: the step's compile seconds in a first process with an
+    empty compilation cache and in a second one that finds the first one's entries."""
+    out = {}
+    for name in FLAGS.models:
+        with tempfile.TemporaryDirectory() as cache:
+            seconds = []
+            for _ in range(2):
+                cmd = [sys.executable, "-m", "experiments.benchmark", f"--compile_only={name}",
+                       f"--cache_dir={cache}", f"--batch_size={FLAGS.batch_size}"]  # fmt: skip
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                seconds.append(json.loads(proc.stdout.strip().splitlines()[-1])["compile_seconds"])
+        out[name] = {"cold": seconds[0], "warm": seconds[1]}
+    return out
+
+
 def main(argv):
     del argv
+    if FLAGS.compile_only:
+        runtime.enable_compilation_cache(FLAGS.cache_dir)
+        shape = IMAGE_SHAPES[FLAGS.compile_only]
+        r = bench_jax.train_throughput(FLAGS.compile_only, shape, FLAGS.batch_size, None, 1, 1, 0)
+        print(json.dumps({"compile_seconds": r["compile_seconds"]}))
+        return
     for name in FLAGS.models:
         if name not in IMAGE_SHAPES:
             raise app.UsageError(f"--models: unknown {name!r}; choose from {sorted(IMAGE_SHAPES)}")
@@ -180,6 +211,11 @@ def main(argv):
             seconds = "not reached" if r["seconds"] is None else f"{r['seconds']:.1f} s"
             print(f"MNIST LeNet-5 to {FLAGS.target:.1%} test, {key}: {seconds} "
                   f"({r['epochs']} epochs; per-epoch {r['accuracies']})")  # fmt: skip
+    if FLAGS.compile_cache:
+        results["compile_cache"] = compile_cache_rows()
+        for name, r in results["compile_cache"].items():
+            print(f"{name} train step compile: cold cache {r['cold']:.2f} s, "
+                  f"warm cache {r['warm']:.2f} s")  # fmt: skip
     report.write_json(FLAGS.out, results)
     print(f"wrote {FLAGS.out}")
 

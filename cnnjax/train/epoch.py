@@ -55,6 +55,7 @@ def make_train_step(
     batch_size: int,
     num_replicas: int = 1,
     batch_sharding: jax.sharding.Sharding | None = None,
+    compute_dtype: jnp.dtype = jnp.float32,
 ) -> Callable:
     """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
 
@@ -66,7 +67,8 @@ def make_train_step(
     With num_replicas K > 1 the signature is `step(state, sums, images, labels, perms, i,
     active)`: state, sums and perms (K, N) carry a leading replica axis, and a replica whose
     `active` entry is False keeps its state and sums. `batch_sharding` splits each gathered
-    batch over devices (data parallelism; see the module docstring).
+    batch over devices (data parallelism; see the module docstring). `compute_dtype`: see
+    cnnjax.train.steps (mixed precision).
     """
 
     def step(state: TrainState, sums: EpochSums, images, labels, perm, i):
@@ -77,7 +79,7 @@ def make_train_step(
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
         if augment.enabled:
             x = augment(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1), x)
-        new_state, m = steps.train_step(state, normalizer(x), y, loss_config)
+        new_state, m = steps.train_step(state, normalizer(x), y, loss_config, compute_dtype)
         sums = {
             "loss_sum": sums["loss_sum"] + m["loss_sum"],
             "penalty_sum": sums["penalty_sum"] + m["penalty"] * m["count"],
@@ -104,6 +106,7 @@ def make_evaluate(
     normalizer: Normalizer,
     num_replicas: int = 1,
     batch_sharding: jax.sharding.Sharding | None = None,
+    compute_dtype: jnp.dtype = jnp.float32,
 ) -> Callable:
     """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count'}`
     over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b). With
@@ -114,7 +117,7 @@ def make_evaluate(
             x, y, m = batch
             if batch_sharding is not None:
                 x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
-            out = steps.eval_step(state, normalizer(x), y, m)
+            out = steps.eval_step(state, normalizer(x), y, m, compute_dtype)
             return jax.tree.map(jnp.add, total, out), None
 
         zero = {"loss_sum": jnp.zeros(()), "correct": jnp.zeros(()), "count": jnp.zeros(())}

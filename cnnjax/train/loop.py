@@ -342,8 +342,9 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     if replicated is not None:
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
+    dtype = jnp.dtype(config.compute_dtype)
     train_step = epoch_lib.make_train_step(
-        d.normalizer, augment, loss_config, config.batch_size, k, batch_sharding
+        d.normalizer, augment, loss_config, config.batch_size, k, batch_sharding, dtype
     )
     extra = () if k == 1 else (jnp.ones((k,), bool),)
     train_step = train_step.lower(
@@ -361,7 +362,7 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         sync_every=config.steps_per_sync or max(1, -(-steps_per_epoch // 10)),
         schedule=optim.make_schedule(config, steps_per_epoch),
         train_step=train_step,
-        evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding),
+        evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype),
         permutation=perm_fn,
         plateau_update=jax.jit(plateau_update if k == 1 else jax.vmap(plateau_update)),
         compile_seconds=compile_seconds,
@@ -580,6 +581,7 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         "steps": _step(state),
         "model": ctx.config.model,
         "conv_impl": _conv_impl(ctx.config),
+        "compute_dtype": ctx.config.compute_dtype,
         "device": str(jax.devices()[0].platform),
         "num_devices": 1 if ctx.mesh is None else ctx.mesh.size,
         "num_processes": jax.process_count(),

@@ -3,9 +3,12 @@
     train_step(state, images, labels, loss_config) -> (state, metrics)
     eval_step(state, images, labels, mask) -> metrics
 
-Images arrive normalised (float32 NHWC). Metrics are per-batch sums (so that epochs add them up
-exactly): `loss_sum` (data loss summed over examples), `correct`, `count`, and for training
-`penalty` (the weight penalty of the params before the update) and `finite`.
+Images arrive normalised (float32 NHWC). Mixed precision: with `compute_dtype` bfloat16 (or
+float16) the forward and backward passes run on a copy of the params and images cast to it,
+while the params, their gradients, the optimizer state and the batch-norm running statistics
+stay float32 and the loss is computed from float32 logits. Metrics are per-batch sums (so that
+epochs add them up exactly): `loss_sum` (data loss summed over examples), `correct`, `count`,
+and for training `penalty` (the weight penalty of the params before the update) and `finite`.
 """
 
 from __future__ import annotations
@@ -30,8 +33,18 @@ class LossConfig:
     penalize: str = "kernels"
 
 
+def cast_floats(tree, dtype):
+    """Every floating-point leaf of `tree` cast to `dtype` (integer leaves untouched)."""
+    cast = lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    return jax.tree.map(cast, tree)
+
+
 def train_step(
-    state: TrainState, images: jax.Array, labels: jax.Array, loss_config: LossConfig
+    state: TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    loss_config: LossConfig,
+    compute_dtype: jnp.dtype = jnp.float32,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) int32."""
     dropout_key = jax.random.fold_in(state.rng, state.step)
@@ -39,12 +52,14 @@ def train_step(
 
     def objective(params):
         logits, updates = state.apply_fn(
-            state.variables(params),
-            images,
+            state.variables(cast_floats(params, compute_dtype)),
+            images.astype(compute_dtype),
             train=True,
             rngs={"dropout": dropout_key},
             mutable=mutable,
         )
+        logits = logits.astype(jnp.float32)
+        updates = cast_floats(updates, jnp.float32)
         data_loss = losses.cross_entropy(logits, labels, loss_config.label_smoothing)
         penalty = losses.weight_penalty(
             params, loss_config.l1, loss_config.l2, loss_config.penalize
@@ -72,10 +87,16 @@ def train_step(
 
 
 def eval_step(
-    state: TrainState, images: jax.Array, labels: jax.Array, mask: jax.Array
+    state: TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    mask: jax.Array,
+    compute_dtype: jnp.dtype = jnp.float32,
 ) -> dict[str, jax.Array]:
     """Masked sums of the data loss and of correct predictions; mask (B,) is 1 for real examples."""
-    logits = state.apply_fn(state.variables(), images, train=False)
+    variables = {**state.variables(), "params": cast_floats(state.params, compute_dtype)}
+    logits = state.apply_fn(variables, images.astype(compute_dtype), train=False)
+    logits = logits.astype(jnp.float32)
     data_loss = losses.cross_entropy(logits, labels)
     return {
         "loss_sum": jnp.sum(data_loss * mask),

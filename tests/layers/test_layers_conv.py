@@ -226,7 +226,7 @@ def test_conv2d_module_dilation_and_explicit_padding():
         ),
         ((1, 5, 5, 4), (3, 3, 2, 3), dict(groups=2), r"groups=2 .*output channels \(3\)"),
         ((1, 5, 5, 4), (3, 3, 4, 4), dict(groups=2), r"C_in/groups = 4/2 = 2"),
-        ((1, 5, 5, 2), (3, 3, 2, 4), dict(impl="fft"), r"'fft'; valid: xla, im2col"),
+        ((1, 5, 5, 2), (3, 3, 2, 4), dict(impl="fft"), r"'fft'; valid: auto, xla, im2col"),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(padding="same"), r"'same'; valid: 'SAME', 'VALID'"),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(padding=((1, -1), (0, 0))), r"ints >= 0, got"),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(strides=0), r"strides must be .*got 0"),
@@ -249,3 +249,11 @@ def test_conv2d_module_bad_input():
         )
     with pytest.raises(ValueError, match=r"kernel_size must be"):
         layers.Conv2D(4, (3, 3, 3)).init(jax.random.PRNGKey(0), jnp.zeros((1, 5, 5, 3)))
+
+
+def test_auto_resolves_to_the_backend_choice(monkeypatch):
+    monkeypatch.setitem(layers.AUTO_CONV_IMPL, jax.default_backend(), "im2col")
+    assert layers.resolve_conv_impl("auto") == "im2col"
+    monkeypatch.setitem(layers.AUTO_CONV_IMPL, jax.default_backend(), "xla")
+    assert layers.resolve_conv_impl("auto") == "xla"
+    assert layers.resolve_conv_impl("im2col") == "im2col"

@@ -1,0 +1,62 @@
+"""The benchmark: its table and JSON, and PyTorch twins of the same size as ours."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax.train import num_params
+from experiments import bench_jax
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.benchmark", "--quick", "--models=lenet5",
+         "--torch=off", "--conv_impls=xla,im2col", "--compile_cache", f"--out={out}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "lenet5 28x28x1" in proc.stdout and "warm cache" in proc.stdout
+    results = json.loads(out.read_text())
+    assert results["matmul_peak_gflops"] > 0
+    rows = results["rows"]
+    assert [r["resolved_conv_impl"] for r in rows] == ["xla", "im2col"]
+    for r in rows:
+        assert r["cnnjax"]["images_per_second"] > 0 and r["cnnjax"]["num_params"] == 61706
+        assert 0 < r["mfu"] < 1
+        # LeNet-5 on 28x28: about 0.42 M multiply-accumulates per image forward, so forward +
+        # backward + update of 128 images is about 3 x 2 x 0.42e6 x 128 = 0.32 GFLOP.
+        assert 0.2e9 < r["cnnjax"]["flops_per_step"] < 0.5e9
+    cache = results["compile_cache"]["lenet5"]
+    assert cache["warm"] < cache["cold"]
+
+
+def test_pytorch_twins_have_our_parameter_counts():
+    torch = pytest.importorskip("torch")
+    from experiments import bench_torch
+
+    for name, shape, count in (("lenet5", (28, 28, 1), 61706), ("resnet20", (32, 32, 3), 269722)):
+        model = bench_torch.create(name, shape)
+        assert bench_torch.num_params(model) == count
+        ours = bench_jax.create_model(name, "xla")
+        init = lambda: ours.init(jax.random.PRNGKey(0), jnp.zeros((1, *shape)), train=False)
+        assert num_params(jax.eval_shape(init)["params"]) == count
+        x = torch.zeros((2, shape[2], shape[0], shape[1]))
+        assert tuple(model(x).shape) == (2, 10)
+
+
+def test_synthetic_data_is_deterministic_uint8():
+    a, la = bench_jax.synthetic_data((4, 4, 3), 2, 8, seed=1)
+    b, lb = bench_jax.synthetic_data((4, 4, 3), 2, 8, seed=1)
+    assert a.dtype == np.uint8 and a.shape == (16, 4, 4, 3) and lb.dtype == np.int32
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)

@@ -111,3 +111,16 @@ def test_bfloat16_compute_keeps_float32_params_and_state():
         np.testing.assert_allclose(a, b, atol=2e-2)
     e16 = eval_step(new16, x, Y, jnp.ones(12), jnp.bfloat16)
     assert e16["loss_sum"].dtype == jnp.float32 and np.isfinite(e16["loss_sum"])
+
+
+@pytest.mark.parametrize("mode", ["vmap", "unroll"])
+def test_replica_maps_agree_with_a_loop_over_replicas(monkeypatch, mode):
+    monkeypatch.setitem(epoch.REPLICA_MAP, jax.default_backend(), mode)
+    fn = lambda w, x, shared: {"y": jnp.tanh(x @ w) + shared, "s": jnp.sum(w)}
+    w = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 2))
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 5, 4))
+    out = jax.jit(epoch.map_replicas(fn, (0, 0, None), 3))(w, x, 1.0)
+    for r in range(3):
+        expected = fn(w[r], x[r], 1.0)
+        np.testing.assert_allclose(out["y"][r], expected["y"], rtol=1e-6)
+        np.testing.assert_allclose(out["s"][r], expected["s"], rtol=1e-6)

@@ -140,10 +140,8 @@ def time_to_accuracy(
 ) -> dict[str, Any]:
     """Wall seconds from nothing compiled to test accuracy >= `target`, evaluated after every
     epoch (SGD momentum 0.9, learning rate `learning_rate` decayed per step to 0 by a cosine
-    over `max_epochs`, standardised inputs; data already in memory).
-
-    Returns {'seconds' (None if never reached), 'epochs', 'accuracies' (per epoch)}.
-    """
+    over `max_epochs`, standardised inputs; data already in memory). Returns `epochs_until`'s
+    figures."""
     t0 = time.perf_counter()
     config = _model_config(batch_size)
     config.optimizer.learning_rate = learning_rate
@@ -164,13 +162,27 @@ def time_to_accuracy(
     evaluate = epoch_lib.make_evaluate(normalizer)
     images, labels = jax.device_put(train_split.images), jax.device_put(train_split.labels)
     test = tuple(jax.device_put(a) for a in pipeline.padded_batches(test_split, 1000))
-    accuracies = []
-    for epoch in range(max_epochs):
+
+    def train_epoch(epoch):
+        nonlocal state
         perm = pipeline.epoch_permutation(0, epoch, len(train_split.labels))
         sums = epoch_lib.zero_sums()
         for i in range(steps_per_epoch):
             state, sums = step(state, sums, images, labels, perm, jnp.int32(i))
-        accuracies.append(float(evaluate(state, *test)["accuracy"]))
+
+    test_accuracy = lambda: float(evaluate(state, *test)["accuracy"])
+    return epochs_until(target, max_epochs, train_epoch, test_accuracy, t0)
+
+
+def epochs_until(target, max_epochs, train_epoch, test_accuracy, t0) -> dict[str, Any]:
+    """Calls train_epoch(epoch) then test_accuracy() until it reaches `target`.
+
+    Returns {'seconds' since t0 (None if never reached), 'epochs', 'accuracies' (per epoch)}.
+    """
+    accuracies = []
+    for epoch in range(max_epochs):
+        train_epoch(epoch)
+        accuracies.append(test_accuracy())
         if accuracies[-1] >= target:
             return {
                 "seconds": time.perf_counter() - t0,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.bench_jax import LEARNING_RATE, MOMENTUM, timed_windows
+from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until, timed_windows
 
 
 class LeNet5(nn.Module):
@@ -94,9 +94,17 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_step(model: nn.Module, images, labels, mean, std, batch_size: int):
-    """step(perm, i): one SGD-momentum step on examples perm[i*B:(i+1)*B]; returns the loss."""
-    opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+def make_step(
+    model: nn.Module, images, labels, mean, std, batch_size: int, lr=LEARNING_RATE, total=0
+):
+    """step(perm, i): one SGD-momentum step on examples perm[i*B:(i+1)*B]; returns the loss.
+
+    The learning rate is `lr`, or with total > 0 steps lr decayed to 0 by a cosine over them."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
+    schedule = None
+    if total:
+        cosine = lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
 
     def step(perm, i):
         idx = perm[i * batch_size : (i + 1) * batch_size]
@@ -105,6 +113,8 @@ def make_step(model: nn.Module, images, labels, mean, std, batch_size: int):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if schedule is not None:
+            schedule.step()
         return loss
 
     return step
@@ -180,40 +190,25 @@ def time_to_accuracy(
     model = create(name, train_split.images.shape[1:]).train()
     images, labels, mean, std = to_torch_data(train_split.images, train_split.labels)
     test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels)
-    opt = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=MOMENTUM)
     generator = torch.Generator().manual_seed(0)
     steps_per_epoch = len(labels) // batch_size
-    total = max_epochs * steps_per_epoch
-    cosine = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+    step = make_step(
+        model, images, labels, mean, std, batch_size, learning_rate, max_epochs * steps_per_epoch
     )
-    accuracies = []
-    for epoch in range(max_epochs):
+
+    def train_epoch(epoch):
         perm = torch.randperm(len(labels), generator=generator)
         for i in range(steps_per_epoch):
-            idx = perm[i * batch_size : (i + 1) * batch_size]
-            loss = F.cross_entropy(model((images[idx].float() - mean) / std), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            cosine.step()
+            step(perm, i)
+
+    def test_accuracy():
         model.eval()
         with torch.no_grad():
             correct = sum(
-                (
-                    model((test_images[j : j + 1000].float() - mean) / std).argmax(1)
-                    == test_labels[j : j + 1000]
-                )
-                .sum()
-                .item()
-                for j in range(0, len(test_labels), 1000)
+                int((model((x.float() - mean) / std).argmax(1) == y).sum())
+                for x, y in zip(test_images.split(1000), test_labels.split(1000))
             )
         model.train()
-        accuracies.append(correct / len(test_labels))
-        if accuracies[-1] >= target:
-            return {
-                "seconds": time.perf_counter() - t0,
-                "epochs": epoch + 1,
-                "accuracies": accuracies,
-            }
-    return {"seconds": None, "epochs": None, "accuracies": accuracies}
+        return correct / len(test_labels)
+
+    return epochs_until(target, max_epochs, train_epoch, test_accuracy, t0)

@@ -8,7 +8,8 @@ ARGS ?=
 # The PyTorch reference of `make bench`: the CPU wheel that pip finds on the project's machines
 # (a plain `torch` from PyPI is a CUDA build of several GB); set TORCH=torch for the latest.
 TORCH ?= torch==2.13.0
-# make bench QUICK=1: fewer timing windows, no torch.compile (a minute or two).
+# make bench QUICK=1: fewer timing windows, no torch.compile (a minute or two);
+# make sweep-<name> QUICK=1: the sweep's reduced grid.
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
@@ -54,6 +55,11 @@ bench: install-bench
 	mkdir -p $(RUNS)
 	$(PY) -m experiments.benchmark --out=$(RUNS)/benchmark.json \
 		$(if $(QUICK),--quick,--time_to_accuracy --compile_cache) $(ARGS)
+
+# Sweeps (experiments/sweeps/): make sweep-lenet, make sweep-shuffled_pixels; QUICK=1 for the
+# reduced grid. Full sweeps write experiments/results/<name>/.
+sweep-%: install
+	$(PY) -m experiments.sweep --sweep=$* $(if $(QUICK),--quick) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

@@ -36,6 +36,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, system locations, TFDS
     c.dataset.val_size = 0  # examples held out of train for validation
     c.dataset.split_seed = 0  # the validation split's seed (fixed across training seeds)
+    c.dataset.train_size = 0  # > 0: train on this many examples of the training split
+    c.dataset.permute_pixels = False  # one fixed pixel permutation (seed split_seed) everywhere
     c.dataset.normalize = "standardize"  # standardize | scale01 | none
     c.dataset.augment = ml_collections.ConfigDict()
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
@@ -144,6 +146,8 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("dataset.data_dir", lambda v: isinstance(v, str), "a string"),
     ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.split_seed", _is_int, "an integer"),
+    ("dataset.train_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("dataset.permute_pixels", lambda v: isinstance(v, bool), "a bool"),
     (
         "dataset.normalize",
         lambda v: v in pipeline.NORMALIZATIONS,

@@ -38,6 +38,32 @@ def holdout(train: Split, val_size: int, seed: int) -> tuple[Split, Split]:
     )
 
 
+def subsample(split: Split, size: int, seed: int) -> Split:
+    """`size` examples of `split` drawn without replacement (permutation from `seed`, kept in
+    their original order); the whole split when size is 0. Raises ValueError if size > N."""
+    n = len(split.labels)
+    if size == 0:
+        return split
+    if not 0 < size <= n:
+        raise ValueError(f"dataset.train_size must be in [0, {n}], got {size}")
+    keep = np.sort(np.random.default_rng(seed).permutation(n)[:size])
+    return Split(split.images[keep], split.labels[keep])
+
+
+def pixel_permutation(height: int, width: int, seed: int) -> np.ndarray:
+    """A fixed random order of the height * width pixel positions, from `seed`."""
+    return np.random.default_rng(seed).permutation(height * width)
+
+
+def permute_pixels(split: Split, order: np.ndarray) -> Split:
+    """Every image's pixels moved by the same permutation `order` of the H*W positions
+    (channels move together): out[n].reshape(H*W, C) = in[n].reshape(H*W, C)[order].
+    Destroys spatial locality, keeps every pixel value and the label."""
+    n, h, w, c = split.images.shape
+    flat = split.images.reshape(n, h * w, c)[:, order]
+    return Split(flat.reshape(n, h, w, c), split.labels)
+
+
 @dataclasses.dataclass(frozen=True)
 class Normalizer:
     """x -> (x - mean) / std per channel, in pixel units (0..255).

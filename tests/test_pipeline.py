@@ -100,3 +100,30 @@ def test_flip_and_determinism():
     assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
     np.testing.assert_array_equal(out, aug(jax.random.PRNGKey(0), imgs))
     assert not pipeline.Augment().enabled
+
+
+def test_permute_pixels_moves_every_image_the_same_way():
+    images = np.arange(2 * 2 * 3 * 2, dtype=np.uint8).reshape(2, 2, 3, 2)
+    split = Split(images, np.array([0, 1], np.int32))
+    order = pipeline.pixel_permutation(2, 3, seed=0)
+    out = pipeline.permute_pixels(split, order)
+    for n in range(2):
+        np.testing.assert_array_equal(
+            out.images[n].reshape(6, 2), images[n].reshape(6, 2)[order]
+        )  # a pixel's channels move together
+    inverse = np.argsort(order)
+    back = pipeline.permute_pixels(out, inverse)
+    np.testing.assert_array_equal(back.images, images)
+    np.testing.assert_array_equal(out.labels, split.labels)
+    assert not np.array_equal(out.images, images)
+    np.testing.assert_array_equal(order, pipeline.pixel_permutation(2, 3, seed=0))
+
+
+def test_subsample_is_deterministic_and_keeps_order():
+    split = Split(np.zeros((10, 1, 1, 1), np.uint8), np.arange(10, dtype=np.int32))
+    a = pipeline.subsample(split, 4, seed=3)
+    assert len(a.labels) == 4 and list(a.labels) == sorted(a.labels)
+    np.testing.assert_array_equal(a.labels, pipeline.subsample(split, 4, seed=3).labels)
+    assert pipeline.subsample(split, 0, seed=3) is split
+    with pytest.raises(ValueError, match=r"dataset.train_size must be in \[0, 10\], got 11"):
+        pipeline.subsample(split, 11, seed=3)

@@ -11,7 +11,7 @@ from cnnjax.report.files import (
     write_metrics,
     write_tensorboard,
 )
-from cnnjax.report.plots import plot_curves
+from cnnjax.report.plots import plot_bars, plot_curves, plot_metric_by_run
 
 __all__ = [
     "read_json",
@@ -20,4 +20,6 @@ __all__ = [
     "write_tensorboard",
     "format_table",
     "plot_curves",
+    "plot_metric_by_run",
+    "plot_bars",
 ]

@@ -1,10 +1,12 @@
-"""curves.png: loss and accuracy per epoch, train against validation."""
+"""Plots: a run's curves.png (loss and accuracy per epoch, train against validation) and a
+sweep's figures (a metric per epoch for every run, a bar per run)."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,6 +29,54 @@ def plot_curves(path: str, history: Sequence[dict[str, Any]], title: str = "") -
         ax.legend()
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_metric_by_run(
+    path: str,
+    curves: dict[str, tuple[Sequence[int], Sequence[float], Sequence[float]]],
+    metric: str,
+    title: str = "",
+) -> None:
+    """One line per run: `curves[name] = (epochs, mean, std)` of `metric` over seeds, the std
+    as a shaded band; a log y axis for losses."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, (epochs, mean, std) in curves.items():
+        mean, std = np.asarray(mean, float), np.asarray(std, float)
+        ax.plot(epochs, mean, "o-", ms=3, label=name)
+        ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+    if "loss" in metric:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_bars(
+    path: str, names: Sequence[str], means: Sequence[float], stds: Sequence[float], ylabel: str,
+    title: str = "",
+) -> None:  # fmt: skip
+    """A bar per run with a standard-deviation error bar, the value written above it."""
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 4.5))
+    bars = ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
+    for bar, mean in zip(bars, means):
+        ax.annotate(f"{mean:.4g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel.replace("_", " "))
+    low = min(m - s for m, s in zip(means, stds))
+    ax.set_ylim(bottom=max(0.0, low - 0.1 * abs(low)))
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

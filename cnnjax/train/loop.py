@@ -96,7 +96,7 @@ def _flat(config_dict: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _run_identity(config_json: dict[str, Any]) -> dict[str, Any]:
+def run_identity(config_json: dict[str, Any]) -> dict[str, Any]:
     """The flat fields that decide a run's numbers: all but RESUME_INDEPENDENT_FIELDS and the
     model_args of models other than the selected one (so registering a new model, or editing
     another model's defaults, does not orphan existing workdirs)."""
@@ -128,7 +128,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: 
                     else:
                         os.remove(full)
         else:
-            old, new = _run_identity(report.read_json(path)), _run_identity(_config_json(config))
+            old, new = run_identity(report.read_json(path)), run_identity(_config_json(config))
             diffs = [
                 f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
                 for k in sorted(set(old) | set(new))
@@ -188,6 +188,11 @@ def _put(x, mesh: Mesh | None) -> jax.Array:
 def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _Data:
     ds = data.load(config.dataset.name, config.dataset.data_dir or None)
     train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
+    train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
+    test = ds.test
+    if config.dataset.permute_pixels:
+        order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
+        train, val, test = (pipeline.permute_pixels(x, order) for x in (train, val, test))
     if len(train) < config.batch_size:
         raise config_lib.ConfigError(
             f"batch_size={config.batch_size} exceeds the {len(train)} training examples of "
@@ -204,7 +209,8 @@ def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _
         "num_classes": ds.num_classes,
         "num_train": len(train),
         "num_val": len(val),
-        "num_test": len(ds.test),
+        "num_test": len(test),
+        "permute_pixels": config.dataset.permute_pixels,
         "normalize": config.dataset.normalize,
         "channel_mean": list(normalizer.mean),
         "channel_std": list(normalizer.std),
@@ -213,7 +219,7 @@ def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _
         _put(train.images, mesh),
         _put(train.labels, mesh),
         batches(val) if len(val) else None,
-        batches(ds.test),
+        batches(test),
         normalizer,
         ds.num_classes,
         info,

@@ -1,0 +1,55 @@
+r"""Runs a sweep and writes its table and plots: `python -m experiments.sweep --sweep=lenet`.
+
+Flags:
+  --sweep        a name from experiments.sweeps.SWEEPS.
+  --quick        the reduced grid on a subset of the data (minutes on 2 CPU cores).
+  --workdir      where the runs go (default runs/sweeps/<name>[_quick]); run again to resume.
+  --results_dir  where results.md, results.json and the PNGs go (default
+                 experiments/results/<name> for a full sweep, <workdir>/results for --quick).
+  --data_dir     a folder holding the dataset files.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+
+from absl import app, flags, logging
+
+from experiments.sweeps import SWEEPS, engine
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("sweep", None, sorted(SWEEPS), "The sweep to run.", required=True)
+flags.DEFINE_bool("quick", False, "Reduced grid on a subset of the data.")
+flags.DEFINE_string("workdir", None, "Folder of the runs.")
+flags.DEFINE_string("results_dir", None, "Folder of the table and plots.")
+flags.DEFINE_string("data_dir", None, "Folder with the dataset files.")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    sweep = SWEEPS[FLAGS.sweep].get_sweep(FLAGS.quick)
+    suffix = "_quick" if FLAGS.quick else ""
+    workdir = FLAGS.workdir or os.path.join("runs", "sweeps", sweep.name + suffix)
+    results_dir = FLAGS.results_dir or (
+        os.path.join(workdir, "results")
+        if FLAGS.quick
+        else os.path.join("experiments", "results", sweep.name)
+    )
+    command = "python -m experiments.sweep " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    start = time.perf_counter()
+    try:
+        summaries = engine.run_sweep(sweep, workdir, FLAGS.data_dir)
+    except ValueError as e:  # bad input: no traceback
+        sys.exit(f"error: {e}")
+    wall = time.perf_counter() - start
+    engine.aggregate(sweep, workdir, results_dir, summaries, command, wall)
+    print(open(os.path.join(results_dir, "results.md")).read())
+    print(f"results in {results_dir}")
+
+
+if __name__ == "__main__":
+    app.run(main)

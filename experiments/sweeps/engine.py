@@ -1,0 +1,260 @@
+"""Sweeps: a grid of runs written in code, run one after another, aggregated over seeds.
+
+A `Sweep` names a claim, a base config and its `Run`s (config overrides plus the labels that
+describe the run in the table). `run_sweep` trains every run in <workdir>/<run name>/ with
+`config.num_seeds` seeds in one multi-seed run (cnnjax.train.run), skipping runs whose
+summary.json already belongs to the same config, so an interrupted sweep resumes where it
+stopped (a half-finished run resumes from its checkpoint). `aggregate` writes results.md (the
+claim, the command, the machine, a table of mean +- std over seeds), results.json (every figure
+and every seed) and plots: a bar per run of the first figure, and each of `curves` per epoch
+for every run (mean over seeds, std band).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import ml_collections
+import numpy as np
+
+from cnnjax import report
+from cnnjax.train import loop
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One point of the grid: `overrides` maps dotted config paths to values."""
+
+    name: str
+    overrides: Mapping[str, Any]
+    labels: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    name: str
+    claim: str
+    base: Callable[[], ml_collections.ConfigDict]
+    runs: tuple[Run, ...]
+    num_seeds: int = 3
+    figures: tuple[str, ...] = ("test_accuracy", "best_val_accuracy", "final_train_loss")
+    curves: tuple[str, ...] = ("val_accuracy", "train_loss")
+    target_accuracy: float | None = None  # adds 'epochs_to_target' (validation accuracy)
+
+
+def set_field(config: ml_collections.ConfigDict, path: str, value: Any) -> None:
+    """config.<path> = value for a dotted path; raises KeyError naming an unknown field."""
+    *parents, leaf = path.split(".")
+    node = config
+    for part in parents:
+        if part not in node:
+            raise KeyError(f"sweep override {path!r}: config has no field {part!r}")
+        node = node[part]
+    if leaf not in node:
+        raise KeyError(f"sweep override {path!r}: config has no field {leaf!r}")
+    node[leaf] = value
+
+
+def run_config(
+    sweep: Sweep, run: Run, data_dir: str | None, extra: Mapping[str, Any] | None = None
+) -> ml_collections.ConfigDict:
+    """The base config with the run's overrides, then `extra` (the same for every run)."""
+    config = sweep.base()
+    for path, value in {**run.overrides, **(extra or {})}.items():
+        set_field(config, path, value)
+    config.num_seeds = sweep.num_seeds
+    if data_dir:
+        config.dataset.data_dir = data_dir
+    return config
+
+
+def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
+    """The summary of a finished run of this config in `workdir`, else None."""
+    summary, saved = (os.path.join(workdir, n) for n in ("summary.json", "config.json"))
+    if not (os.path.exists(summary) and os.path.exists(saved)):
+        return None
+    if loop.run_identity(report.read_json(saved)) != loop.run_identity(
+        json.loads(config.to_json())
+    ):
+        return None
+    return report.read_json(summary)
+
+
+def run_sweep(
+    sweep: Sweep,
+    workdir: str,
+    data_dir: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    log: Callable = print,
+) -> dict[str, dict]:
+    """Trains every run not finished yet; returns {run name: summary.json contents}.
+
+    `extra` overrides config fields of every run (e.g. a smaller data set)."""
+    summaries = {}
+    for i, run in enumerate(sweep.runs):
+        config = run_config(sweep, run, data_dir, extra)
+        folder = os.path.join(workdir, run.name)
+        summary = _finished(config, folder)
+        if summary is None:
+            log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: training {run.name}")
+            summary = loop.run(config, folder, progress=False, overwrite=True)
+        else:
+            log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: {run.name} already finished")
+        summaries[run.name] = summary
+    return summaries
+
+
+def seed_histories(folder: str, summary: dict) -> list[list[dict]]:
+    """The per-epoch records of every seed of a finished run."""
+    seeds = [s["seed"] for s in summary.get("per_seed", [])]
+    paths = [os.path.join(folder, f"seed_{s}", "metrics.jsonl") for s in seeds] or [
+        os.path.join(folder, "metrics.jsonl")
+    ]
+    out = []
+    for path in paths:
+        with open(path) as f:
+            out.append([json.loads(line) for line in f if line.strip()])
+    return out
+
+
+def epochs_to(histories: list[list[dict]], target: float) -> list[float | None]:
+    """Per seed, the first epoch whose validation accuracy reaches `target` (None: never)."""
+    return [
+        next((r["epoch"] for r in h if (r["val_accuracy"] or 0.0) >= target), None)
+        for h in histories
+    ]
+
+
+def _per_seed(summary: dict, figure: str) -> list[float]:
+    return [s[figure] for s in summary.get("per_seed", [summary])]
+
+
+def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    if not values or any(v is None for v in values):
+        return None, None
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), std
+
+
+def _fmt_epochs(values: list[float | None]) -> str:
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return f"not reached (0/{len(values)})"
+    mean, std = _mean_std(reached)
+    suffix = "" if len(reached) == len(values) else f" ({len(reached)}/{len(values)} seeds)"
+    return f"{mean:.3g} ± {std:.2g}{suffix}"
+
+
+def _fmt(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "n/a"
+    if abs(mean) < 1 and mean != 0:
+        return f"{mean:.4f} ± {std:.4f}"
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def aggregate(
+    sweep: Sweep,
+    workdir: str,
+    results_dir: str,
+    summaries: dict[str, dict],
+    command: str,
+    wall_seconds: float,
+) -> dict[str, Any]:
+    """Writes results.md, results.json and the plots into `results_dir`; returns the JSON."""
+    os.makedirs(results_dir, exist_ok=True)
+    rows, curves = [], {m: {} for m in sweep.curves}
+    for run in sweep.runs:
+        summary = summaries[run.name]
+        histories = seed_histories(os.path.join(workdir, run.name), summary)
+        row = {"run": run.name, **run.labels, "num_params": summary["num_params"]}
+        for figure in sweep.figures:
+            row[figure] = _per_seed(summary, figure)
+        if sweep.target_accuracy is not None:
+            row["epochs_to_target"] = epochs_to(histories, sweep.target_accuracy)
+        rows.append(row)
+        for metric in sweep.curves:
+            epochs = sorted({r["epoch"] for h in histories for r in h})
+            values = [[r[metric] for h in histories for r in h if r["epoch"] == e] for e in epochs]
+            means = [float(np.mean(v)) for v in values]
+            stds = [float(np.std(v)) for v in values]
+            curves[metric][run.name] = (epochs, means, stds)
+
+    figures = list(sweep.figures) + (["epochs_to_target"] if sweep.target_accuracy else [])
+    label_keys = list(dict.fromkeys(k for run in sweep.runs for k in run.labels))
+    header = ["run", *label_keys, "params", *figures]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["run"], *(str(row.get(k, "")) for k in label_keys), f"{row['num_params']:,}"]
+        cells += [
+            _fmt_epochs(row[f]) if f == "epochs_to_target" else _fmt(*_mean_std(row[f]))
+            for f in figures
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+
+    first = sweep.figures[0]
+    stats = [_mean_std(row[first]) for row in rows]
+    report.plot_bars(
+        os.path.join(results_dir, f"{first}.png"),
+        [row["run"] for row in rows],
+        [m or 0.0 for m, _ in stats],
+        [s or 0.0 for _, s in stats],
+        first,
+        title=sweep.name,
+    )
+    for metric, by_run in curves.items():
+        report.plot_metric_by_run(
+            os.path.join(results_dir, f"{metric}.png"), by_run, metric, title=sweep.name
+        )
+    first_summary = next(iter(summaries.values()))
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+    results = {
+        "sweep": sweep.name,
+        "claim": sweep.claim,
+        "command": command,
+        "wall_seconds": wall_seconds,  # of the invocation that wrote this
+        "train_seconds": sum(s["train_seconds"] for s in summaries.values()),
+        "num_seeds": sweep.num_seeds,
+        "dataset": first_summary["dataset"],
+        "machine": machine,
+        "rows": rows,
+        "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    report.write_json(os.path.join(results_dir, "results.json"), results)
+    plots = [f"{first}.png"] + [f"{m}.png" for m in sweep.curves]
+    md = [
+        f"# Sweep `{sweep.name}`",
+        "",
+        f"**Claim.** {sweep.claim}",
+        "",
+        f"Mean ± standard deviation over {sweep.num_seeds} seeds "
+        f"(dataset `{first_summary['dataset']}`).",
+        "",
+        table,
+        "",
+        *(f"![{p}]({p})" for p in plots),
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['device']}, "
+        f"jax {machine['jax']}  ",
+        f"Wall time: {wall_seconds / 60:.1f} min (this invocation); training time of all runs: "
+        f"{results['train_seconds'] / 60:.1f} min",
+        "",
+    ]
+    with open(os.path.join(results_dir, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    return results

@@ -1,0 +1,58 @@
+"""Every registered sweep runs in QUICK mode on tiny data, aggregates, and resumes."""
+
+import json
+import os
+
+import pytest
+
+from experiments.sweeps import SWEEPS, engine
+
+# Small enough for a test: every run of every sweep, one epoch, 2 seeds.
+TINY = {
+    "epochs": 1,
+    "batch_size": 50,
+    "eval_batch_size": 100,
+    "dataset.val_size": 100,
+    "dataset.train_size": 0,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_mnist_root):
+    sweep = SWEEPS[name].get_sweep(quick=True)
+    workdir, results_dir = str(tmp_path / "runs"), str(tmp_path / "results")
+    log = []
+    summaries = engine.run_sweep(sweep, workdir, tiny_mnist_root, TINY, log.append)
+    assert len(summaries) == len(sweep.runs) and all("training" in line for line in log)
+    results = engine.aggregate(sweep, workdir, results_dir, summaries, "cmd", 1.0)
+    for f in ["results.md", "results.json", f"{sweep.figures[0]}.png"] + [
+        f"{m}.png" for m in sweep.curves
+    ]:
+        assert os.path.getsize(os.path.join(results_dir, f)) > 0, f
+    saved = json.loads(open(os.path.join(results_dir, "results.json")).read())
+    assert saved["rows"] == json.loads(json.dumps(results["rows"]))
+    for row in saved["rows"]:
+        assert len(row[sweep.figures[0]]) == sweep.num_seeds
+    table = open(os.path.join(results_dir, "results.md")).read()
+    assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
+    # A second invocation finds every run finished and trains nothing.
+    log.clear()
+    again = engine.run_sweep(sweep, workdir, tiny_mnist_root, TINY, log.append)
+    assert all("already finished" in line for line in log) and again == summaries
+
+
+def test_unknown_override_names_the_field():
+    sweep = SWEEPS["lenet"].get_sweep(quick=True)
+    with pytest.raises(KeyError, match="sweep override 'dataset.nope'"):
+        engine.run_config(sweep, sweep.runs[0], None, {"dataset.nope": 1})
+
+
+def test_epochs_to_target():
+    histories = [
+        [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.95}],
+        [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.6}],
+    ]
+    assert engine.epochs_to(histories, 0.9) == [2, None]
+    assert engine._fmt_epochs([2, None]) == "2 ± 0 (1/2 seeds)"
+    assert engine._fmt_epochs([None, None]) == "not reached (0/2)"

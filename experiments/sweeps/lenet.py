@@ -11,7 +11,7 @@ CLAIM = (
 
 
 def get_sweep(quick: bool) -> Sweep:
-    common = {"epochs": 2, "dataset.train_size": 2000} if quick else {"epochs": 20}
+    common = {"epochs": 2, "dataset.train_size": 2000} if quick else {"epochs": 12}
     runs = (
         Run("lenet5_1998", {**common, "model": "lenet5_1998"}, {"form": "1998: tanh, avg pool"}),
         Run("lenet5_modern", {**common, "model": "lenet5"}, {"form": "modern: ReLU, max pool"}),

@@ -65,7 +65,7 @@ def map_replicas(fn: Callable, in_axes: tuple[int | None, ...], num_replicas: in
     return unrolled
 
 
-def _where_active(active: jax.Array, new, old):
+def where_active(active: jax.Array, new, old):
     """Per replica: `new` where active (K,) is True, else `old` (trees with a leading K axis)."""
     pick = lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
     return jax.tree.map(pick, new, old)
@@ -120,7 +120,7 @@ def make_train_step(
     def replicated_step(state, sums, images, labels, perms, i, active):
         mapped = map_replicas(step, (0, 0, None, None, 0, None), num_replicas)
         new_state, new_sums = mapped(state, sums, images, labels, perms, i)
-        return _where_active(active, new_state, state), _where_active(active, new_sums, sums)
+        return where_active(active, new_state, state), where_active(active, new_sums, sums)
 
     return jax.jit(replicated_step, donate_argnums=(0, 1))
 

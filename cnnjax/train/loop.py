@@ -239,9 +239,7 @@ def _select(mask: list[bool], new, old):
     """Per replica: `new` where mask is True, else `old` (unstacked trees when len(mask) == 1)."""
     if len(mask) == 1:
         return new if mask[0] else old
-    m = jnp.asarray(mask)
-    pick = lambda n, o: jnp.where(m.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
-    return jax.tree.map(pick, new, old)
+    return epoch_lib.where_active(jnp.asarray(mask), new, old)
 
 
 @dataclasses.dataclass

@@ -56,7 +56,7 @@ bench: install-bench
 	$(PY) -m experiments.benchmark --out=$(RUNS)/benchmark.json \
 		$(if $(QUICK),--quick,--time_to_accuracy --compile_cache) $(ARGS)
 
-# Sweeps (experiments/sweeps/): make sweep-lenet, make sweep-shuffled_pixels; QUICK=1 for the
+# Sweeps (experiments/sweeps/, listed in the README): make sweep-<name>; QUICK=1 for the
 # reduced grid. Full sweeps write experiments/results/<name>/.
 sweep-%: install
 	$(PY) -m experiments.sweep --sweep=$* $(if $(QUICK),--quick) $(ARGS)

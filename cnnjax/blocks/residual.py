@@ -27,8 +27,9 @@ two 3x3 convs at 256. The pre-activation forms move each norm -> act in front of
 The convolution (`conv`, e.g. functools.partial(Conv2D, use_bias=False)), normalisation
 (`norm`, e.g. a partial of nn.BatchNorm with use_running_average bound from `train`) and `act`
 are arguments, so ablations swap them without touching the blocks. `attention` (a module
-factory called as attention(features=out)) is applied to F's output before the addition
-(SE / CBAM / ECA). `zero_init_last` starts F's last layer at zero (the last norm's scale,
+factory such as functools.partial(SqueezeExcite, reduction=8), called with no argument but its
+name; the modules read the channel count from their input) is applied to F's output before the
+addition (SE / CBAM / ECA). `zero_init_last` starts F's last layer at zero (the last norm's scale,
 or the last conv's kernel in the pre-activation form), so every block starts as its shortcut.
 """
 
@@ -108,7 +109,7 @@ class ResidualBlock(nn.Module):
         h = self.act(self.norm(name="preact_norm")(x)) if self.preact else x
         y = self.branch(h)
         if self.attention is not None:
-            y = self.attention(features=out, name="attention")(y)
+            y = self.attention(name="attention")(y)
         if kind == "A" and reshaped:
             y = y + option_a_shortcut(x, out, self.strides)
         elif kind == "B" and reshaped:

@@ -25,6 +25,7 @@ import jax
 
 from cnnjax.blocks.inception import (
     ConvNormAct,
+    InceptionNaive,
     InceptionReduction,
     InceptionV1,
     InceptionV2,
@@ -167,6 +168,75 @@ class InceptionV3Compact(nn.Module):
         return nn.Dense(self.num_classes, name="head")(x)
 
 
+def inception_branch_widths(block: str, width: int, n: int = 3) -> tuple[tuple[int, ...], dict]:
+    """The branch widths of one `block` module whose branches add up to `width` channels (plus
+    the C_in passed through by the naive module's pool), in GoogLeNet 3a's proportions
+    (64, 96, 128, 16, 32, 32) -> 256: 1x1 width/4, 3x3 width/2 (reduced from 3/8), 5x5 or its
+    factorised form width/8 (reduced from width/16), pool projection width/8."""
+    w1, w3r, w3, w5r, w5, wp = (max(1, width * k // 16) for k in (4, 6, 8, 1, 2, 2))
+    if block == "naive":
+        return (w1, w3, w5), {}
+    if block in ("v1", "v2"):
+        return (w1, w3r, w3, w5r, w5, wp), {}
+    return (w1, w3r, w3, w5r, w5, wp), {"n": n}
+
+
+INCEPTION_BLOCKS = {
+    "naive": InceptionNaive,
+    "v1": InceptionV1,
+    "v2": InceptionV2,
+    "v3": InceptionV3,
+}
+
+
+class InceptionNet(nn.Module):
+    """A small CIFAR-size network of one kind of Inception module (the `inception` sweep).
+
+        stem     ConvNormAct 3x3 stem_width (stem_conv)                       32x32
+        stage1   blocks_per_stage x module(widths[0]) -> 2x2 max pool         16x16
+        stage2   blocks_per_stage x module(widths[1]) -> global average pool -> dropout -> dense
+
+    `block`: 'naive' (1x1 | 3x3 | 5x5 | 3x3 max pool, which passes its C_in input channels
+    through, so the width grows block by block), 'v1' (1x1 reductions and a pool projection),
+    'v2' (v1 with the 5x5 as two 3x3) or 'v3' (v2 with every 3x3 as 1x3 then 3x1, `n` = 3).
+    Every module's branches have the widths of `inception_branch_widths`, so the modules differ
+    only in how they compute them. Sows 'stem', 'stage1', 'stage2' and 'penultimate'.
+    """
+
+    num_classes: int
+    block: str = "v1"  # 'naive', 'v1', 'v2' or 'v3'
+    widths: tuple[int, int] = (128, 256)  # output channels of each stage's modules
+    blocks_per_stage: int = 2
+    stem_width: int = 32
+    n: int = 3  # v3: the n of the 1 x n, n x 1 pairs
+    batch_norm: bool = True
+    act: str = "relu"
+    dropout_rate: float = 0.0
+    bn_momentum: float = 0.9
+    conv_impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        if self.block not in INCEPTION_BLOCKS:
+            raise ValueError(f"block must be one of {sorted(INCEPTION_BLOCKS)}, got {self.block!r}")
+        conv, norm = _conv_norm(self.conv_impl, self.batch_norm, self.bn_momentum, train)
+        act = activation(self.act)
+        x = ConvNormAct(self.stem_width, (3, 3), 1, conv, norm, act, name="stem_conv")(x)
+        self.sow("intermediates", "stem", x)
+        module = INCEPTION_BLOCKS[self.block]
+        for s, width in enumerate(self.widths):
+            widths, kwargs = inception_branch_widths(self.block, width, self.n)
+            for j in range(self.blocks_per_stage):
+                x = module(conv, norm, act, *widths, **kwargs, name=f"block{s + 1}_{j}")(x)
+            self.sow("intermediates", f"stage{s + 1}", x)
+            if s + 1 < len(self.widths):
+                x = max_pool(x, 2, 2)
+        x = global_avg_pool(x)
+        self.sow("intermediates", "penultimate", x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, name="head")(x)
+
+
 # The paper's form: no batch norm, local response normalisation in the stem.
 GoogLeNet2015 = functools.partial(GoogLeNet, batch_norm=False, lrn=True)
 
@@ -174,4 +244,5 @@ MODELS = {
     "googlenet": GoogLeNet,
     "googlenet_2015": GoogLeNet2015,
     "inception_v3_compact": InceptionV3Compact,
+    "inception_net": InceptionNet,
 }

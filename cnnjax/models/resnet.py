@@ -20,6 +20,11 @@ shortcuts (the degradation experiment, figure 6), with the same parameter count.
 final norm -> act before pooling (the stem keeps its norm -> act, so the first block normalises
 an already normalised input, 2 * width[0] parameters more than the authors' version).
 
+`attention='se'|'cbam'|'eca'` inserts squeeze-and-excitation, CBAM or ECA
+(cnnjax.blocks.attention) on every residual branch before the addition, with
+`attention_reduction` r for the SE and CBAM MLPs (C -> max(1, C // r) -> C). On ResNet-20
+(widths 16/32/64, r = 16) SE adds 2,373 parameters (0.9%), CBAM 3,264, ECA 27.
+
 Convolution kernels are initialised as torchvision's (He normal, fan_out); the dense head uses
 Flax's default. Sows 'stage{i}' after each stage and 'penultimate' (the pooled features).
 """
@@ -32,11 +37,13 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
+from cnnjax.blocks.attention import CBAM, ECA, SqueezeExcite
 from cnnjax.blocks.residual import BasicBlock, BottleneckBlock
 from cnnjax.layers import Conv2D, activation, batch_norm, global_avg_pool, max_pool
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 STEMS = ("imagenet", "cifar")
+ATTENTIONS = {"none": None, "se": SqueezeExcite, "cbam": CBAM, "eca": ECA}
 
 HE_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -59,6 +66,8 @@ class ResNet(nn.Module):
     act: str = "relu"
     bn_momentum: float = 0.9
     zero_init_last: bool = False  # zero last norm scale (or conv) of every residual branch
+    attention: str = "none"  # 'none', 'se', 'cbam' or 'eca' on every residual branch
+    attention_reduction: int = 16  # r of the SE / CBAM MLP (ignored by ECA)
     conv_impl: str = "auto"
 
     @nn.compact
@@ -67,6 +76,10 @@ class ResNet(nn.Module):
             raise ValueError(f"block must be one of {sorted(BLOCKS)}, got {self.block!r}")
         if self.stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(
+                f"attention must be one of {sorted(ATTENTIONS)}, got {self.attention!r}"
+            )
         if len(self.stage_sizes) != len(self.widths):
             raise ValueError(
                 f"stage_sizes {tuple(self.stage_sizes)} and widths {tuple(self.widths)} "
@@ -77,6 +90,9 @@ class ResNet(nn.Module):
         )
         norm = batch_norm(train, self.bn_momentum)
         act = activation(self.act)
+        attention = ATTENTIONS[self.attention]
+        if attention is not None and attention is not ECA:
+            attention = functools.partial(attention, reduction=self.attention_reduction)
         if self.stem == "imagenet":
             x = conv(self.widths[0], (7, 7), strides=2, padding=((3, 3), (3, 3)), name="stem_conv")(
                 x
@@ -97,6 +113,7 @@ class ResNet(nn.Module):
                     shortcut=self.shortcut,
                     preact=self.preact,
                     zero_init_last=self.zero_init_last,
+                    attention=attention,
                     name=f"stage{i}_block{j}",
                 )(x)
             self.sow("intermediates", f"stage{i}", x)

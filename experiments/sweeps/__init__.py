@@ -1,8 +1,36 @@
 """The sweeps: each module defines `get_sweep(quick: bool) -> engine.Sweep`."""
 
-from experiments.sweeps import lenet, shuffled_pixels
+from experiments.sweeps import (
+    attention,
+    batch_size,
+    depth,
+    fitting,
+    head,
+    inception,
+    lenet,
+    normalisation,
+    optimizers,
+    pooling,
+    regularisation,
+    separable,
+    shuffled_pixels,
+)
 
 SWEEPS = {
-    "lenet": lenet,
-    "shuffled_pixels": shuffled_pixels,
+    module.__name__.rsplit(".", 1)[-1]: module
+    for module in (
+        regularisation,
+        optimizers,
+        fitting,
+        depth,
+        lenet,
+        shuffled_pixels,
+        pooling,
+        separable,
+        inception,
+        attention,
+        normalisation,
+        head,
+        batch_size,
+    )
 }

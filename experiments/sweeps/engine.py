@@ -8,6 +8,12 @@ stopped (a half-finished run resumes from its checkpoint). `aggregate` writes re
 claim, the command, the machine, a table of mean +- std over seeds), results.json (every figure
 and every seed) and plots: a bar per run of the first figure, and each of `curves` per epoch
 for every run (mean over seeds, std band).
+
+Figures are the per-seed statistics of summary.json (cnnjax.train.loop.SEED_STATISTICS) or
+one of HISTORY_FIGURES, computed from each seed's metrics.jsonl. Every row also shows the
+model's parameters and multiply-accumulates per example (cnnjax.summary). `best_by=(label,
+figure)` adds a table of the run with the highest mean `figure` for each value of `label`
+(e.g. each optimizer at its best learning rate).
 """
 
 from __future__ import annotations
@@ -23,17 +29,21 @@ import jax
 import ml_collections
 import numpy as np
 
-from cnnjax import report
+from cnnjax import config as config_lib
+from cnnjax import models, report
+from cnnjax import summary as summary_lib
 from cnnjax.train import loop
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One point of the grid: `overrides` maps dotted config paths to values."""
+    """One point of the grid: `overrides` maps dotted config paths to values, applied to
+    `base` (a get_config function; default: the sweep's)."""
 
     name: str
     overrides: Mapping[str, Any]
     labels: Mapping[str, str]
+    base: Callable[[], ml_collections.ConfigDict] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +56,25 @@ class Sweep:
     figures: tuple[str, ...] = ("test_accuracy", "best_val_accuracy", "final_train_loss")
     curves: tuple[str, ...] = ("val_accuracy", "train_loss")
     target_accuracy: float | None = None  # adds 'epochs_to_target' (validation accuracy)
+    best_by: tuple[str, str] | None = None  # (label, figure): the best run per label value
+
+
+DIVERGED = "diverged.json"  # written instead of summary.json when the training loss diverged
+
+
+def _last(history: list[dict], key: str) -> float | None:
+    return history[-1][key] if history else None
+
+
+# Figures read from a seed's per-epoch history rather than from summary.json.
+HISTORY_FIGURES: dict[str, Callable[[list[dict]], float | None]] = {
+    "final_val_loss": lambda h: _last(h, "val_loss"),
+    # Generalisation gap at the last epoch: validation loss - training loss (the training loss
+    # is the epoch's mean in train mode, dropout on, as Keras reports it).
+    "final_gap": lambda h: (
+        None if _last(h, "val_loss") is None else _last(h, "val_loss") - _last(h, "train_loss")
+    ),
+}
 
 
 def set_field(config: ml_collections.ConfigDict, path: str, value: Any) -> None:
@@ -65,7 +94,7 @@ def run_config(
     sweep: Sweep, run: Run, data_dir: str | None, extra: Mapping[str, Any] | None = None
 ) -> ml_collections.ConfigDict:
     """The base config with the run's overrides, then `extra` (the same for every run)."""
-    config = sweep.base()
+    config = (run.base or sweep.base)()
     for path, value in {**run.overrides, **(extra or {})}.items():
         set_field(config, path, value)
     config.num_seeds = sweep.num_seeds
@@ -75,15 +104,19 @@ def run_config(
 
 
 def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
-    """The summary of a finished run of this config in `workdir`, else None."""
-    summary, saved = (os.path.join(workdir, n) for n in ("summary.json", "config.json"))
-    if not (os.path.exists(summary) and os.path.exists(saved)):
+    """The summary of a finished run of this config in `workdir` (a diverged run's summary is
+    {"diverged": <error>}), else None."""
+    saved = os.path.join(workdir, "config.json")
+    if not os.path.exists(saved):
         return None
     if loop.run_identity(report.read_json(saved)) != loop.run_identity(
         json.loads(config.to_json())
     ):
         return None
-    return report.read_json(summary)
+    for name in ("summary.json", DIVERGED):
+        if os.path.exists(os.path.join(workdir, name)):
+            return report.read_json(os.path.join(workdir, name))
+    return None
 
 
 def run_sweep(
@@ -103,7 +136,12 @@ def run_sweep(
         summary = _finished(config, folder)
         if summary is None:
             log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: training {run.name}")
-            summary = loop.run(config, folder, progress=False, overwrite=True)
+            try:
+                summary = loop.run(config, folder, progress=False, overwrite=True)
+            except loop.NonFiniteLossError as e:  # a result, not a failure of the sweep
+                log(f"{sweep.name}: {run.name} diverged: {e}")
+                summary = {"diverged": str(e)}
+                report.write_json(os.path.join(folder, DIVERGED), summary)
         else:
             log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: {run.name} already finished")
         summaries[run.name] = summary
@@ -131,8 +169,20 @@ def epochs_to(histories: list[list[dict]], target: float) -> list[float | None]:
     ]
 
 
-def _per_seed(summary: dict, figure: str) -> list[float]:
+def _per_seed(summary: dict, histories: list[list[dict]], figure: str) -> list[float | None]:
+    if figure in HISTORY_FIGURES:
+        return [HISTORY_FIGURES[figure](h) for h in histories]
     return [s[figure] for s in summary.get("per_seed", [summary])]
+
+
+def model_macs(folder: str, summary: dict) -> int:
+    """Multiply-accumulates per example of the model a finished run trained (cnnjax.summary)."""
+    config = ml_collections.ConfigDict(report.read_json(os.path.join(folder, "config.json")))
+    model = models.create(
+        config.model, summary["num_classes"], **config_lib.model_overrides(config)
+    )
+    rows, _ = summary_lib.summarize(model, tuple(summary["image_shape"]))
+    return sum(r.macs for r in rows)
 
 
 def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -159,6 +209,35 @@ def _fmt(mean: float | None, std: float | None) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
 
+def _table(rows: list[dict], label_keys: list[str], figures: list[str]) -> str:
+    header = ["run", *label_keys, "params", "MACs", *figures]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["run"], *(str(row.get(k, "")) for k in label_keys)]
+        if row.get("diverged"):
+            lines.append("| " + " | ".join(cells + ["diverged"] * (2 + len(figures))) + " |")
+            continue
+        cells += [f"{row['num_params']:,}", f"{row['macs']:,}"]
+        cells += [
+            _fmt_epochs(row[f]) if f == "epochs_to_target" else _fmt(*_mean_std(row[f]))
+            for f in figures
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def best_rows(rows: list[dict], label: str, figure: str) -> list[dict]:
+    """For each value of `label` (in order of appearance), the row with the highest mean
+    `figure` (rows whose figure is missing for some seed never win)."""
+    best: dict[str, dict] = {}
+    for row in rows:
+        mean, _ = _mean_std(row[figure])
+        current = best.get(row[label])
+        if mean is not None and (current is None or mean > _mean_std(current[figure])[0]):
+            best[row[label]] = row
+    return list(best.values())
+
+
 def aggregate(
     sweep: Sweep,
     workdir: str,
@@ -172,10 +251,29 @@ def aggregate(
     rows, curves = [], {m: {} for m in sweep.curves}
     for run in sweep.runs:
         summary = summaries[run.name]
-        histories = seed_histories(os.path.join(workdir, run.name), summary)
-        row = {"run": run.name, **run.labels, "num_params": summary["num_params"]}
+        folder = os.path.join(workdir, run.name)
+        if "diverged" in summary:
+            rows.append(
+                {
+                    "run": run.name,
+                    **run.labels,
+                    "num_params": None,
+                    "macs": None,
+                    "diverged": True,
+                    **{f: [None] * sweep.num_seeds for f in sweep.figures},
+                    **({"epochs_to_target": [None]} if sweep.target_accuracy else {}),
+                }
+            )
+            continue
+        histories = seed_histories(folder, summary)
+        row = {
+            "run": run.name,
+            **run.labels,
+            "num_params": summary["num_params"],
+            "macs": model_macs(folder, summary),
+        }
         for figure in sweep.figures:
-            row[figure] = _per_seed(summary, figure)
+            row[figure] = _per_seed(summary, histories, figure)
         if sweep.target_accuracy is not None:
             row["epochs_to_target"] = epochs_to(histories, sweep.target_accuracy)
         rows.append(row)
@@ -188,16 +286,8 @@ def aggregate(
 
     figures = list(sweep.figures) + (["epochs_to_target"] if sweep.target_accuracy else [])
     label_keys = list(dict.fromkeys(k for run in sweep.runs for k in run.labels))
-    header = ["run", *label_keys, "params", *figures]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [row["run"], *(str(row.get(k, "")) for k in label_keys), f"{row['num_params']:,}"]
-        cells += [
-            _fmt_epochs(row[f]) if f == "epochs_to_target" else _fmt(*_mean_std(row[f]))
-            for f in figures
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+    table = _table(rows, label_keys, figures)
+    best = best_rows(rows, *sweep.best_by) if sweep.best_by else None
 
     first = sweep.figures[0]
     stats = [_mean_std(row[first]) for row in rows]
@@ -213,7 +303,7 @@ def aggregate(
         report.plot_metric_by_run(
             os.path.join(results_dir, f"{metric}.png"), by_run, metric, title=sweep.name
         )
-    first_summary = next(iter(summaries.values()))
+    first_summary = next(s for s in summaries.values() if "diverged" not in s)
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -227,11 +317,13 @@ def aggregate(
         "claim": sweep.claim,
         "command": command,
         "wall_seconds": wall_seconds,  # of the invocation that wrote this
-        "train_seconds": sum(s["train_seconds"] for s in summaries.values()),
+        "train_seconds": sum(s.get("train_seconds", 0.0) for s in summaries.values()),
         "num_seeds": sweep.num_seeds,
         "dataset": first_summary["dataset"],
         "machine": machine,
         "rows": rows,
+        "best_by": list(sweep.best_by) if sweep.best_by else None,
+        "best_runs": [row["run"] for row in best] if best else None,
         "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     report.write_json(os.path.join(results_dir, "results.json"), results)
@@ -246,6 +338,16 @@ def aggregate(
         "",
         table,
         "",
+        *(
+            [
+                f"Best run of each {sweep.best_by[0]} by {sweep.best_by[1]}:",
+                "",
+                _table(best, label_keys, figures),
+                "",
+            ]
+            if best
+            else []
+        ),
         *(f"![{p}]({p})" for p in plots),
         "",
         f"Command: `{command}`  ",

@@ -19,12 +19,13 @@ TINY = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SWEEPS))
-def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_mnist_root):
+def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root):
     sweep = SWEEPS[name].get_sweep(quick=True)
     workdir, results_dir = str(tmp_path / "runs"), str(tmp_path / "results")
     log = []
-    summaries = engine.run_sweep(sweep, workdir, tiny_mnist_root, TINY, log.append)
-    assert len(summaries) == len(sweep.runs) and all("training" in line for line in log)
+    summaries = engine.run_sweep(sweep, workdir, tiny_data_root, TINY, log.append)
+    assert len(summaries) == len(sweep.runs)
+    assert sum(" training " in line for line in log) == len(sweep.runs)
     results = engine.aggregate(sweep, workdir, results_dir, summaries, "cmd", 1.0)
     for f in ["results.md", "results.json", f"{sweep.figures[0]}.png"] + [
         f"{m}.png" for m in sweep.curves
@@ -38,7 +39,7 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_mnist_root
     assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
     # A second invocation finds every run finished and trains nothing.
     log.clear()
-    again = engine.run_sweep(sweep, workdir, tiny_mnist_root, TINY, log.append)
+    again = engine.run_sweep(sweep, workdir, tiny_data_root, TINY, log.append)
     assert all("already finished" in line for line in log) and again == summaries
 
 
@@ -56,3 +57,47 @@ def test_epochs_to_target():
     assert engine.epochs_to(histories, 0.9) == [2, None]
     assert engine._fmt_epochs([2, None]) == "2 ± 0 (1/2 seeds)"
     assert engine._fmt_epochs([None, None]) == "not reached (0/2)"
+
+
+def test_best_rows_pick_the_highest_mean_per_label():
+    rows = [
+        {"run": "a1", "opt": "a", "acc": [0.5, 0.7]},
+        {"run": "a2", "opt": "a", "acc": [0.8, 0.8]},
+        {"run": "b1", "opt": "b", "acc": [0.9, None]},  # a missing seed never wins
+        {"run": "b2", "opt": "b", "acc": [0.1, 0.2]},
+    ]
+    assert [r["run"] for r in engine.best_rows(rows, "opt", "acc")] == ["a2", "b2"]
+
+
+def test_final_gap_is_last_validation_minus_training_loss():
+    history = [
+        {"epoch": 1, "train_loss": 1.0, "val_loss": 1.5},
+        {"epoch": 2, "train_loss": 0.25, "val_loss": 1.0},
+    ]
+    assert engine.HISTORY_FIGURES["final_gap"](history) == 0.75
+    assert engine.HISTORY_FIGURES["final_gap"]([{"train_loss": 0.2, "val_loss": None}]) is None
+
+
+def test_a_diverged_run_is_a_result_and_is_not_retrained(tmp_path, monkeypatch):
+    from cnnjax import report
+    from cnnjax.train import loop
+
+    sweep = SWEEPS["lenet"].get_sweep(quick=True)
+    calls = []
+
+    def diverge(config, folder, **kwargs):
+        calls.append(folder)
+        os.makedirs(folder, exist_ok=True)
+        report.write_json(os.path.join(folder, "config.json"), json.loads(config.to_json()))
+        raise loop.NonFiniteLossError("the training loss became non-finite at step 3")
+
+    monkeypatch.setattr(loop, "run", diverge)
+    log = []
+    summaries = engine.run_sweep(sweep, str(tmp_path), None, None, log.append)
+    assert all(
+        s == {"diverged": "the training loss became non-finite at step 3"}
+        for s in summaries.values()
+    )
+    assert sum("diverged" in line for line in log) == len(sweep.runs)
+    assert engine.run_sweep(sweep, str(tmp_path), None, None, log.append) == summaries
+    assert len(calls) == len(sweep.runs)  # the second invocation trained nothing

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cnnjax.blocks import attention
 from cnnjax.models import alexnet, nin, resnet, vgg
 
 MODELS = {**resnet.MODELS, **vgg.MODELS, **alexnet.MODELS, **nin.MODELS}
@@ -108,3 +109,48 @@ def test_forward_backward_finite_and_batch_stats(name, loss_and_grads):
         variables, x
     )
     jax.tree.map(np.testing.assert_array_equal, state["batch_stats"], variables["batch_stats"])
+
+
+def _attention_overhead(widths, blocks_per_stage, kind, r=16):
+    """Parameters that attention adds to a CIFAR ResNet, from the modules' formulas."""
+    total = 0
+    for c in widths:
+        h = max(1, c // r)
+        mlp = 2 * c * h + h + c
+        per_block = {"se": mlp, "cbam": mlp + 2 * 7 * 7 + 1, "eca": attention.eca_kernel_size(c)}
+        total += blocks_per_stage * per_block[kind]
+    return total
+
+
+@pytest.mark.parametrize("kind", ["se", "cbam", "eca"])
+def test_resnet_attention_switch_adds_its_parameters_to_every_block(kind):
+    base = init_shapes(build("resnet20", 10), (1, 32, 32, 3))
+    with_att = init_shapes(build("resnet20", 10, attention=kind), (1, 32, 32, 3))
+    extra = n_params(with_att) - n_params(base)
+    assert extra == _attention_overhead((16, 32, 64), 3, kind)
+    assert sum("attention" in b for b in with_att["params"]["stage2_block1"]) == 1
+
+
+def test_resnet_attention_applies_its_weights():
+    """SE whose excitation outputs sigmoid(0) = 0.5 halves every residual branch."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+    plain, se = build("resnet20", attention="none"), build("resnet20", attention="se")
+    v = se.init(jax.random.PRNGKey(1), x, train=False)
+    zero_expand = jax.tree_util.tree_map_with_path(
+        lambda p, a: jnp.zeros_like(a) if "expand" in jax.tree_util.keystr(p) else a, v["params"]
+    )
+    halved = jax.tree_util.tree_map_with_path(
+        lambda p, a: a * 0.5 if "norm2" in jax.tree_util.keystr(p) else a, zero_expand
+    )
+    strip = lambda tree: {  # noqa: E731
+        k: ({n: w for n, w in b.items() if n != "attention"} if isinstance(b, dict) else b)
+        for k, b in tree.items()
+    }
+    out_se = se.apply({**v, "params": zero_expand}, x, train=False)
+    out_half = plain.apply({**v, "params": strip(halved)}, x, train=False)
+    np.testing.assert_allclose(out_se, out_half, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_rejects_an_unknown_attention():
+    with pytest.raises(ValueError, match="attention must be one of"):
+        init_shapes(build("resnet20", attention="sk"), (1, 8, 8, 3))

@@ -86,6 +86,10 @@ def test_compact_model_parameter_counts():
 SMALL = {
     "googlenet_2015": (dict(stem="cifar"), (2, 2, 3)),
     "inception_v3_compact": (dict(width_mult=0.0625, blocks=(1, 1, 1)), (4, 4, 3)),
+    "inception_net": (
+        dict(block="v3", widths=(16, 16), blocks_per_stage=1, stem_width=4),
+        (4, 4, 3),
+    ),
     "xception": (
         dict(
             stem_widths=(4,),
@@ -190,3 +194,31 @@ def test_highway_mlp_with_closed_gates_passes_the_projection_through():
     _, state = model.apply(variables, x, train=False, mutable=["intermediates"])
     feats = state["intermediates"]
     np.testing.assert_allclose(feats["layer4"][0], feats["layer0"][0], atol=1e-6)
+
+
+def _inception_net_weights(block, c_in, width, n=3):
+    """Conv weights of one module of `inception_net` from the blocks' formulas (no biases)."""
+    w1, w3r, w3, w5r, w5, wp = (width * k // 16 for k in (4, 6, 8, 1, 2, 2))
+    if block == "naive":
+        return c_in * (w1 + 9 * w3 + 25 * w5)
+    reduce = c_in * (w1 + w3r + w5r + wp)
+    if block == "v1":
+        return reduce + 9 * w3r * w3 + 25 * w5r * w5
+    if block == "v2":
+        return reduce + 9 * w3r * w3 + 9 * w5r * w5 + 9 * w5 * w5
+    return reduce + n * w3r * w3r + n * w3r * w3 + 3 * n * w5r * w5r + n * w5r * w5
+
+
+@pytest.mark.parametrize("block", ["naive", "v1", "v2", "v3"])
+def test_inception_net_weights_follow_the_module_formulas(block):
+    model = inception.InceptionNet(10, block=block, widths=(32, 64), batch_norm=False)
+    leaves = jax.tree_util.tree_flatten_with_path(init_shapes(model, (1, 8, 8, 3))["params"])[0]
+    kernels = sum(p.size for path, p in leaves if "kernel" in jax.tree_util.keystr(path))
+    c, expected = 32, 27 * 32  # stem 3x3x3 -> 32
+    for width in (32, 64):
+        for _ in range(2):
+            expected += _inception_net_weights(block, c, width)
+            # The naive module's pool passes its C_in channels through.
+            c = width * 14 // 16 + c if block == "naive" else width
+    expected += c * 10  # head
+    assert kernels == expected

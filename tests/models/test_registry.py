@@ -21,6 +21,7 @@ INPUT_SHAPES = {
     "googlenet": (32, 32, 3),
     "googlenet_2015": (32, 32, 3),
     "inception_v3_compact": (8, 8, 3),
+    "inception_net": (8, 8, 3),
     "xception": (8, 8, 3),
     "highway_mlp": (8, 8, 1),
     "plain_mlp_deep": (8, 8, 1),

@@ -1,0 +1,54 @@
+"""Batch size against learning rate (linear scaling) and epochs against iterations."""
+
+from experiments.configs import fashion_mnist
+from experiments.sweeps import common
+from experiments.sweeps.engine import Run, Sweep
+
+CLAIM = (
+    "Scaling the learning rate linearly with the batch size (Goyal et al. 2017) keeps accuracy "
+    "across batch sizes at the same number of epochs, where a fixed learning rate loses "
+    "accuracy at large batches; at the same number of iterations, not epochs, large batches "
+    "see more data and do better."
+)
+
+BATCH_SIZES = (32, 128, 512)
+BASE_BATCH, BASE_LR = 128, 0.05  # momentum 0.9; lr = BASE_LR * batch / BASE_BATCH when scaled
+
+
+def get_sweep(quick: bool) -> Sweep:
+    # Fashion-MNIST, SmallCNN with batch norm, cosine schedule with one epoch of warm-up.
+    budget = common.budget(quick, epochs=10)
+    epochs = budget["epochs"]
+    shared = {**budget, **common.small_cnn(), "schedule.name": "warmup_cosine"}
+    runs = []
+    for batch in (32, 512) if quick else BATCH_SIZES:
+        scaled = BASE_LR * batch / BASE_BATCH
+        variants = {
+            "fixed_lr": (BASE_LR, epochs, "fixed lr, same epochs"),
+            "scaled_lr": (scaled, epochs, "linear lr, same epochs"),
+            # As many optimizer steps as batch 128 for `epochs` epochs.
+            "scaled_lr_same_steps": (
+                scaled,
+                max(1, round(epochs * BASE_BATCH / batch)),
+                "linear lr, same steps",
+            ),
+        }
+        for name, (lr, n_epochs, label) in variants.items():
+            if batch == BASE_BATCH and name != "fixed_lr":
+                continue  # all three coincide at the base batch size
+            overrides = {
+                **shared,
+                "batch_size": batch,
+                "optimizer.learning_rate": lr,
+                "epochs": n_epochs,
+            }
+            labels = {"batch": str(batch), "lr": f"{lr:g}", "epochs": str(n_epochs), "rule": label}
+            runs.append(Run(f"b{batch}_{name}", overrides, labels))
+    return Sweep(
+        name="batch_size",
+        claim=CLAIM,
+        base=fashion_mnist.get_config,
+        runs=tuple(runs),
+        num_seeds=common.seeds(quick),
+        figures=("test_accuracy", "best_val_accuracy", "final_train_loss"),
+    )

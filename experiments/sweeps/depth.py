@@ -1,0 +1,37 @@
+"""The degradation problem: deeper plain networks train worse; residual ones do not."""
+
+from experiments.configs import cifar10
+from experiments.sweeps import common
+from experiments.sweeps.engine import Run, Sweep
+
+CLAIM = (
+    "Deeper plain networks reach a higher training error than shallower ones (the degradation "
+    "problem, He et al. 2016, figure 6), while residual networks of the same depth and "
+    "parameter count do not: their training error falls with depth."
+)
+
+DEPTHS = (20, 32, 56)
+
+
+def get_sweep(quick: bool) -> Sweep:
+    # He et al.'s CIFAR recipe shortened: momentum 0.9, peak lr 0.1 (cosine, 1 epoch warm-up),
+    # L2 1e-4, crop + flip, batch 128; 10,000 training images in the full grid.
+    shared = {
+        **common.budget(quick, epochs=15, train_size=10_000),
+        "optimizer.learning_rate": 0.1,
+        "loss.l2": 1e-4,
+    }
+    runs = []
+    for depth in DEPTHS[:1] if quick else DEPTHS:
+        for kind, prefix in (("residual", "resnet"), ("plain", "plain")):
+            labels = {"network": kind, "depth": str(depth)}
+            runs.append(Run(f"{prefix}{depth}", {**shared, "model": f"{prefix}{depth}"}, labels))
+    return Sweep(
+        name="depth",
+        claim=CLAIM,
+        base=cifar10.get_config,
+        runs=tuple(runs),
+        num_seeds=common.seeds(quick),
+        figures=("final_train_accuracy", "final_train_loss", "test_accuracy"),
+        curves=("train_loss", "val_accuracy"),
+    )

@@ -1,0 +1,35 @@
+"""Max pooling against average pooling against a learned strided convolution."""
+
+from experiments.configs import cifar10
+from experiments.sweeps import common
+from experiments.sweeps.engine import Run, Sweep
+
+CLAIM = (
+    "Max pooling beats average pooling for down-sampling inside a classification CNN, and a "
+    "learned stride-2 convolution (the all-convolutional net) matches max pooling at the cost "
+    "of more parameters and multiply-accumulates."
+)
+
+POOLS = {"max": "max pool 2x2/2", "avg": "average pool 2x2/2", "conv": "3x3 conv, stride 2"}
+
+
+def get_sweep(quick: bool) -> Sweep:
+    # SmallCNN 32-64-128 with two 3x3 convs per stage, batch norm, dense head; CIFAR-10 recipe
+    # (crop + flip, momentum, L2 5e-4) on 10,000 training images in the full grid.
+    budget = common.budget(quick, epochs=15, train_size=10_000)
+    runs = tuple(
+        Run(
+            f"pool_{pool}",
+            {**budget, **common.small_cnn(convs_per_stage=2, pool=pool)},
+            {"down-sampling": label},
+        )
+        for pool, label in POOLS.items()
+    )
+    return Sweep(
+        name="pooling",
+        claim=CLAIM,
+        base=cifar10.get_config,
+        runs=runs,
+        num_seeds=common.seeds(quick),
+        figures=("test_accuracy", "best_val_accuracy", "final_train_loss"),
+    )

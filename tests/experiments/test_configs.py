@@ -1,0 +1,26 @@
+"""Every config file under experiments/configs builds a valid config for a registered model."""
+
+import importlib
+import pathlib
+
+import pytest
+
+from cnnjax import config as config_lib
+from cnnjax import models
+
+CONFIGS = sorted(
+    p.stem
+    for p in (pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py")
+    if p.stem != "__init__"
+)
+
+
+def test_the_configs_are_found():
+    assert {"digits", "mnist", "cifar10", "cifar10_resnet20"} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_file_is_valid(name):
+    config = importlib.import_module(f"experiments.configs.{name}").get_config()
+    config_lib.validate(config)
+    assert config.model in models.list_models()

@@ -108,13 +108,12 @@ def test_zero_init_last_starts_as_the_shortcut(cls, preact):
 
 
 class Gate(nn.Module):
-    """A stand-in attention module: multiplies each channel by a learned gate, zero at init."""
-
-    features: int
+    """A stand-in attention module: multiplies each channel by a learned gate, zero at init
+    (it reads the channel count from its input, as the attention modules do)."""
 
     @nn.compact
     def __call__(self, x):
-        return x * self.param("gate", nn.initializers.zeros_init(), (self.features,))
+        return x * self.param("gate", nn.initializers.zeros_init(), (x.shape[-1],))
 
 
 def test_attention_is_applied_to_the_branch_before_the_addition():

@@ -96,6 +96,14 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 2  # checkpoints kept in <workdir>/checkpoints
+
+    # Per-layer gradient norms and activation statistics (cnnjax.layer_stats) at initialisation
+    # and after every epoch, in metrics.jsonl ('layer_stats_init' in epoch 1's record,
+    # 'layer_stats' in every record); measured on the first `probe_size` training examples
+    # (no augmentation) in a separate compiled function: training is the same with it on or off.
+    c.layer_stats = ml_collections.ConfigDict()
+    c.layer_stats.enabled = False
+    c.layer_stats.probe_size = 256  # examples
     return c
 
 
@@ -191,6 +199,8 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("early_stopping.min_delta", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("early_stopping.restore_best", lambda v: isinstance(v, bool), "a bool"),
     ("checkpoint.keep", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("layer_stats.enabled", lambda v: isinstance(v, bool), "a bool"),
+    ("layer_stats.probe_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
 ]
 
 

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from cnnjax import layer_stats
+
 Padding = str | Sequence[tuple[int, int]]
 
 PADDING_MODES = ("SAME", "VALID")
@@ -51,13 +53,46 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
+# Kernel initialisers by name, with fan_in = kh * kw * C_in (fan_out = kh * kw * C_out):
+INITIALIZERS: dict[str, nn.initializers.Initializer] = {
+    "lecun_normal": nn.initializers.lecun_normal(),  # Var = 1 / fan_in (Flax's default)
+    "glorot_uniform": nn.initializers.glorot_uniform(),  # Var = 2 / (fan_in + fan_out)
+    "glorot_normal": nn.initializers.glorot_normal(),
+    "he_normal": nn.initializers.he_normal(),  # Var = 2 / fan_in, for ReLU (He et al. 2015)
+    "he_uniform": nn.initializers.he_uniform(),
+    "small_normal": nn.initializers.normal(0.01),  # N(0, 0.01^2) whatever the fan-in
+}
+
+
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-    """The element-wise activation called `name` (one of `ACTIVATIONS`)."""
+    """The element-wise activation called `name` (one of `ACTIVATIONS`).
+
+    Its outputs are visible to `cnnjax.layer_stats` (per-layer statistics), which is why models
+    take their nonlinearities from here; outside a measurement this is the plain function.
+    """
     try:
-        return ACTIVATIONS[name]
+        fn = ACTIVATIONS[name]
     except KeyError:
         raise ValueError(
             f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+
+    def apply(x: jax.Array) -> jax.Array:
+        y = fn(x)
+        layer_stats.record_activation(name, y)
+        return y
+
+    apply.__name__ = apply.__qualname__ = name
+    return apply
+
+
+def initializer(name: str) -> nn.initializers.Initializer:
+    """The kernel initialiser called `name` (one of `INITIALIZERS`)."""
+    try:
+        return INITIALIZERS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown initializer {name!r}; valid names: {', '.join(sorted(INITIALIZERS))}"
         ) from None
 
 

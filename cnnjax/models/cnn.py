@@ -13,12 +13,21 @@ Each switch replaces one part and nothing else:
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
 import jax
 
-from cnnjax.layers import Conv2D, SeparableConv2D, activation, avg_pool, global_avg_pool, max_pool
+from cnnjax.layers import (
+    Conv2D,
+    SeparableConv2D,
+    activation,
+    avg_pool,
+    global_avg_pool,
+    initializer,
+    max_pool,
+)
 
 CONVS = ("standard", "separable")
 POOLS = ("max", "avg", "conv")
@@ -45,6 +54,7 @@ class SmallCNN(nn.Module):
     conv: str = "standard"  # 'standard' or 'separable' 3x3 convolutions
     pool: str = "max"  # 'max', 'avg' or 'conv' (strided 3x3 convolution)
     head: str = "dense"  # 'dense' (flatten + hidden layer) or 'gap' (global average pool)
+    kernel_init: str = "lecun_normal"  # of every kernel (cnnjax.layers.INITIALIZERS)
     conv_impl: str = "auto"
 
     def _check(self) -> None:
@@ -60,7 +70,10 @@ class SmallCNN(nn.Module):
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         self._check()
         act = activation(self.act)
-        layer = SeparableConv2D if self.conv == "separable" else Conv2D
+        init = initializer(self.kernel_init)
+        layer = functools.partial(
+            SeparableConv2D if self.conv == "separable" else Conv2D, kernel_init=init
+        )
 
         def conv_norm_act(x, width, strides, name):
             x = layer(
@@ -88,11 +101,11 @@ class SmallCNN(nn.Module):
             x = nn.Dropout(self.conv_dropout_rate, deterministic=not train)(x)
         if self.head == "dense":
             x = x.reshape((x.shape[0], -1))
-            x = act(nn.Dense(self.hidden, name="dense")(x))
+            x = act(nn.Dense(self.hidden, kernel_init=init, name="dense")(x))
             self.sow("intermediates", "penultimate", x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         else:
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
             x = global_avg_pool(x)
             self.sow("intermediates", "penultimate", x)
-        return nn.Dense(self.num_classes, name="head")(x)
+        return nn.Dense(self.num_classes, kernel_init=init, name="head")(x)

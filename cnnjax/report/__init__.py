@@ -11,7 +11,7 @@ from cnnjax.report.files import (
     write_metrics,
     write_tensorboard,
 )
-from cnnjax.report.plots import plot_bars, plot_curves, plot_metric_by_run
+from cnnjax.report.plots import plot_bars, plot_curves, plot_metric_by_run, plot_panels
 
 __all__ = [
     "read_json",
@@ -22,4 +22,5 @@ __all__ = [
     "plot_curves",
     "plot_metric_by_run",
     "plot_bars",
+    "plot_panels",
 ]

@@ -1,5 +1,5 @@
 """Plots: a run's curves.png (loss and accuracy per epoch, train against validation) and a
-sweep's figures (a metric per epoch for every run, a bar per run)."""
+sweep's figures (a metric per epoch for every run, a bar per run, small multiples)."""
 
 from __future__ import annotations
 
@@ -79,4 +79,38 @@ def plot_bars(
         ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_panels(
+    path: str,
+    panels: dict[str, dict[str, Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    log: bool = False,
+    title: str = "",
+    columns: int = 3,
+) -> None:
+    """Small multiples: a panel per key of `panels`, in it a line per `label -> values` with
+    values plotted against their position (e.g. a statistic by layer, input to output)."""
+    rows = -(-len(panels) // columns)
+    cols = min(columns, len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, (name, lines) in zip(axes.flat, panels.items()):
+        for label, values in lines.items():
+            values = np.asarray([np.nan if v is None else v for v in values], float)
+            ax.plot(np.arange(1, len(values) + 1), values, "o-", ms=2.5, label=label)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from cnnjax import config as config_lib
 from cnnjax import data, layers, models, optim, pipeline, report, runtime
+from cnnjax import layer_stats as layer_stats_lib
 from cnnjax.train import early_stopping, steps
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
@@ -113,6 +114,22 @@ def _config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return json.loads(config.to_json())
 
 
+def config_differences(old_json: dict[str, Any], new_json: dict[str, Any]) -> list[str]:
+    """The run-identity fields in which two configs differ, as 'field: old -> new'.
+
+    A field that `old_json` lacks (it was added to cnnjax after that run was made) counts as
+    equal when `new_json` holds the field's default, which by convention keeps the old behaviour.
+    """
+    old, new = run_identity(old_json), run_identity(new_json)
+    defaults = _flat(_config_json(config_lib.base_config()))
+    return [
+        f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+        and not (k not in old and k in defaults and new[k] == defaults[k])
+    ]
+
+
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> None:
     """Creates `workdir` and its config.json; refuses a workdir holding a different config.
 
@@ -128,12 +145,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: 
                     else:
                         os.remove(full)
         else:
-            old, new = run_identity(report.read_json(path)), run_identity(_config_json(config))
-            diffs = [
-                f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
-                for k in sorted(set(old) | set(new))
-                if old.get(k) != new.get(k)
-            ]
+            diffs = config_differences(report.read_json(path), _config_json(config))
             if diffs:
                 raise WorkdirConflictError(
                     f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
@@ -260,6 +272,7 @@ class _RunContext:
     plateau_update: Any  # (plateau state, value) -> plateau state
     compile_seconds: float
     checkpointer: Checkpointer
+    layer_stats: Any  # state -> one layer_stats record per replica; None when off
 
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -371,8 +384,28 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         plateau_update=jax.jit(plateau_update if k == 1 else jax.vmap(plateau_update)),
         compile_seconds=compile_seconds,
         checkpointer=Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep),
+        layer_stats=_make_layer_stats(config, model, d, k),
     )
     return ctx, state
+
+
+def _make_layer_stats(config: ml_collections.ConfigDict, model, d: _Data, k: int):
+    """state -> [per-replica cnnjax.layer_stats record] on the probe batch, or None when off."""
+    if not config.layer_stats.enabled:
+        return None
+    n = min(config.layer_stats.probe_size, len(d.labels))
+    images, labels = d.normalizer(d.images[:n]), d.labels[:n]
+    key = jax.random.PRNGKey(config.seed)  # the probe's dropout key, the same at every epoch
+    measure = layer_stats_lib.Measure(model.apply)
+    one = lambda state: measure(state.variables(), images, labels, key)
+    compiled = jax.jit(one if k == 1 else epoch_lib.map_replicas(one, (0,), k))
+
+    def records(state) -> list[dict[str, Any]]:
+        stats = jax.device_get(compiled(state))
+        per_replica = [stats] if k == 1 else [jax.tree.map(lambda a: a[r], stats) for r in range(k)]
+        return [layer_stats_lib.to_record(measure.layout, s) for s in per_replica]
+
+    return records
 
 
 def _zero_sums(num_replicas: int, sharding=None) -> epoch_lib.EpochSums:
@@ -500,6 +533,13 @@ def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
                     rep["stopped_early"] = rep["bad_epochs"] >= es.patience
             if any(improved):
                 best = _select(improved, _snapshot(state), best)
+    if ctx.layer_stats is not None:
+        init = loop.get("layer_stats_init") or [None] * k
+        for record, stats, at_init in zip(records, ctx.layer_stats(state), init):
+            if record is not None:
+                record["layer_stats"] = stats
+                if epoch == 1:
+                    record["layer_stats_init"] = at_init
     for rep, record in zip(loop["replicas"], records):
         if record is not None:
             rep["history"].append(record)
@@ -655,6 +695,8 @@ def run(
     if ctx.checkpointer.latest_step() is not None:
         state, best, loop = ctx.checkpointer.restore(state, best)
         logging.info("resumed from step %d (epoch %d)", _step(state), loop["epoch"])
+    if ctx.layer_stats is not None and _step(state) == 0 and "layer_stats_init" not in loop:
+        loop["layer_stats_init"] = ctx.layer_stats(state)
     _write_reports(ctx, loop)
 
     with _signal_flag() as signals:

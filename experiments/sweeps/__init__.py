@@ -1,6 +1,7 @@
 """The sweeps: each module defines `get_sweep(quick: bool) -> engine.Sweep`."""
 
 from experiments.sweeps import (
+    activations,
     attention,
     batch_size,
     depth,
@@ -32,5 +33,6 @@ SWEEPS = {
         normalisation,
         head,
         batch_size,
+        activations,
     )
 }

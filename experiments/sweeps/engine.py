@@ -44,6 +44,7 @@ class Run:
     overrides: Mapping[str, Any]
     labels: Mapping[str, str]
     base: Callable[[], ml_collections.ConfigDict] | None = None
+    target_accuracy: float | None = None  # this run's 'epochs_to_target' (default: sweep's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Sweep:
     curves: tuple[str, ...] = ("val_accuracy", "train_loss")
     target_accuracy: float | None = None  # adds 'epochs_to_target' (validation accuracy)
     best_by: tuple[str, str] | None = None  # (label, figure): the best run per label value
+    # plots(sweep, workdir, results_dir, summaries) -> file names of the sweep's own plots
+    plots: Callable[..., list[str]] | None = None
+
+    @property
+    def has_target(self) -> bool:
+        return self.target_accuracy is not None or any(r.target_accuracy for r in self.runs)
 
 
 DIVERGED = "diverged.json"  # written instead of summary.json when the training loss diverged
@@ -64,6 +71,29 @@ DIVERGED = "diverged.json"  # written instead of summary.json when the training 
 
 def _last(history: list[dict], key: str) -> float | None:
     return history[-1][key] if history else None
+
+
+def _layer_stats(history: list[dict], when: str) -> dict | None:
+    """The cnnjax.layer_stats record at initialisation ('init') or after epoch 1 ('epoch1')."""
+    if not history:
+        return None
+    return history[0].get("layer_stats_init" if when == "init" else "layer_stats")
+
+
+def grad_ratio(history: list[dict], when: str) -> float | None:
+    """log10(gradient norm of the first layer / that of the last): about 0 when gradients reach
+    the input layers undiminished, very negative when they vanish on the way down."""
+    stats = _layer_stats(history, when)
+    if not stats or min(stats["grad_norm"]) <= 0:
+        return None
+    return float(np.log10(stats["grad_norm"][0] / stats["grad_norm"][-1]))
+
+
+def mean_fraction(history: list[dict], when: str, key: str) -> float | None:
+    """The mean over activation calls of `key` ('dead' or 'saturated'), where defined."""
+    stats = _layer_stats(history, when)
+    values = [v for v in (stats or {}).get(key, []) if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 # Figures read from a seed's per-epoch history rather than from summary.json.
@@ -74,6 +104,13 @@ HISTORY_FIGURES: dict[str, Callable[[list[dict]], float | None]] = {
     "final_gap": lambda h: (
         None if _last(h, "val_loss") is None else _last(h, "val_loss") - _last(h, "train_loss")
     ),
+    # From runs with config.layer_stats.enabled (cnnjax.layer_stats):
+    "grad_ratio_init": lambda h: grad_ratio(h, "init"),
+    "grad_ratio_epoch1": lambda h: grad_ratio(h, "epoch1"),
+    "dead_init": lambda h: mean_fraction(h, "init", "dead"),
+    "dead_epoch1": lambda h: mean_fraction(h, "epoch1", "dead"),
+    "saturated_init": lambda h: mean_fraction(h, "init", "saturated"),
+    "saturated_epoch1": lambda h: mean_fraction(h, "epoch1", "saturated"),
 }
 
 
@@ -109,9 +146,7 @@ def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
     saved = os.path.join(workdir, "config.json")
     if not os.path.exists(saved):
         return None
-    if loop.run_identity(report.read_json(saved)) != loop.run_identity(
-        json.loads(config.to_json())
-    ):
+    if loop.config_differences(report.read_json(saved), json.loads(config.to_json())):
         return None
     for name in ("summary.json", DIVERGED):
         if os.path.exists(os.path.join(workdir, name)):
@@ -261,7 +296,7 @@ def aggregate(
                     "macs": None,
                     "diverged": True,
                     **{f: [None] * sweep.num_seeds for f in sweep.figures},
-                    **({"epochs_to_target": [None]} if sweep.target_accuracy else {}),
+                    **({"epochs_to_target": [None]} if sweep.has_target else {}),
                 }
             )
             continue
@@ -274,8 +309,9 @@ def aggregate(
         }
         for figure in sweep.figures:
             row[figure] = _per_seed(summary, histories, figure)
-        if sweep.target_accuracy is not None:
-            row["epochs_to_target"] = epochs_to(histories, sweep.target_accuracy)
+        if sweep.has_target:
+            target = run.target_accuracy or sweep.target_accuracy
+            row["epochs_to_target"] = epochs_to(histories, target)
         rows.append(row)
         for metric in sweep.curves:
             epochs = sorted({r["epoch"] for h in histories for r in h})
@@ -284,7 +320,7 @@ def aggregate(
             stds = [float(np.std(v)) for v in values]
             curves[metric][run.name] = (epochs, means, stds)
 
-    figures = list(sweep.figures) + (["epochs_to_target"] if sweep.target_accuracy else [])
+    figures = list(sweep.figures) + (["epochs_to_target"] if sweep.has_target else [])
     label_keys = list(dict.fromkeys(k for run in sweep.runs for k in run.labels))
     table = _table(rows, label_keys, figures)
     best = best_rows(rows, *sweep.best_by) if sweep.best_by else None
@@ -328,6 +364,8 @@ def aggregate(
     }
     report.write_json(os.path.join(results_dir, "results.json"), results)
     plots = [f"{first}.png"] + [f"{m}.png" for m in sweep.curves]
+    if sweep.plots is not None:
+        plots += sweep.plots(sweep, workdir, results_dir, summaries)
     md = [
         f"# Sweep `{sweep.name}`",
         "",

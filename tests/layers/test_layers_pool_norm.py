@@ -156,3 +156,23 @@ def test_unknown_activation_lists_the_valid_names():
 def test_bad_input_names_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    "name,variance",
+    [
+        ("lecun_normal", 1 / 576),  # 1 / fan_in, fan_in = 3 * 3 * 64
+        ("he_normal", 2 / 576),
+        ("glorot_uniform", 2 / (576 + 3 * 3 * 256)),
+        ("small_normal", 1e-4),
+    ],
+)
+def test_initializer_variances(name, variance):
+    w = layers.initializer(name)(jax.random.PRNGKey(0), (3, 3, 64, 256))
+    assert abs(float(jnp.mean(w))) < 0.05 * variance**0.5
+    np.testing.assert_allclose(float(jnp.var(w)), variance, rtol=0.03)
+
+
+def test_unknown_initializer_lists_the_valid_names():
+    with pytest.raises(ValueError, match=r"unknown initializer 'xavier'; valid names: glorot"):
+        layers.initializer("xavier")

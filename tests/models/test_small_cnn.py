@@ -72,3 +72,20 @@ def test_gap_head_equals_a_1x1_conv_then_global_average_pool():
 def test_unknown_switch_value_is_named(field):
     with pytest.raises(ValueError, match=f"SmallCNN.{field} must be one of"):
         variables(**{field: "nope"})
+
+
+def test_kernel_init_switch_sets_every_kernel():
+    _, v = variables(kernel_init="small_normal")
+    kernels = [p for path, p in jax.tree_util.tree_leaves_with_path(v["params"])
+               if path[-1].key == "kernel"]  # fmt: skip
+    assert len(kernels) == 3
+    for k in kernels:
+        assert float(jnp.std(k)) == pytest.approx(0.01, rel=0.25)
+
+
+def test_mlp_batch_norm_replaces_the_hidden_biases():
+    model = models.create("mlp", 10, hidden_sizes=(32,), batch_norm=True, kernel_init="he_normal")
+    v = model.init(jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 1)), train=False)
+    # dense0 64*32 (no bias), batch norm scale and bias 2*32, head 32*10 + 10
+    assert n_params(v) == 64 * 32 + 2 * 32 + 32 * 10 + 10
+    assert set(v["batch_stats"]["bn0"]) == {"mean", "var"}

@@ -154,3 +154,14 @@ def test_model_switch_and_fields_of_other_models_do_not_matter_for_resume(tmp_pa
     config.model_args.small_cnn.hidden = 16
     with pytest.raises(loop.WorkdirConflictError, match="model_args.small_cnn.hidden: 8 -> 16"):
         loop.run(config, str(tmp_path))
+
+
+def test_a_field_added_after_a_run_matches_it_when_it_holds_its_default(tmp_path, make_config):
+    summary = loop.run(make_config(epochs=1), str(tmp_path))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["layer_stats"]  # as written before cnnjax had the field
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert loop.config_differences(saved, json.loads(make_config(epochs=1).to_json())) == []
+    assert loop.run(make_config(epochs=1), str(tmp_path))["test_loss"] == summary["test_loss"]
+    enabled = json.loads(make_config(epochs=1, layer_stats__enabled=True).to_json())
+    assert loop.config_differences(saved, enabled) == ["layer_stats.enabled: None -> True"]

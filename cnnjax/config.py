@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from cnnjax import data, models, optim, pipeline
+from cnnjax import augment, data, models, optim, pipeline
 from cnnjax.losses import PENALIZE_CHOICES
 
 VAL_METRICS = ("val_loss", "val_accuracy")
@@ -40,8 +40,19 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.permute_pixels = False  # one fixed pixel permutation (seed split_seed) everywhere
     c.dataset.normalize = "standardize"  # standardize | scale01 | none
     c.dataset.augment = ml_collections.ConfigDict()
+    # cnnjax.augment: every field is one Augment field; ranges of 0 turn transforms off.
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
     c.dataset.augment.horizontal_flip = False
+    c.dataset.augment.rotation_range = 0.0  # degrees
+    c.dataset.augment.width_shift_range = 0.0  # fraction of the width (< 1) or pixels (>= 1)
+    c.dataset.augment.height_shift_range = 0.0  # fraction of the height (< 1) or pixels
+    c.dataset.augment.shear_range = 0.0  # degrees
+    c.dataset.augment.zoom_range = 0.0  # zoom factors in [1 - zoom_range, 1 + zoom_range]
+    c.dataset.augment.fill_mode = "nearest"  # nearest | constant | reflect | wrap
+    c.dataset.augment.cval = 0.0  # fill value (pixels) for fill_mode 'constant'
+    c.dataset.augment.brightness = 0.0  # max |delta| on [0, 1] pixel values
+    c.dataset.augment.contrast = 0.0  # contrast factors in [1 - contrast, 1 + contrast]
+    c.dataset.augment.saturation = 0.0  # saturation factors in [1 -, 1 + saturation] (RGB)
 
     c.model = "mlp"  # a name from cnnjax.models.list_models()
     # Constructor fields of every registered model, with their defaults: model_args[<name>] is
@@ -163,6 +174,26 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ),
     ("dataset.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.augment.horizontal_flip", lambda v: isinstance(v, bool), "a bool"),
+    *(
+        (f"dataset.augment.{name}", lambda v: _is_num(v) and v >= 0, "a number >= 0")
+        for name in (
+            "rotation_range",
+            "width_shift_range",
+            "height_shift_range",
+            "shear_range",
+            "brightness",
+        )
+    ),
+    *(
+        (f"dataset.augment.{name}", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)")
+        for name in ("zoom_range", "contrast", "saturation")
+    ),
+    (
+        "dataset.augment.fill_mode",
+        lambda v: v in augment.FILL_MODES,
+        f"one of {', '.join(augment.FILL_MODES)}",
+    ),
+    ("dataset.augment.cval", _is_num, "a number"),
     ("optimizer.learning_rate", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("optimizer.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("optimizer.b1", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),

@@ -2,8 +2,8 @@
 
 Images stay on the device as uint8 (N, H, W, C); every epoch is a permutation drawn from
 (seed, epoch) alone, batches are sliced from it on the device, and normalisation and
-augmentation happen inside the compiled step. Evaluation pads the last batch and masks it, so
-every example counts exactly once.
+augmentation (cnnjax.augment) happen inside the compiled step. Evaluation pads the last batch
+and masks it, so every example counts exactly once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cnnjax.augment import Augment  # noqa: F401  (the pipeline's augmentation, re-exported)
 from cnnjax.data import Split
 
 NORMALIZATIONS = ("standardize", "scale01", "none")
@@ -95,36 +96,6 @@ class Normalizer:
         mean = jnp.asarray(self.mean, jnp.float32)
         std = jnp.asarray(self.std, jnp.float32)
         return (images.astype(jnp.float32) - mean) / std
-
-
-@dataclasses.dataclass(frozen=True)
-class Augment:
-    """Per-example random crop from a zero-padded image and random horizontal flip.
-
-    Both are drawn from `key`, so a given (seed, step) always gives the same batch.
-    """
-
-    crop_padding: int = 0  # pixels of zero padding on each side before cropping back
-    horizontal_flip: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return self.crop_padding > 0 or self.horizontal_flip
-
-    def __call__(self, key: jax.Array, images: jax.Array) -> jax.Array:
-        """images (N, H, W, C) of any dtype -> same shape and dtype."""
-        n, h, w, _ = images.shape
-        crop_key, flip_key = jax.random.split(key)
-        if self.crop_padding:
-            p = self.crop_padding
-            padded = jnp.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
-            offsets = jax.random.randint(crop_key, (n, 2), 0, 2 * p + 1)
-            crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, img.shape[-1]))
-            images = jax.vmap(crop)(padded, offsets)
-        if self.horizontal_flip:
-            flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
-            images = jnp.where(flip, images[:, :, ::-1, :], images)
-        return images
 
 
 def epoch_permutation(seed: int, epoch: int | jax.Array, n: int) -> jax.Array:

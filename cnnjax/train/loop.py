@@ -347,9 +347,7 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     loss_config = steps.LossConfig(
         config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
     )
-    augment = pipeline.Augment(
-        config.dataset.augment.crop_padding, config.dataset.augment.horizontal_flip
-    )
+    augment = pipeline.Augment(**config.dataset.augment.to_dict())
     n = len(d.labels)
     if k == 1:
         perm_fn = jax.jit(lambda e: pipeline.epoch_permutation(config.seed, e, n))

@@ -3,6 +3,7 @@
 from experiments.sweeps import (
     activations,
     attention,
+    augment,
     batch_size,
     depth,
     fitting,
@@ -34,5 +35,6 @@ SWEEPS = {
         head,
         batch_size,
         activations,
+        augment,
     )
 }

@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 clean
+	train-cifar10 train-cifar10-resnet20 visualize clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,12 @@ bench: install-bench
 # reduced grid. Full sweeps write experiments/results/<name>/.
 sweep-%: install
 	$(PY) -m experiments.sweep --sweep=$* $(if $(QUICK),--quick) $(ARGS)
+
+# Pictures of a trained run (filters, feature maps, Grad-CAM/CAM, mistakes) into
+# <WORKDIR>/visualize/: make visualize WORKDIR=runs/cifar10_resnet20
+WORKDIR ?= $(RUNS)/cifar10_resnet20
+visualize: install
+	$(PY) -m experiments.visualize --workdir=$(WORKDIR) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

@@ -715,3 +715,53 @@ def run(
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
+
+
+@dataclasses.dataclass
+class Trained:
+    """A run's model and variables from its latest checkpoint, with what is needed to feed it."""
+
+    config: ml_collections.ConfigDict
+    model: Any  # the linen Module
+    variables: dict[str, Any]  # {'params', 'batch_stats'?} of one replica
+    normalizer: pipeline.Normalizer
+    test_images: np.ndarray  # (N, H, W, C) uint8, pixels permuted if the run permuted them
+    test_labels: np.ndarray  # (N,) int
+    class_names: tuple[str, ...]
+
+
+def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:
+    """The latest checkpoint of the run in `workdir` (replica `replica` of a multi-seed run),
+    rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: {workdir} is not a cnnjax run folder")
+    config = ml_collections.ConfigDict(report.read_json(path))
+    if data_dir:
+        config.dataset.data_dir = data_dir
+    ds = data.load(config.dataset.name, config.dataset.data_dir or None)
+    train, _ = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
+    train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
+    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
+    test = ds.test
+    if config.dataset.permute_pixels:
+        order = pipeline.pixel_permutation(*test.images.shape[1:3], config.dataset.split_seed)
+        test = pipeline.permute_pixels(test, order)
+    model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
+    tx = optim.make_optimizer(config, len(train) // config.batch_size)
+    shape = (1,) + tuple(train.images.shape[1:])
+    init = lambda seed: create_train_state(
+        model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape
+    )
+    k = config.num_seeds
+    template = jax.eval_shape(init if k == 1 else jax.vmap(init), jnp.arange(k) if k > 1 else 0)
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
+    if checkpointer.latest_step() is None:
+        raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+    state, _, _ = checkpointer.restore(template, None)
+    checkpointer.close()
+    if k > 1:
+        state = jax.tree.map(lambda a: a[replica], state)
+    return Trained(
+        config, model, state.variables(), normalizer, test.images, test.labels, ds.class_names
+    )

@@ -1,0 +1,67 @@
+"""Pictures of what a network sees: image grids (filters, feature maps, test images) and
+heatmaps overlaid on images. Inputs are NumPy arrays; outputs PNG files."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def to_unit(x: np.ndarray) -> np.ndarray:
+    """x rescaled to [0, 1] by its own min and max (a constant array becomes 0.5)."""
+    x = np.asarray(x, np.float64)
+    span = x.max() - x.min()
+    return np.full_like(x, 0.5) if span == 0 else (x - x.min()) / span
+
+
+def _show(ax, image: np.ndarray, title: str = "") -> None:
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
+def save_grid(
+    path: str,
+    images: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    columns: int = 8,
+    title: str = "",
+    row_labels: Sequence[str] | None = None,
+) -> None:
+    """A grid of images (H, W), (H, W, 1) or (H, W, 3) in [0, 1], `columns` per row."""
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.4 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            _show(ax, images[i], titles[i] if titles else "")
+        else:
+            ax.axis("off")
+    if row_labels:
+        for r, label in enumerate(row_labels):
+            axes[r, 0].set_ylabel(label, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """An RGB picture of `image` (H, W, C) in [0, 1] with `heatmap` (H, W) in [0, 1] laid over
+    it in the 'jet' colour map."""
+    base = np.asarray(image, np.float64)
+    if base.shape[-1] == 1:
+        base = np.repeat(base, 3, axis=-1)
+    heat = plt.get_cmap("jet")(np.clip(heatmap, 0, 1))[..., :3]
+    return (1 - alpha) * base + alpha * heat

@@ -64,13 +64,17 @@ def affine_matrix(
     return centre @ rotation @ translation @ shearing @ scaling @ back
 
 
+def _check_fill_mode(fill_mode: str) -> None:
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"unknown fill_mode {fill_mode!r}; valid: {', '.join(FILL_MODES)}")
+
+
 def apply_affine(
     image: jax.Array, matrix: jax.Array, fill_mode: str = "nearest", cval: float = 0.0
 ) -> jax.Array:
     """image (H, W, C) resampled bilinearly at matrix @ (row, column, 1) of every output pixel
     (the channel axis untouched); float32 out."""
-    if fill_mode not in FILL_MODES:
-        raise ValueError(f"unknown fill_mode {fill_mode!r}; valid: {', '.join(FILL_MODES)}")
+    _check_fill_mode(fill_mode)
     full = jnp.eye(4).at[:2, :2].set(matrix[:2, :2]).at[:2, 3].set(matrix[:2, 2])
     return pix.affine_transform(image.astype(jnp.float32), full, order=1, mode=fill_mode, cval=cval)
 
@@ -99,10 +103,7 @@ class Augment:
     saturation: float = 0.0  # saturation factors in [1 - saturation, 1 + saturation] (RGB)
 
     def __post_init__(self):
-        if self.fill_mode not in FILL_MODES:
-            raise ValueError(
-                f"unknown fill_mode {self.fill_mode!r}; valid: {', '.join(FILL_MODES)}"
-            )
+        _check_fill_mode(self.fill_mode)
 
     @property
     def affine(self) -> bool:

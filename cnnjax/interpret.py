@@ -93,11 +93,13 @@ def features_and_gradients(
             logits = apply_fn(variables, images, train=False)
         return logits, captured["F"]
 
+    def chosen(delta):
+        logits, features = logits_with(delta)
+        picked = jnp.take_along_axis(logits, classes[:, None], axis=1)
+        return jnp.sum(picked), (features, logits)
+
     shape = next(s for p, s in module_outputs(apply_fn, variables, images) if p == layer)
-    delta = jnp.zeros(shape, jnp.float32)
-    chosen = lambda d: jnp.sum(jnp.take_along_axis(logits_with(d)[0], classes[:, None], axis=1))
-    grads = jax.grad(chosen)(delta)
-    logits, features = logits_with(delta)
+    grads, (features, logits) = jax.grad(chosen, has_aux=True)(jnp.zeros(shape, jnp.float32))
     return features, grads, logits
 
 

@@ -34,9 +34,8 @@ flags.DEFINE_integer("replica", 0, "Which seed of a multi-seed run.")
 def draw_filters(path: str, kernel: np.ndarray) -> None:
     """Each output channel's (kh, kw, C_in) filter, scaled to [0, 1] on its own."""
     kernel = np.asarray(kernel)
-    c_in = kernel.shape[2]
-    filters = [kernel[..., j] for j in range(kernel.shape[-1])]
-    filters = [to_rgb_or_grey(f, c_in) for f in filters]
+    rgb = kernel.shape[2] == 3  # else the mean over input channels, in grey
+    filters = [pictures.to_unit(f if rgb else f.mean(axis=-1)) for f in np.moveaxis(kernel, -1, 0)]
     pictures.save_grid(
         path,
         filters,
@@ -45,21 +44,16 @@ def draw_filters(path: str, kernel: np.ndarray) -> None:
     )
 
 
-def to_rgb_or_grey(f: np.ndarray, c_in: int) -> np.ndarray:
-    return pictures.to_unit(f if c_in == 3 else f.mean(axis=-1))
-
-
 def draw_activations(path: str, trained, image: np.ndarray) -> None:
     """Up to 16 channels of every sown intermediate feature map of one image."""
     x = trained.normalizer(jnp.asarray(image[None]))
     _, cols = trained.model.apply(trained.variables, x, train=False, mutable=["intermediates"])
     flat = jax.tree_util.tree_flatten_with_path(cols.get("intermediates", {}))[0]
-    tiles, titles, rows = [], [], []
+    tiles, titles = [], []
     for key_path, value in flat:
         if value.ndim != 4:
             continue
         name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in key_path[:-1])
-        rows.append(name)
         maps = np.asarray(value[0])
         for c in range(16):
             tiles.append(pictures.to_unit(maps[..., c]) if c < maps.shape[-1] else np.ones((1, 1)))

@@ -197,7 +197,9 @@ def _put(x, mesh: Mesh | None) -> jax.Array:
     return jax.make_array_from_process_local_data(sharding, np.asarray(x))
 
 
-def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _Data:
+def _splits(config: ml_collections.ConfigDict):
+    """(dataset, train, val, test) of a run: the held-out validation split, the training
+    subset, and every split's pixels permuted when the config asks for it."""
     ds = data.load(config.dataset.name, config.dataset.data_dir or None)
     train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
     train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
@@ -205,6 +207,11 @@ def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _
     if config.dataset.permute_pixels:
         order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
         train, val, test = (pipeline.permute_pixels(x, order) for x in (train, val, test))
+    return ds, train, val, test
+
+
+def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _Data:
+    ds, train, val, test = _splits(config)
     if len(train) < config.batch_size:
         raise config_lib.ConfigError(
             f"batch_size={config.batch_size} exceeds the {len(train)} training examples of "
@@ -739,14 +746,8 @@ def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) ->
     config = ml_collections.ConfigDict(report.read_json(path))
     if data_dir:
         config.dataset.data_dir = data_dir
-    ds = data.load(config.dataset.name, config.dataset.data_dir or None)
-    train, _ = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
-    train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
+    ds, train, _, test = _splits(config)
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
-    test = ds.test
-    if config.dataset.permute_pixels:
-        order = pipeline.pixel_permutation(*test.images.shape[1:3], config.dataset.split_seed)
-        test = pipeline.permute_pixels(test, order)
     model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
     tx = optim.make_optimizer(config, len(train) // config.batch_size)
     shape = (1,) + tuple(train.images.shape[1:])

@@ -18,6 +18,7 @@ figure)` adds a table of the run with the highest mean `figure` for each value o
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -339,7 +340,11 @@ def aggregate(
         report.plot_metric_by_run(
             os.path.join(results_dir, f"{metric}.png"), by_run, metric, title=sweep.name
         )
-    first_summary = next(s for s in summaries.values() if "diverged" not in s)
+    trained = [s for s in summaries.values() if "diverged" not in s]
+    datasets = sorted({s["dataset"] for s in trained})
+    trained_on = collections.Counter(
+        f"{s.get('device', '?')} (jax {s.get('jax_version', '?')})" for s in trained
+    )
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -355,7 +360,8 @@ def aggregate(
         "wall_seconds": wall_seconds,  # of the invocation that wrote this
         "train_seconds": sum(s.get("train_seconds", 0.0) for s in summaries.values()),
         "num_seeds": sweep.num_seeds,
-        "dataset": first_summary["dataset"],
+        "datasets": datasets,
+        "trained_on": dict(trained_on),
         "machine": machine,
         "rows": rows,
         "best_by": list(sweep.best_by) if sweep.best_by else None,
@@ -372,7 +378,7 @@ def aggregate(
         f"**Claim.** {sweep.claim}",
         "",
         f"Mean ± standard deviation over {sweep.num_seeds} seeds "
-        f"(dataset `{first_summary['dataset']}`).",
+        f"(dataset{'s' * (len(datasets) > 1)} {', '.join(f'`{d}`' for d in datasets)}).",
         "",
         table,
         "",
@@ -391,6 +397,9 @@ def aggregate(
         f"Command: `{command}`  ",
         f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['device']}, "
         f"jax {machine['jax']}  ",
+        "Runs trained on: "
+        + ", ".join(f"{n} on {where}" for where, n in sorted(trained_on.items()))
+        + "  ",
         f"Wall time: {wall_seconds / 60:.1f} min (this invocation); training time of all runs: "
         f"{results['train_seconds'] / 60:.1f} min",
         "",

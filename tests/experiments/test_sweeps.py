@@ -35,6 +35,9 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     assert saved["rows"] == json.loads(json.dumps(results["rows"]))
     for row in saved["rows"]:
         assert len(row[sweep.figures[0]]) == sweep.num_seeds
+    # Where the runs trained is read from their summaries (here: all on this machine).
+    assert saved["datasets"] == sorted({s["dataset"] for s in summaries.values()})
+    assert sum(saved["trained_on"].values()) == sum("diverged" not in s for s in summaries.values())
     table = open(os.path.join(results_dir, "results.md")).read()
     assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
     # A second invocation finds every run finished and trains nothing.

@@ -8,6 +8,7 @@ the field) before any data is read or any function compiled.
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any, Callable
 
 import ml_collections
@@ -37,6 +38,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.val_size = 0  # examples held out of train for validation
     c.dataset.split_seed = 0  # the validation split's seed (fixed across training seeds)
     c.dataset.train_size = 0  # > 0: train on this many examples of the training split
+    c.dataset.classes = ()  # keep only these classes, relabelled 0, 1, ... in this order; ()=all
+    c.dataset.train_per_class = 0  # > 0: this many training examples of every class
     c.dataset.permute_pixels = False  # one fixed pixel permutation (seed split_seed) everywhere
     c.dataset.normalize = "standardize"  # standardize | scale01 | none
     c.dataset.augment = ml_collections.ConfigDict()
@@ -105,6 +108,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.early_stopping.min_delta = 0.0  # smallest change that counts as improvement
     c.early_stopping.restore_best = True  # evaluate the best epoch's parameters on test
 
+    # Transfer learning (cnnjax.transfer): start from the latest checkpoint of a finished run
+    # of the same architecture (replica r from its replica r mod its num_seeds), with a fresh
+    # `head` module, and optionally the first weight layers frozen.
+    c.transfer = ml_collections.ConfigDict()
+    c.transfer.init_from = ""  # the source run's workdir; '' trains from scratch
+    c.transfer.reinit_head = True  # the head starts fresh (new task); False keeps the source's
+    c.transfer.freeze_layers = 0  # first k conv/dense layers (forward order) and their norms
+
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 2  # checkpoints kept in <workdir>/checkpoints
 
@@ -166,6 +177,17 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.split_seed", _is_int, "an integer"),
     ("dataset.train_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    (
+        "dataset.classes",
+        lambda v: (
+            isinstance(v, (tuple, list))
+            and all(_is_int(c) and c >= 0 for c in v)
+            and len(set(v)) == len(v)
+            and len(v) != 1
+        ),
+        "a tuple of distinct class indices >= 0 (at least 2), or () for all classes",
+    ),
+    ("dataset.train_per_class", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.permute_pixels", lambda v: isinstance(v, bool), "a bool"),
     (
         "dataset.normalize",
@@ -229,6 +251,9 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("early_stopping.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("early_stopping.min_delta", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("early_stopping.restore_best", lambda v: isinstance(v, bool), "a bool"),
+    ("transfer.init_from", lambda v: isinstance(v, str), "a string (a run's workdir)"),
+    ("transfer.reinit_head", lambda v: isinstance(v, bool), "a bool"),
+    ("transfer.freeze_layers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("checkpoint.keep", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("layer_stats.enabled", lambda v: isinstance(v, bool), "a bool"),
     ("layer_stats.probe_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -266,6 +291,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"model_args.{config.model}.{unknown[0]}: model {config.model!r} has no such field; "
             f"its fields are: {', '.join(sorted(known))}"
+        )
+    if config.dataset.train_size and config.dataset.train_per_class:
+        raise ConfigError(
+            "dataset.train_size and dataset.train_per_class are exclusive: set one of them to 0"
+        )
+    if config.transfer.init_from and not os.path.isfile(
+        os.path.join(config.transfer.init_from, "summary.json")
+    ):
+        raise ConfigError(
+            f"transfer.init_from={config.transfer.init_from!r}: not a finished cnnjax run "
+            f"(no summary.json there)"
         )
     if (config.plateau.enabled or config.early_stopping.enabled) and config.dataset.val_size == 0:
         raise ConfigError(

@@ -51,6 +51,33 @@ def subsample(split: Split, size: int, seed: int) -> Split:
     return Split(split.images[keep], split.labels[keep])
 
 
+def select_classes(split: Split, classes: tuple[int, ...]) -> Split:
+    """The examples whose label is in `classes`, relabelled: class classes[i] becomes label i.
+    The examples keep their order."""
+    keep = np.isin(split.labels, classes)
+    relabel = np.full(max(max(classes), int(split.labels.max(initial=0))) + 1, -1, np.int32)
+    relabel[list(classes)] = np.arange(len(classes), dtype=np.int32)
+    return Split(split.images[keep], relabel[split.labels[keep]])
+
+
+def per_class(split: Split, count: int, seed: int) -> Split:
+    """`count` examples of every class present (drawn without replacement with `seed`, kept in
+    their original order): a class-balanced subset. Raises ValueError naming a class with
+    fewer than `count` examples."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in np.unique(split.labels):
+        (where,) = np.nonzero(split.labels == label)
+        if len(where) < count:
+            raise ValueError(
+                f"dataset.train_per_class={count}: class {label} has only {len(where)} "
+                f"training examples"
+            )
+        keep.append(rng.choice(where, count, replace=False))
+    keep = np.sort(np.concatenate(keep))
+    return Split(split.images[keep], split.labels[keep])
+
+
 def pixel_permutation(height: int, width: int, seed: int) -> np.ndarray:
     """A fixed random order of the height * width pixel positions, from `seed`."""
     return np.random.default_rng(seed).permutation(height * width)

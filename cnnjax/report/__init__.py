@@ -11,7 +11,13 @@ from cnnjax.report.files import (
     write_metrics,
     write_tensorboard,
 )
-from cnnjax.report.plots import plot_bars, plot_curves, plot_metric_by_run, plot_panels
+from cnnjax.report.plots import (
+    plot_bars,
+    plot_curves,
+    plot_lines,
+    plot_metric_by_run,
+    plot_panels,
+)
 
 __all__ = [
     "read_json",
@@ -23,4 +29,5 @@ __all__ = [
     "plot_metric_by_run",
     "plot_bars",
     "plot_panels",
+    "plot_lines",
 ]

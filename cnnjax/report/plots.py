@@ -114,3 +114,42 @@ def plot_panels(
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_lines(
+    path: str,
+    x: Sequence[float],
+    lines: dict[str, tuple[Sequence[float | None], Sequence[float | None]]],
+    references: dict[str, tuple[str, float | None]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+) -> None:
+    """A line per `label -> (means, stds)` against `x` (error bars: the stds), and a dashed
+    horizontal line per `label -> (colour of the line it belongs to, value)`."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colours = {}
+    for label, (means, stds) in lines.items():
+        m = np.asarray([np.nan if v is None else v for v in means], float)
+        s = np.asarray([0.0 if v is None else v for v in stds], float)
+        colours[label] = ax.errorbar(x, m, yerr=s, fmt="o-", ms=4, capsize=3, label=label)[0]
+    styles = ["--", ":", "-."]
+    for i, (label, (line, value)) in enumerate(references.items()):
+        if value is not None:
+            ax.axhline(
+                value,
+                color=colours[line].get_color(),
+                ls=styles[i % len(styles)],
+                lw=1,
+                label=label,
+            )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(list(x))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

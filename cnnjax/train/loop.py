@@ -32,11 +32,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from flax import traverse_util
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from cnnjax import config as config_lib
-from cnnjax import data, layers, models, optim, pipeline, report, runtime
+from cnnjax import data, layers, models, optim, pipeline, report, runtime, transfer
 from cnnjax import layer_stats as layer_stats_lib
 from cnnjax.train import early_stopping, steps
 from cnnjax.train import epoch as epoch_lib
@@ -197,12 +198,16 @@ def _put(x, mesh: Mesh | None) -> jax.Array:
     return jax.make_array_from_process_local_data(sharding, np.asarray(x))
 
 
-def _splits(config: ml_collections.ConfigDict):
+def data_splits(config: ml_collections.ConfigDict):
     """(dataset, train, val, test) of a run: the held-out validation split, the training
     subset, and every split's pixels permuted when the config asks for it."""
     ds = data.load(config.dataset.name, config.dataset.data_dir or None)
+    if config.dataset.classes:
+        ds = _select_classes(ds, tuple(config.dataset.classes))
     train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
     train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
+    if config.dataset.train_per_class:
+        train = pipeline.per_class(train, config.dataset.train_per_class, config.dataset.split_seed)
     test = ds.test
     if config.dataset.permute_pixels:
         order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
@@ -210,8 +215,31 @@ def _splits(config: ml_collections.ConfigDict):
     return ds, train, val, test
 
 
+def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
+    if max(classes) >= ds.num_classes:
+        raise config_lib.ConfigError(
+            f"dataset.classes={classes}: {ds.name} has classes 0..{ds.num_classes - 1}"
+        )
+    return dataclasses.replace(
+        ds,
+        train=pipeline.select_classes(ds.train, classes),
+        test=pipeline.select_classes(ds.test, classes),
+        class_names=tuple(ds.class_names[c] for c in classes),
+    )
+
+
+def _optimizer(config: ml_collections.ConfigDict, model, input_shape, steps_per_epoch: int):
+    """(the run's Optax transformation, its frozen modules): config.optimizer and schedule,
+    with zero updates for the first config.transfer.freeze_layers layers (cnnjax.transfer)."""
+    try:
+        frozen = transfer.frozen_modules(model, input_shape, config.transfer.freeze_layers)
+    except ValueError as e:
+        raise config_lib.ConfigError(str(e)) from None
+    return transfer.freeze(optim.make_optimizer(config, steps_per_epoch), frozen), frozen
+
+
 def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _Data:
-    ds, train, val, test = _splits(config)
+    ds, train, val, test = data_splits(config)
     if len(train) < config.batch_size:
         raise config_lib.ConfigError(
             f"batch_size={config.batch_size} exceeds the {len(train)} training examples of "
@@ -280,6 +308,7 @@ class _RunContext:
     compile_seconds: float
     checkpointer: Checkpointer
     layer_stats: Any  # state -> one layer_stats record per replica; None when off
+    transfer: dict[str, Any]  # init_from, frozen modules and their parameter count
 
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -336,9 +365,9 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     seeds = tuple(config.seed + r for r in range(config.num_seeds))
     k = len(seeds)
     model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
-    tx = optim.make_optimizer(config, steps_per_epoch)
-    plateau_tx = optim.make_plateau(config)
     input_shape = (1,) + tuple(d.images.shape[1:])
+    tx, frozen = _optimizer(config, model, input_shape, steps_per_epoch)
+    plateau_tx = optim.make_plateau(config)
     init = lambda seed: create_train_state(
         model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape
     )
@@ -348,8 +377,18 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         state = jax.jit(init, out_shardings=replicated)(config.seed)
     else:
         state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
+    state = state.replace(apply_fn=transfer.freeze_batch_norm(model.apply, frozen))
+    if config.transfer.init_from:
+        state = _transplanted(config, state, k, replicated)
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     logging.info("model %s: %d parameters", config.model, num_params(params_one))
+    flat = traverse_util.flatten_dict(params_one)
+    frozen_one = [v for key, v in flat.items() if key[:-1] in frozen]
+    transfer_info = {
+        "init_from": config.transfer.init_from or None,
+        "frozen_modules": ["/".join(m) for m in frozen],
+        "frozen_params": num_params(frozen_one),
+    }
 
     loss_config = steps.LossConfig(
         config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
@@ -390,8 +429,37 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         compile_seconds=compile_seconds,
         checkpointer=Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep),
         layer_stats=_make_layer_stats(config, model, d, k),
+        transfer=transfer_info,
     )
     return ctx, state
+
+
+def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
+    """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer):
+    replica r starts from the source's replica r mod its number of seeds."""
+    source_dir = config.transfer.init_from
+    source_json = report.read_json(os.path.join(source_dir, "config.json"))
+    source_config = ml_collections.ConfigDict(source_json)
+    summary = report.read_json(os.path.join(source_dir, "summary.json"))
+    source = restore_variables(
+        source_dir, source_config, summary["num_classes"], summary["image_shape"]
+    )
+    k_src = source_config.num_seeds
+    if k == 1:
+        pick = (lambda a: a) if k_src == 1 else (lambda a: a[0])
+    elif k_src == 1:
+        pick = lambda a: jnp.broadcast_to(a, (k,) + a.shape)
+    else:
+        pick = lambda a: a[jnp.arange(k) % k_src]
+    try:
+        merged = transfer.transplant(
+            state.variables(), jax.tree.map(pick, source), config.transfer.reinit_head
+        )
+    except transfer.TransferError as e:
+        raise config_lib.ConfigError(f"{e} ({source_dir})") from None
+    if sharding is not None:
+        merged = jax.device_put(merged, sharding)
+    return state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
 
 
 def _make_layer_stats(config: ml_collections.ConfigDict, model, d: _Data, k: int):
@@ -627,6 +695,7 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         "train_seconds": loop["train_seconds"],
         "compile_seconds": ctx.compile_seconds,
         "num_params": num_params(params_one),
+        **ctx.transfer,
         "steps": _step(state),
         "model": ctx.config.model,
         "conv_impl": _conv_impl(ctx.config),
@@ -737,20 +806,14 @@ class Trained:
     class_names: tuple[str, ...]
 
 
-def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:
-    """The latest checkpoint of the run in `workdir` (replica `replica` of a multi-seed run),
-    rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: {workdir} is not a cnnjax run folder")
-    config = ml_collections.ConfigDict(report.read_json(path))
-    if data_dir:
-        config.dataset.data_dir = data_dir
-    ds, train, _, test = _splits(config)
-    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
-    model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
-    tx = optim.make_optimizer(config, len(train) // config.batch_size)
-    shape = (1,) + tuple(train.images.shape[1:])
+def restore_variables(
+    workdir: str, config: ml_collections.ConfigDict, num_classes: int, image_shape
+) -> dict[str, Any]:
+    """The variables ({'params', 'batch_stats'?}, with a leading replica axis for a multi-seed
+    run) of the latest checkpoint in `workdir` of a run of `config`."""
+    model = models.create(config.model, num_classes, **config_lib.model_overrides(config))
+    shape = (1,) + tuple(image_shape)
+    tx, _ = _optimizer(config, model, shape, 1)  # the state's structure, not its schedule
     init = lambda seed: create_train_state(
         model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape
     )
@@ -761,8 +824,22 @@ def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) ->
         raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
     state, _, _ = checkpointer.restore(template, None)
     checkpointer.close()
-    if k > 1:
-        state = jax.tree.map(lambda a: a[replica], state)
-    return Trained(
-        config, model, state.variables(), normalizer, test.images, test.labels, ds.class_names
-    )
+    return state.variables()
+
+
+def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:
+    """The latest checkpoint of the run in `workdir` (replica `replica` of a multi-seed run),
+    rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: {workdir} is not a cnnjax run folder")
+    config = ml_collections.ConfigDict(report.read_json(path))
+    if data_dir:
+        config.dataset.data_dir = data_dir
+    ds, train, _, test = data_splits(config)
+    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
+    model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
+    variables = restore_variables(workdir, config, ds.num_classes, train.images.shape[1:])
+    if config.num_seeds > 1:
+        variables = jax.tree.map(lambda a: a[replica], variables)
+    return Trained(config, model, variables, normalizer, test.images, test.labels, ds.class_names)

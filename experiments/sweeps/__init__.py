@@ -16,6 +16,7 @@ from experiments.sweeps import (
     regularisation,
     separable,
     shuffled_pixels,
+    transfer,
 )
 
 SWEEPS = {
@@ -36,5 +37,6 @@ SWEEPS = {
         batch_size,
         activations,
         augment,
+        transfer,
     )
 }

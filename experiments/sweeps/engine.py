@@ -33,7 +33,7 @@ import numpy as np
 from cnnjax import config as config_lib
 from cnnjax import models, report
 from cnnjax import summary as summary_lib
-from cnnjax.train import loop
+from cnnjax.train import loop, probe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Run:
     labels: Mapping[str, str]
     base: Callable[[], ml_collections.ConfigDict] | None = None
     target_accuracy: float | None = None  # this run's 'epochs_to_target' (default: sweep's)
+    init_from: str | None = None  # an earlier run of the sweep: its workdir is transfer.init_from
+    probe: bool = False  # a linear-SVM probe of init_from's network (cnnjax.train.probe)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,12 +131,19 @@ def set_field(config: ml_collections.ConfigDict, path: str, value: Any) -> None:
 
 
 def run_config(
-    sweep: Sweep, run: Run, data_dir: str | None, extra: Mapping[str, Any] | None = None
+    sweep: Sweep,
+    run: Run,
+    data_dir: str | None,
+    extra: Mapping[str, Any] | None = None,
+    workdir: str = "",
 ) -> ml_collections.ConfigDict:
-    """The base config with the run's overrides, then `extra` (the same for every run)."""
+    """The base config with the run's overrides, then `extra` (the same for every run);
+    a run that starts from an earlier one gets that run's folder under `workdir`."""
     config = (run.base or sweep.base)()
     for path, value in {**run.overrides, **(extra or {})}.items():
         set_field(config, path, value)
+    if run.init_from:
+        config.transfer.init_from = os.path.abspath(os.path.join(workdir, run.init_from))
     config.num_seeds = sweep.num_seeds
     if data_dir:
         config.dataset.data_dir = data_dir
@@ -167,13 +176,14 @@ def run_sweep(
     `extra` overrides config fields of every run (e.g. a smaller data set)."""
     summaries = {}
     for i, run in enumerate(sweep.runs):
-        config = run_config(sweep, run, data_dir, extra)
+        config = run_config(sweep, run, data_dir, extra, workdir)
         folder = os.path.join(workdir, run.name)
         summary = _finished(config, folder)
         if summary is None:
             log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: training {run.name}")
             try:
-                summary = loop.run(config, folder, progress=False, overwrite=True)
+                train = probe.run_probe if run.probe else loop.run
+                summary = train(config, folder, progress=False, overwrite=True)
             except loop.NonFiniteLossError as e:  # a result, not a failure of the sweep
                 log(f"{sweep.name}: {run.name} diverged: {e}")
                 summary = {"diverged": str(e)}
@@ -185,13 +195,16 @@ def run_sweep(
 
 
 def seed_histories(folder: str, summary: dict) -> list[list[dict]]:
-    """The per-epoch records of every seed of a finished run."""
+    """The per-epoch records of every seed of a finished run (none for a probe)."""
     seeds = [s["seed"] for s in summary.get("per_seed", [])]
     paths = [os.path.join(folder, f"seed_{s}", "metrics.jsonl") for s in seeds] or [
         os.path.join(folder, "metrics.jsonl")
     ]
     out = []
     for path in paths:
+        if summary.get("probe"):
+            out.append([])
+            continue
         with open(path) as f:
             out.append([json.loads(line) for line in f if line.strip()])
     return out
@@ -208,7 +221,7 @@ def epochs_to(histories: list[list[dict]], target: float) -> list[float | None]:
 def _per_seed(summary: dict, histories: list[list[dict]], figure: str) -> list[float | None]:
     if figure in HISTORY_FIGURES:
         return [HISTORY_FIGURES[figure](h) for h in histories]
-    return [s[figure] for s in summary.get("per_seed", [summary])]
+    return [s.get(figure) for s in summary.get("per_seed", [summary])]
 
 
 def model_macs(folder: str, summary: dict) -> int:
@@ -319,7 +332,8 @@ def aggregate(
             values = [[r[metric] for h in histories for r in h if r["epoch"] == e] for e in epochs]
             means = [float(np.mean(v)) for v in values]
             stds = [float(np.std(v)) for v in values]
-            curves[metric][run.name] = (epochs, means, stds)
+            if epochs:  # a probe has no epochs
+                curves[metric][run.name] = (epochs, means, stds)
 
     figures = list(sweep.figures) + (["epochs_to_target"] if sweep.has_target else [])
     label_keys = list(dict.fromkeys(k for run in sweep.runs for k in run.labels))

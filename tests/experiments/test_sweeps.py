@@ -14,7 +14,10 @@ TINY = {
     "eval_batch_size": 100,
     "dataset.val_size": 100,
     "dataset.train_size": 0,
+    "dataset.train_per_class": 0,
 }
+# Sweeps on a class subset (half the tiny data) hold out and batch less.
+TINY_FOR = {"transfer": {"dataset.val_size": 30, "batch_size": 20}}
 
 
 @pytest.mark.slow
@@ -23,7 +26,8 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     sweep = SWEEPS[name].get_sweep(quick=True)
     workdir, results_dir = str(tmp_path / "runs"), str(tmp_path / "results")
     log = []
-    summaries = engine.run_sweep(sweep, workdir, tiny_data_root, TINY, log.append)
+    tiny = {**TINY, **TINY_FOR.get(name, {})}
+    summaries = engine.run_sweep(sweep, workdir, tiny_data_root, tiny, log.append)
     assert len(summaries) == len(sweep.runs)
     assert sum(" training " in line for line in log) == len(sweep.runs)
     results = engine.aggregate(sweep, workdir, results_dir, summaries, "cmd", 1.0)
@@ -42,7 +46,7 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
     # A second invocation finds every run finished and trains nothing.
     log.clear()
-    again = engine.run_sweep(sweep, workdir, tiny_data_root, TINY, log.append)
+    again = engine.run_sweep(sweep, workdir, tiny_data_root, tiny, log.append)
     assert all("already finished" in line for line in log) and again == summaries
 
 

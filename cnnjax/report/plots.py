@@ -124,6 +124,7 @@ def plot_lines(
     xlabel: str,
     ylabel: str,
     title: str = "",
+    log: bool = False,
 ) -> None:
     """A line per `label -> (means, stds)` against `x` (error bars: the stds), and a dashed
     horizontal line per `label -> (colour of the line it belongs to, value)`."""
@@ -146,6 +147,8 @@ def plot_lines(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_xticks(list(x))
+    if log:
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     if title:

@@ -8,6 +8,7 @@ from experiments.sweeps import (
     depth,
     fitting,
     head,
+    highway,
     inception,
     lenet,
     normalisation,
@@ -38,5 +39,6 @@ SWEEPS = {
         activations,
         augment,
         transfer,
+        highway,
     )
 }

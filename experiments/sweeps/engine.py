@@ -234,7 +234,7 @@ def model_macs(folder: str, summary: dict) -> int:
     return sum(r.macs for r in rows)
 
 
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     if not values or any(v is None for v in values):
         return None, None
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -245,7 +245,7 @@ def _fmt_epochs(values: list[float | None]) -> str:
     reached = [v for v in values if v is not None]
     if not reached:
         return f"not reached (0/{len(values)})"
-    mean, std = _mean_std(reached)
+    mean, std = mean_std(reached)
     suffix = "" if len(reached) == len(values) else f" ({len(reached)}/{len(values)} seeds)"
     return f"{mean:.3g} ± {std:.2g}{suffix}"
 
@@ -268,7 +268,7 @@ def _table(rows: list[dict], label_keys: list[str], figures: list[str]) -> str:
             continue
         cells += [f"{row['num_params']:,}", f"{row['macs']:,}"]
         cells += [
-            _fmt_epochs(row[f]) if f == "epochs_to_target" else _fmt(*_mean_std(row[f]))
+            _fmt_epochs(row[f]) if f == "epochs_to_target" else _fmt(*mean_std(row[f]))
             for f in figures
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -280,9 +280,9 @@ def best_rows(rows: list[dict], label: str, figure: str) -> list[dict]:
     `figure` (rows whose figure is missing for some seed never win)."""
     best: dict[str, dict] = {}
     for row in rows:
-        mean, _ = _mean_std(row[figure])
+        mean, _ = mean_std(row[figure])
         current = best.get(row[label])
-        if mean is not None and (current is None or mean > _mean_std(current[figure])[0]):
+        if mean is not None and (current is None or mean > mean_std(current[figure])[0]):
             best[row[label]] = row
     return list(best.values())
 
@@ -341,7 +341,7 @@ def aggregate(
     best = best_rows(rows, *sweep.best_by) if sweep.best_by else None
 
     first = sweep.figures[0]
-    stats = [_mean_std(row[first]) for row in rows]
+    stats = [mean_std(row[first]) for row in rows]
     report.plot_bars(
         os.path.join(results_dir, f"{first}.png"),
         [row["run"] for row in rows],

@@ -1,0 +1,76 @@
+"""Highway against plain deep fully connected networks on MNIST, depth 10 to 50."""
+
+from __future__ import annotations
+
+import os
+
+from cnnjax import report
+from experiments.configs import mnist
+from experiments.sweeps import common
+from experiments.sweeps.engine import Run, Sweep, mean_std
+
+CLAIM = (
+    "Plain deep fully connected networks become hard to optimise as depth grows (their "
+    "training loss stays high), while highway networks of the same depth, whose gates start "
+    "close to carrying their input through, keep training (Srivastava et al. 2015, figure 1)."
+)
+
+DEPTHS = (10, 20, 30, 50)  # hidden layers after the first projection
+QUICK_DEPTHS = (2, 10)
+# The paper's widths: 50 units per highway layer, 71 per plain layer (about the same
+# parameters: a highway layer holds the transform and the gate).
+WIDTHS = {"highway_mlp": 50, "plain_mlp_deep": 71}
+KINDS = {"highway_mlp": "highway", "plain_mlp_deep": "plain"}
+
+
+def get_sweep(quick: bool) -> Sweep:
+    budget = common.budget(quick, epochs=10)
+    runs = []
+    for depth in QUICK_DEPTHS if quick else DEPTHS:
+        for model, width in WIDTHS.items():
+            overrides = {
+                **budget,
+                "model": model,
+                f"model_args.{model}.depth": depth,
+                f"model_args.{model}.width": width,
+                "dataset.augment.crop_padding": 0,  # pure optimisation: no augmentation
+                "optimizer.learning_rate": 0.01,  # momentum 0.9, cosine; stable at depth 50
+            }
+            labels = {"network": KINDS[model], "depth": str(depth), "width": str(width)}
+            runs.append(Run(f"{KINDS[model]}_{depth}", overrides, labels))
+    return Sweep(
+        name="highway",
+        claim=CLAIM,
+        base=mnist.get_config,
+        runs=tuple(runs),
+        num_seeds=common.seeds(quick),
+        figures=("final_train_loss", "test_accuracy", "final_train_accuracy"),
+        curves=("train_loss", "val_accuracy"),
+        plots=plots,
+    )
+
+
+def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dict]) -> list[str]:
+    """The final training loss against depth, a line per network kind (mean +- std)."""
+    del workdir
+    depths = sorted({int(r.labels["depth"]) for r in sweep.runs})
+    lines = {}
+    for kind in KINDS.values():
+        points = []
+        for depth in depths:
+            summary = summaries.get(f"{kind}_{depth}", {})
+            seeds = summary.get("per_seed", [summary])
+            points.append(mean_std([s.get("final_train_loss") for s in seeds]))
+        lines[kind] = ([m for m, _ in points], [s for _, s in points])
+    name = "final_train_loss_by_depth.png"
+    report.plot_lines(
+        os.path.join(results_dir, name),
+        depths,
+        lines,
+        {},
+        "depth (hidden layers)",
+        "final training loss",
+        title="MNIST: plain against highway networks",
+        log=True,
+    )
+    return [name]

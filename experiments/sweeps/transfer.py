@@ -22,8 +22,8 @@ SOURCE, TARGET = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)  # airplane..deer -> dog..truc
 LAYERS = 4  # SmallCNN 32-64-128 + dense 256 + head: k = 4 freezes all but the head
 # Training examples per class of the target (0: all 4,500) and the epochs each gets, so that
 # the small sets see a similar number of steps as far as they usefully can.
-SIZES = {100: 30, 1000: 15, 0: 8}
-SOURCE_EPOCHS = 15
+SIZES = {100: 30, 1000: 12, 0: 6}
+SOURCE_EPOCHS = 12
 LEARNING_RATE = 0.02  # every target run (momentum 0.9, cosine); the two-phase run: / 10
 QUICK_SIZES = {20: 2}
 

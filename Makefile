@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 visualize clean
+	train-cifar10 train-cifar10-resnet20 visualize genomic clean
 
 install: $(VENV)/.installed
 
@@ -66,6 +66,11 @@ sweep-%: install
 WORKDIR ?= $(RUNS)/cifar10_resnet20
 visualize: install
 	$(PY) -m experiments.visualize --workdir=$(WORKDIR) $(ARGS)
+
+# Genomic prediction: 1-D CNN against ridge regression on simulated genotypes
+# (experiments/genomic.py; writes experiments/results/genomic/); QUICK=1: one small setting.
+genomic: install
+	$(PY) -m experiments.genomic $(if $(QUICK),--config=experiments/configs/genomic.py:quick) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

@@ -18,7 +18,19 @@ from typing import Callable
 
 import flax.linen as nn
 
-from cnnjax.models import alexnet, cnn, highway, inception, lenet, mlp, nin, resnet, vgg, xception
+from cnnjax.models import (
+    alexnet,
+    cnn,
+    cnn1d,
+    highway,
+    inception,
+    lenet,
+    mlp,
+    nin,
+    resnet,
+    vgg,
+    xception,
+)
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp": mlp.MLP,
@@ -32,6 +44,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **resnet.MODELS,
     **xception.MODELS,
     **highway.MODELS,
+    **cnn1d.MODELS,
 }
 
 

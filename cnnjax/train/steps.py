@@ -2,6 +2,7 @@
 
     train_step(state, images, labels, loss_config) -> (state, metrics)
     eval_step(state, images, labels, mask) -> metrics
+    regression_step(state, inputs, targets, l2) -> (state, mse)   (one-output models)
 
 Images arrive normalised (float32 NHWC). Mixed precision: with `compute_dtype` bfloat16 (or
 float16) the forward and backward passes run on a copy of the params and images cast to it,
@@ -103,3 +104,25 @@ def eval_step(
         "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
         "count": jnp.sum(mask),
     }
+
+
+def regression_step(
+    state: TrainState, inputs: jax.Array, targets: jax.Array, l2: float = 0.0
+) -> tuple[TrainState, jax.Array]:
+    """One optimizer step on the mean squared error of a one-output model: inputs (B, ...)
+    float32, targets (B,) float32. Loss = mean((f(x) - y)^2) + l2 * sum(kernel^2) / 2. Returns
+    the new state and the batch's mean squared error. Dropout key: fold_in(rng, step)."""
+    dropout_key = jax.random.fold_in(state.rng, state.step)
+
+    def objective(params):
+        out = state.apply_fn({"params": params}, inputs, train=True, rngs={"dropout": dropout_key})
+        mse = jnp.mean(jnp.square(out[:, 0] - targets))
+        return mse + losses.weight_penalty(params, 0.0, l2, "kernels"), mse
+
+    grads, mse = jax.grad(objective, has_aux=True)(state.params)
+    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    return state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        opt_state=opt_state,
+    ), mse

@@ -29,8 +29,9 @@ INPUT_SHAPES = {
     "lenet5": (28, 28, 1),
     "lenet5_1998": (28, 28, 1),
     "small_cnn": (8, 8, 3),
+    "cnn1d": (1, 32, 1),
 }
-COMPILED = ("mlp", "lenet5", "lenet5_1998", "small_cnn", "highway_mlp", "plain_mlp_deep")
+COMPILED = ("cnn1d", "mlp", "lenet5", "lenet5_1998", "small_cnn", "highway_mlp", "plain_mlp_deep")
 
 
 def test_every_model_has_a_test_input():
@@ -119,3 +120,17 @@ def test_partial_aliases_list_their_fields():
     assert models.hyperparameters("resnet20")["shortcut"] == "A"
     assert models.hyperparameters("plain20")["shortcut"] == "none"
     assert models.hyperparameters("vgg16_bn")["batch_norm"] is True
+
+
+def test_cnn1d_parameter_count_and_regression_output():
+    model = models.create("cnn1d", 1)  # widths (16, 32), kernel 5, pool 2, hidden 64
+    x = jnp.zeros((2, 1, 32, 1))
+    params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))["params"]
+    conv = (5 * 1 * 16 + 16) + (5 * 16 * 32 + 32)
+    dense = (32 // 4) * 32 * 64 + 64
+    assert sum(np.prod(p.shape) for p in jax.tree.leaves(params)) == conv + dense + 64 + 1
+    assert jax.eval_shape(
+        lambda: model.apply(model.init(jax.random.PRNGKey(0), x, train=False), x, train=False)
+    ).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"one-row images \(N, 1, L, C\)"):
+        model.init(jax.random.PRNGKey(0), jnp.zeros((2, 4, 4, 1)), train=False)

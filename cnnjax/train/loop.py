@@ -378,8 +378,6 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     else:
         state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
     state = state.replace(apply_fn=transfer.freeze_batch_norm(model.apply, frozen))
-    if config.transfer.init_from:
-        state = _transplanted(config, state, k, replicated)
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     logging.info("model %s: %d parameters", config.model, num_params(params_one))
     flat = traverse_util.flatten_dict(params_one)
@@ -769,6 +767,10 @@ def run(
     if ctx.checkpointer.latest_step() is not None:
         state, best, loop = ctx.checkpointer.restore(state, best)
         logging.info("resumed from step %d (epoch %d)", _step(state), loop["epoch"])
+    elif config.transfer.init_from:  # a resumed run needs only its own checkpoint
+        replicated = None if ctx.mesh is None else NamedSharding(ctx.mesh, PartitionSpec())
+        state = _transplanted(config, state, ctx.num_replicas, replicated)
+        best = _snapshot(state) if config.early_stopping.enabled else None
     if ctx.layer_stats is not None and _step(state) == 0 and "layer_stats_init" not in loop:
         loop["layer_stats_init"] = ctx.layer_stats(state)
     _write_reports(ctx, loop)

@@ -115,19 +115,19 @@ def source_run(tmp_path_factory):
 
 
 def test_fine_tune_freezes_first_layers_and_keeps_statistics(source_run, make_config, tmp_path):
-    """Target: classes 5-9, 10 examples each, first conv layer (and its BN) frozen, 2 seeds.
-    The frozen variables end equal to the source's replica r; the rest have moved."""
+    """Target: classes 5-8 (a new 4-class head), 10 examples each, first conv layer (and its
+    BN) frozen, 2 seeds. Frozen variables end equal to the source's replica r; the rest moved."""
     config = make_config(
         **CNN,
         num_seeds=2,
-        dataset__classes=(5, 6, 7, 8, 9),
+        dataset__classes=(5, 6, 7, 8),
         dataset__train_per_class=10,
         transfer__init_from=source_run,
         transfer__freeze_layers=1,
         batch_size=16,
     )
     summary = loop.run(config, str(tmp_path))
-    assert summary["num_train"] == 50 and summary["frozen_modules"] == ["conv0_0", "bn0_0"]
+    assert summary["num_train"] == 40 and summary["frozen_modules"] == ["conv0_0", "bn0_0"]
     assert summary["frozen_params"] == 3 * 3 * 1 * 4 + 2 * 4
     source = loop.load_trained(source_run, replica=1).variables
     tuned = loop.load_trained(str(tmp_path), replica=1).variables
@@ -137,7 +137,7 @@ def test_fine_tune_freezes_first_layers_and_keeps_statistics(source_run, make_co
             np.testing.assert_array_equal(new[key], src[key], err_msg=str(key))
         elif key[1] != "head":
             assert not np.array_equal(new[key], src[key]), key
-    assert new[("params", "head", "kernel")].shape[-1] == 5
+    assert new[("params", "head", "kernel")].shape[-1] == 4
 
 
 def test_init_from_names_a_bad_source(make_config, tmp_path, source_run):

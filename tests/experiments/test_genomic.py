@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from cnnjax import models
 from cnnjax.train.state import create_train_state
@@ -60,6 +61,16 @@ def test_quick_run_writes_the_table(tmp_path):
     assert "| 0.8 | 0.0 |" in table
     assert os.path.getsize(tmp_path / "correlation_by_heritability.png") > 0
     assert np.isfinite([r["sample_heritability"] for r in results["rows"]]).all()
+
+
+def test_config_variants():
+    from experiments.configs import genomic
+
+    full, quick = genomic.get_config(), genomic.get_config("quick")
+    assert quick.num_individuals < full.num_individuals and quick.results_dir != full.results_dir
+    assert full.val_size + full.test_size + full.batch_size <= full.num_individuals
+    with pytest.raises(ValueError, match="unknown variant 'fast'"):
+        genomic.get_config("fast")
 
 
 def test_too_few_individuals_is_a_clear_error(tmp_path):

@@ -155,7 +155,7 @@ def main(argv):
                 )
     wall = time.perf_counter() - start
     table, stats = _table(rows)
-    command = "python -m experiments.genomic " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = " ".join(["python -m experiments.genomic", *(shlex.quote(a) for a in sys.argv[1:])])
     report.write_json(
         os.path.join(results_dir, "results.json"),
         {"config": config.to_dict(), "rows": rows, "command": command, "wall_seconds": wall},

@@ -38,6 +38,12 @@ def get_sweep(quick: bool) -> Sweep:
             }
             labels = {"network": KINDS[model], "depth": str(depth), "width": str(width)}
             runs.append(Run(f"{KINDS[model]}_{depth}", overrides, labels))
+    # At depth 50 one highway seed diverged at lr 0.01 (epoch 3): the same net with its
+    # gradient clipped to global norm 1 shows whether that is a step-size accident.
+    depth = (QUICK_DEPTHS if quick else DEPTHS)[-1]
+    clipped = {**runs[-2].overrides, "optimizer.grad_clip_norm": 1.0}
+    labels = {**runs[-2].labels, "network": "highway, gradient clipped to norm 1"}
+    runs.append(Run(f"highway_{depth}_clip", clipped, labels))
     return Sweep(
         name="highway",
         claim=CLAIM,
@@ -62,12 +68,15 @@ def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dic
             seeds = summary.get("per_seed", [summary])
             points.append(mean_std([s.get("final_train_loss") for s in seeds]))
         lines[kind] = ([m for m, _ in points], [s for _, s in points])
+    clipped = summaries.get(f"highway_{depths[-1]}_clip", {})
+    clipped_loss = mean_std([s.get("final_train_loss") for s in clipped.get("per_seed", [])])[0]
+    references = {f"highway, depth {depths[-1]}, gradient clipped": ("highway", clipped_loss)}
     name = "final_train_loss_by_depth.png"
     report.plot_lines(
         os.path.join(results_dir, name),
         depths,
         lines,
-        {},
+        references,
         "depth (hidden layers)",
         "final training loss",
         title="MNIST: plain against highway networks",

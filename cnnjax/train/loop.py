@@ -432,14 +432,15 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
     return ctx, state
 
 
-def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
-    """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer):
-    replica r starts from the source's replica r mod its number of seeds."""
-    source_dir = config.transfer.init_from
-    source_json = report.read_json(os.path.join(source_dir, "config.json"))
-    source_config = ml_collections.ConfigDict(source_json)
+def source_variables(source_dir: str, k: int):
+    """(config, summary, variables) of the finished run in `source_dir`, the variables for k
+    replicas: with a leading axis of k when k > 1, replica r being the source's replica r mod
+    its number of seeds."""
+    source_config = ml_collections.ConfigDict(
+        report.read_json(os.path.join(source_dir, "config.json"))
+    )
     summary = report.read_json(os.path.join(source_dir, "summary.json"))
-    source = restore_variables(
+    variables = restore_variables(
         source_dir, source_config, summary["num_classes"], summary["image_shape"]
     )
     k_src = source_config.num_seeds
@@ -449,10 +450,16 @@ def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
         pick = lambda a: jnp.broadcast_to(a, (k,) + a.shape)
     else:
         pick = lambda a: a[jnp.arange(k) % k_src]
+    return source_config, summary, jax.tree.map(pick, variables)
+
+
+def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
+    """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer):
+    replica r starts from the source's replica r mod its number of seeds."""
+    source_dir = config.transfer.init_from
+    _, _, source = source_variables(source_dir, k)
     try:
-        merged = transfer.transplant(
-            state.variables(), jax.tree.map(pick, source), config.transfer.reinit_head
-        )
+        merged = transfer.transplant(state.variables(), source, config.transfer.reinit_head)
     except transfer.TransferError as e:
         raise config_lib.ConfigError(f"{e} ({source_dir})") from None
     if sharding is not None:

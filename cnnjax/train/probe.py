@@ -37,9 +37,8 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
         raise config_lib.ConfigError("transfer.init_from: the probe needs a trained run")
     if config.dataset.val_size == 0:
         raise config_lib.ConfigError("dataset.val_size must be > 0: the probe picks C on it")
-    source_config = ml_collections.ConfigDict(
-        report.read_json(os.path.join(source_dir, "config.json"))
-    )
+    k = config.num_seeds
+    source_config, source_summary, variables = loop.source_variables(source_dir, k)
     if source_config.model != config.model:
         raise config_lib.ConfigError(
             f"model={config.model!r}: the run in transfer.init_from trained "
@@ -47,19 +46,14 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
         )
     workdir = os.path.abspath(workdir)
     loop.prepare_workdir(config, workdir, overwrite=True)
-    source_summary = report.read_json(os.path.join(source_dir, "summary.json"))
-    variables = loop.restore_variables(
-        source_dir, source_config, source_summary["num_classes"], source_summary["image_shape"]
-    )
     overrides = config_lib.model_overrides(source_config)
     model = models.create(source_config.model, source_summary["num_classes"], **overrides)
     ds, train, val, test = loop.data_splits(config)
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
     start = time.perf_counter()
-    k_src = source_config.num_seeds
     per_seed = []
-    for r in range(config.num_seeds):
-        replica = variables if k_src == 1 else jax.tree.map(lambda a: a[r % k_src], variables)
+    for r in range(k):
+        replica = variables if k == 1 else jax.tree.map(lambda a: a[r], variables)
         features = [
             (transfer.head_inputs(model.apply, replica, normalizer(s.images)), s.labels)
             for s in (train, val, test)
@@ -75,7 +69,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
                 "num_features": int(features[0][0].shape[1]),
             }
         )
-    one = variables["params"] if k_src == 1 else jax.tree.map(lambda a: a[0], variables["params"])
+    one = variables["params"] if k == 1 else jax.tree.map(lambda a: a[0], variables["params"])
     summary: dict[str, Any] = {
         "probe": "linear_svm",
         "init_from": source_dir,

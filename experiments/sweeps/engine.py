@@ -224,6 +224,12 @@ def _per_seed(summary: dict, histories: list[list[dict]], figure: str) -> list[f
     return [s.get(figure) for s in summary.get("per_seed", [summary])]
 
 
+def figure_stats(summary: dict, figure: str) -> tuple[float | None, float | None]:
+    """Mean and standard deviation over seeds of a summary.json figure of a run ((None, None)
+    for a run that is missing, diverged or lacks the figure)."""
+    return mean_std(_per_seed(summary, [], figure))
+
+
 def model_macs(folder: str, summary: dict) -> int:
     """Multiply-accumulates per example of the model a finished run trained (cnnjax.summary)."""
     config = ml_collections.ConfigDict(report.read_json(os.path.join(folder, "config.json")))

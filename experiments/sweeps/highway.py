@@ -7,7 +7,7 @@ import os
 from cnnjax import report
 from experiments.configs import mnist
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep, mean_std
+from experiments.sweeps.engine import Run, Sweep, figure_stats
 
 CLAIM = (
     "Plain deep fully connected networks become hard to optimise as depth grows (their "
@@ -61,15 +61,11 @@ def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dic
     del workdir
     depths = sorted({int(r.labels["depth"]) for r in sweep.runs})
     lines = {}
+    loss = lambda name: figure_stats(summaries.get(name, {}), "final_train_loss")
     for kind in KINDS.values():
-        points = []
-        for depth in depths:
-            summary = summaries.get(f"{kind}_{depth}", {})
-            seeds = summary.get("per_seed", [summary])
-            points.append(mean_std([s.get("final_train_loss") for s in seeds]))
+        points = [loss(f"{kind}_{depth}") for depth in depths]
         lines[kind] = ([m for m, _ in points], [s for _, s in points])
-    clipped = summaries.get(f"highway_{depths[-1]}_clip", {})
-    clipped_loss = mean_std([s.get("final_train_loss") for s in clipped.get("per_seed", [])])[0]
+    clipped_loss = loss(f"highway_{depths[-1]}_clip")[0]
     references = {f"highway, depth {depths[-1]}, gradient clipped": ("highway", clipped_loss)}
     name = "final_train_loss_by_depth.png"
     report.plot_lines(

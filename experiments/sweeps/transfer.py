@@ -9,7 +9,7 @@ import numpy as np
 from cnnjax import report
 from experiments.configs import cifar10
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep, mean_std
+from experiments.sweeps.engine import Run, Sweep, figure_stats
 
 CLAIM = (
     "On a small target set, starting from a network pre-trained on a related task beats "
@@ -113,8 +113,7 @@ def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dic
     del workdir
 
     def stats(name: str) -> tuple[float | None, float | None]:
-        summary = summaries.get(name, {})
-        return mean_std([s.get("test_accuracy") for s in summary.get("per_seed", [summary])])
+        return figure_stats(summaries.get(name, {}), "test_accuracy")
 
     sizes = sorted({r.labels["per_class"] for r in sweep.runs if r.name.endswith("_k0")})
     lines, references = {}, {}

@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 visualize genomic clean
+	train-cifar10 train-cifar10-resnet20 visualize genomic segmentation superres clean
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,16 @@ visualize: install
 # (experiments/genomic.py; writes experiments/results/genomic/); QUICK=1: one small setting.
 genomic: install
 	$(PY) -m experiments.genomic $(if $(QUICK),--config=experiments/configs/genomic.py:quick) $(ARGS)
+
+# FCN segmentation of digits on canvases, with and without skips (experiments/segmentation.py;
+# writes experiments/results/segmentation/); QUICK=1: 8x8 digits, tiny nets, one epoch.
+segmentation: install
+	$(PY) -m experiments.segmentation $(if $(QUICK),--config=experiments/configs/segmentation.py:quick) $(ARGS)
+
+# Super-resolution: SRCNN and ESPCN against bicubic at x2 and x4 on MNIST and CIFAR-10
+# (experiments/superres.py; writes experiments/results/superres/); QUICK=1: 8x8 digits, x2.
+superres: install
+	$(PY) -m experiments.superres $(if $(QUICK),--config=experiments/configs/superres.py:quick) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

@@ -274,6 +274,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"{path}: unknown {what} {value!r}; valid {what} names: {', '.join(valid)}"
             )
     models.check_name(_get(config, "model"))
+    if models.output_kind(config.model) != "logits":
+        raise ConfigError(
+            f"model: {config.model!r} outputs {models.output_kind(config.model)}, not class "
+            "logits: train it with its own runner (python -m experiments.segmentation for "
+            "per-pixel models, python -m experiments.superres for image models)"
+        )
     for name in config.model_args:
         if name not in models.list_models():
             raise ConfigError(

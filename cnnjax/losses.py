@@ -17,7 +17,8 @@ PENALIZE_CHOICES = ("kernels", "all")
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
-    """Per-example softmax cross-entropy, shape (N,), for logits (N, K) and int labels (N,)."""
+    """Per-target softmax cross-entropy, shape labels.shape, for logits labels.shape + (K,) and
+    int labels: (N,) per example, or (N, H, W) per pixel."""
     num_classes = logits.shape[-1]
     targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
     return optax.softmax_cross_entropy(logits, targets)

@@ -5,7 +5,12 @@
     logits = model.apply(variables, x, train=False)   # (N, num_classes)
 
 Every model is a Flax Linen module whose `__call__(x, train: bool)` takes float NHWC images
-(N, H, W, C) and returns logits (N, num_classes). Models `sow` their named intermediate
+(N, H, W, C) and returns, by its `output_kind`:
+  'logits'        (N, num_classes): image classifiers, the runner's and the sweeps' models;
+  'pixel_logits'  (N, H, W, num_classes): per-pixel classifiers (segmentation, FCN);
+  'image'         (N, H', W', num_classes): image-to-image models (super-resolution), whose
+                  num_classes is the number of output channels.
+Models `sow` their named intermediate
 features (one per stage) into the `intermediates` collection, so
 `model.apply(variables, x, train=False, mutable=['intermediates'])` returns them without
 editing the model.
@@ -22,12 +27,14 @@ from cnnjax.models import (
     alexnet,
     cnn,
     cnn1d,
+    fcn,
     highway,
     inception,
     lenet,
     mlp,
     nin,
     resnet,
+    superres,
     vgg,
     xception,
 )
@@ -45,6 +52,13 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **xception.MODELS,
     **highway.MODELS,
     **cnn1d.MODELS,
+    **fcn.MODELS,
+    **superres.MODELS,
+}
+OUTPUT_KINDS = ("logits", "pixel_logits", "image")
+_OUTPUT_KIND = {
+    **{name: "pixel_logits" for name in fcn.MODELS},
+    **{name: "image" for name in superres.MODELS},
 }
 
 
@@ -63,6 +77,12 @@ def check_name(name: str) -> None:
         raise UnknownModelError(
             f"unknown model {name!r}; valid model names: {', '.join(list_models())}"
         )
+
+
+def output_kind(name: str) -> str:
+    """What model `name` returns: one of OUTPUT_KINDS (see the module docstring)."""
+    check_name(name)
+    return _OUTPUT_KIND.get(name, "logits")
 
 
 def hyperparameters(name: str) -> dict[str, object]:

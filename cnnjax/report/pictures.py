@@ -65,3 +65,11 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.nd
         base = np.repeat(base, 3, axis=-1)
     heat = plt.get_cmap("jet")(np.clip(heatmap, 0, 1))[..., :3]
     return (1 - alpha) * base + alpha * heat
+
+
+def label_colours(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """An RGB picture (H, W, 3) in [0, 1] of an int label map (H, W): class 0 (background)
+    black, classes 1 .. num_classes - 1 in the colours of matplotlib's 'tab10' (then 'tab20')."""
+    cmap = plt.get_cmap("tab10" if num_classes <= 11 else "tab20")
+    palette = np.concatenate([np.zeros((1, 3)), cmap(np.arange(num_classes - 1))[:, :3]])
+    return palette[np.asarray(mask)]

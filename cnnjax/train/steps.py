@@ -2,13 +2,17 @@
 
     train_step(state, images, labels, loss_config) -> (state, metrics)
     eval_step(state, images, labels, mask) -> metrics
-    regression_step(state, inputs, targets, l2) -> (state, mse)   (one-output models)
+    regression_step(state, inputs, targets, l2) -> (state, mse)   (regression, images out)
 
-Images arrive normalised (float32 NHWC). Mixed precision: with `compute_dtype` bfloat16 (or
-float16) the forward and backward passes run on a copy of the params and images cast to it,
-while the params, their gradients, the optimizer state and the batch-norm running statistics
-stay float32 and the loss is computed from float32 logits. Metrics are per-batch sums (so that
-epochs add them up exactly): `loss_sum` (data loss summed over examples), `correct`, `count`,
+Images arrive normalised (float32 NHWC). Labels are one class per image (B,) int32, or one per
+pixel (B, H, W) int32 for a per-pixel model (logits (B, H, W, K)): the sums below then run over
+pixels, and `count` counts the labelled targets (B, or B*H*W).
+
+Mixed precision: with `compute_dtype` bfloat16 (or float16) the forward and backward passes
+run on a copy of the params and images cast to it, while the params, their gradients, the
+optimizer state and the batch-norm running statistics stay float32 and the loss is computed
+from float32 logits. Metrics are per-batch sums (so that
+epochs add them up exactly): `loss_sum` (data loss summed over targets), `correct`, `count`,
 and for training `penalty` (the weight penalty of the params before the update) and `finite`.
 """
 
@@ -47,7 +51,8 @@ def train_step(
     loss_config: LossConfig,
     compute_dtype: jnp.dtype = jnp.float32,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) int32."""
+    """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) or (B, H, W)
+    int32; the data loss is the mean over the targets."""
     dropout_key = jax.random.fold_in(state.rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else []
 
@@ -81,7 +86,7 @@ def train_step(
         "loss_sum": loss_sum,
         "penalty": penalty,
         "correct": jnp.sum(jnp.argmax(logits, -1) == labels).astype(jnp.float32),
-        "count": jnp.asarray(labels.shape[0], jnp.float32),
+        "count": jnp.asarray(labels.size, jnp.float32),
         "finite": jnp.isfinite(loss_sum + penalty),
     }
     return new_state, metrics
@@ -94,11 +99,13 @@ def eval_step(
     mask: jax.Array,
     compute_dtype: jnp.dtype = jnp.float32,
 ) -> dict[str, jax.Array]:
-    """Masked sums of the data loss and of correct predictions; mask (B,) is 1 for real examples."""
+    """Masked sums of the data loss and of correct predictions over the targets; mask (B,) is 1
+    for real examples (padding of the last batch is 0)."""
     variables = {**state.variables(), "params": cast_floats(state.params, compute_dtype)}
     logits = state.apply_fn(variables, images.astype(compute_dtype), train=False)
     logits = logits.astype(jnp.float32)
     data_loss = losses.cross_entropy(logits, labels)
+    mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (labels.ndim - 1)), labels.shape)
     return {
         "loss_sum": jnp.sum(data_loss * mask),
         "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
@@ -109,14 +116,19 @@ def eval_step(
 def regression_step(
     state: TrainState, inputs: jax.Array, targets: jax.Array, l2: float = 0.0
 ) -> tuple[TrainState, jax.Array]:
-    """One optimizer step on the mean squared error of a one-output model: inputs (B, ...)
-    float32, targets (B,) float32. Loss = mean((f(x) - y)^2) + l2 * sum(kernel^2) / 2. Returns
-    the new state and the batch's mean squared error. Dropout key: fold_in(rng, step)."""
+    """One optimizer step on the mean squared error of a regression model: outputs of the
+    targets' shape, e.g. (B, H, W, C) images, or (B, 1) for targets (B,) (one-output models).
+    Loss = mean((f(x) - y)^2) + l2 * sum(kernel^2) / 2. Returns the new state and the batch's
+    mean squared error. Dropout key: fold_in(rng, step)."""
     dropout_key = jax.random.fold_in(state.rng, state.step)
 
     def objective(params):
         out = state.apply_fn({"params": params}, inputs, train=True, rngs={"dropout": dropout_key})
-        mse = jnp.mean(jnp.square(out[:, 0] - targets))
+        if out.shape == (*targets.shape, 1):
+            out = out[..., 0]
+        if out.shape != targets.shape:
+            raise ValueError(f"regression_step: outputs {out.shape} but targets {targets.shape}")
+        mse = jnp.mean(jnp.square(out - targets))
         return mse + losses.weight_penalty(params, 0.0, l2, "kernels"), mse
 
     grads, mse = jax.grad(objective, has_aux=True)(state.params)

@@ -9,7 +9,8 @@ from cnnjax import config as config_lib
 from cnnjax import models
 
 # Configs of runners other than experiments/train.py, tested with their runner.
-OWN_RUNNER = {"genomic"}  # experiments/genomic.py: tests/experiments/test_genomic.py
+# experiments/<name>.py, tested in tests/experiments/test_<name>.py
+OWN_RUNNER = {"genomic", "segmentation", "superres"}
 CONFIGS = sorted(
     p.stem
     for p in (pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cnnjax import models
+from cnnjax.models import superres
 
 # An input each model accepts, (H, W, C), small enough for a quick pass.
 INPUT_SHAPES = {
@@ -30,24 +31,56 @@ INPUT_SHAPES = {
     "lenet5_1998": (28, 28, 1),
     "small_cnn": (8, 8, 3),
     "cnn1d": (1, 32, 1),
+    "fcn": (8, 8, 1),
+    "fcn_noskip": (8, 8, 1),
+    "srcnn": (8, 8, 3),
+    "espcn": (4, 4, 3),
 }
-COMPILED = ("cnn1d", "mlp", "lenet5", "lenet5_1998", "small_cnn", "highway_mlp", "plain_mlp_deep")
+COMPILED = (
+    "fcn",
+    "cnn1d",
+    "mlp",
+    "lenet5",
+    "lenet5_1998",
+    "small_cnn",
+    "highway_mlp",
+    "plain_mlp_deep",
+)
 
 
 def test_every_model_has_a_test_input():
     assert sorted(INPUT_SHAPES) == models.list_models()
 
 
+def classes(name):
+    """num_classes for the tests: 7, or the input's channels for an image-to-image model."""
+    return INPUT_SHAPES[name][-1] if models.output_kind(name) == "image" else 7
+
+
+def output_shape(name, batch):
+    """(N, K) for image classifiers, (N, H, W, K) for per-pixel ones, (N, rH, rW, C) for
+    image-to-image models that up-sample by r."""
+    h, w, c = INPUT_SHAPES[name]
+    kind = models.output_kind(name)
+    if kind == "pixel_logits":
+        return (batch, h, w, 7)
+    if kind == "image":
+        r = superres.upscale(models.create(name, c))
+        return (batch, h * r, w * r, c)
+    assert kind == "logits"
+    return (batch, 7)
+
+
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("name", models.list_models())
 def test_abstract_init_forward_and_backward(name, train, loss_and_grads):
-    model = models.create(name, num_classes=7)
+    model = models.create(name, num_classes=classes(name))
     x = jax.ShapeDtypeStruct((2, *INPUT_SHAPES[name]), jnp.float32)
     variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(1), x, train=False), x)
     (_, (logits, state)), grads = jax.eval_shape(
         lambda v, x: loss_and_grads(model, v, x, train), variables, x
     )
-    assert logits.shape == (2, 7) and logits.dtype == jnp.float32
+    assert logits.shape == output_shape(name, 2) and logits.dtype == jnp.float32
     assert jax.tree.map(jnp.shape, grads) == jax.tree.map(jnp.shape, variables["params"])
     if "batch_stats" in variables:
         assert jax.tree.map(jnp.shape, state["batch_stats"]) == jax.tree.map(
@@ -58,11 +91,11 @@ def test_abstract_init_forward_and_backward(name, train, loss_and_grads):
 
 @pytest.mark.parametrize("name", COMPILED)
 def test_small_models_run_and_sow(name, loss_and_grads):
-    model = models.create(name, num_classes=7)
+    model = models.create(name, num_classes=classes(name))
     x = jax.random.normal(jax.random.PRNGKey(0), (3, *INPUT_SHAPES[name]))
     variables = model.init(jax.random.PRNGKey(1), x, train=False)
     logits, state = model.apply(variables, x, train=False, mutable=["intermediates"])
-    assert logits.shape == (3, 7) and np.all(np.isfinite(logits))
+    assert logits.shape == output_shape(name, 3) and np.all(np.isfinite(logits))
     feats = state["intermediates"]["penultimate"][0]
     assert feats.shape[0] == 3
     (loss, _), grads = jax.jit(lambda v, x: loss_and_grads(model, v, x, True))(variables, x)

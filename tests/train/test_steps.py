@@ -124,3 +124,30 @@ def test_replica_maps_agree_with_a_loop_over_replicas(monkeypatch, mode):
         expected = fn(w[r], x[r], 1.0)
         np.testing.assert_allclose(out["y"][r], expected["y"], rtol=1e-6)
         np.testing.assert_allclose(out["s"][r], expected["s"], rtol=1e-6)
+
+
+def test_per_pixel_labels_average_over_pixels_and_mask_whole_images():
+    """A per-pixel model: the loss is the mean over pixels, `count` counts pixels, and the
+    evaluation mask (one entry per image) removes every pixel of a padded image."""
+    c = base_config()
+    c.schedule.name = "constant"
+    model = models.create("fcn", 3, widths=(2,), convs_per_stage=1)
+    state = create_train_state(
+        model,
+        optim.make_optimizer(c, 10),
+        optim.make_plateau(c),
+        jax.random.PRNGKey(0),
+        (1, 4, 4, 1),
+    )
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 4, 4, 1))
+    y = jax.random.randint(jax.random.PRNGKey(2), (3, 4, 4), 0, 3)
+    _, m = step(state, x, y, LossConfig())
+    logits = state.apply_fn(state.variables(), x, train=True, mutable=["batch_stats"])[0]
+    per_pixel = losses.cross_entropy(logits, y)
+    assert per_pixel.shape == (3, 4, 4) and float(m["count"]) == 48
+    assert float(m["loss_sum"]) == pytest.approx(float(per_pixel.sum()), rel=1e-5)
+    masked = eval_step(state, x, y, jnp.array([1.0, 1.0, 0.0]))
+    full = eval_step(state, x[:2], y[:2], jnp.ones(2))
+    assert float(masked["count"]) == 32
+    assert float(masked["loss_sum"]) == pytest.approx(float(full["loss_sum"]), rel=1e-5)
+    assert float(masked["correct"]) == float(full["correct"])

@@ -1,0 +1,64 @@
+"""Scores of dense (per-pixel) predictions, from a confusion matrix that adds up over batches.
+
+    C[i, j]          = number of pixels of true class i predicted as class j       (K, K)
+    pixel accuracy   = sum_i C[i, i] / sum C
+    IoU_i            = C[i, i] / (sum_j C[i, j] + sum_j C[j, i] - C[i, i])
+                       (intersection over union of the true and predicted regions of class i)
+    mean IoU         = mean of IoU_i over the classes present in truth or prediction
+    mean class acc.  = mean over the classes present in truth of C[i, i] / sum_j C[i, j]
+
+as in Long et al. 2015 (FCN), section 5. And of restored images (super-resolution), per image,
+for pixel values in [0, 1] (dm-pix):
+
+    PSNR = 10 log10(1 / mean((x - y)^2))   dB
+    SSIM = mean over 11x11 Gaussian windows (sigma 1.5) of the structural similarity of x and y
+"""
+
+from __future__ import annotations
+
+import dm_pix
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def confusion_matrix(predictions: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
+    """C (num_classes, num_classes) int32 of int `predictions` and `labels` of one shape (any)."""
+    if predictions.shape != labels.shape:
+        raise ValueError(
+            f"confusion_matrix: predictions {predictions.shape} and labels {labels.shape} differ"
+        )
+    pairs = labels.reshape(-1) * num_classes + predictions.reshape(-1)
+    counts = jnp.bincount(pairs, length=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).astype(jnp.int32)
+
+
+def segmentation_scores(confusion: np.ndarray) -> dict[str, float | list[float]]:
+    """{'pixel_accuracy', 'mean_iou', 'mean_class_accuracy', 'iou' (per class, NaN for a class
+    absent from truth and prediction)} of a confusion matrix (see the module docstring)."""
+    c = np.asarray(confusion, np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.sum() == 0:
+        raise ValueError(f"segmentation_scores needs a non-empty (K, K) matrix, got {c.shape}")
+    hits, truth, predicted = np.diag(c), c.sum(1), c.sum(0)
+    union = truth + predicted - hits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, hits / union, np.nan)
+        recall = np.where(truth > 0, hits / truth, np.nan)
+    return {
+        "pixel_accuracy": float(hits.sum() / c.sum()),
+        "mean_iou": float(np.nanmean(iou)),
+        "mean_class_accuracy": float(np.nanmean(recall)),
+        "iou": [float(v) for v in iou],
+    }
+
+
+def image_scores(predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
+    """{'psnr': (N,) dB, 'ssim': (N,)} of images (N, H, W, C) in [0, 1]; predictions are
+    clipped to [0, 1] first (as a saved image would be)."""
+    if predictions.shape != targets.shape or predictions.ndim != 4:
+        raise ValueError(
+            f"image_scores needs two (N, H, W, C) batches of one shape, got "
+            f"{predictions.shape} and {targets.shape}"
+        )
+    predictions = jnp.clip(predictions, 0.0, 1.0)
+    return {"psnr": dm_pix.psnr(predictions, targets), "ssim": dm_pix.ssim(predictions, targets)}

@@ -1,0 +1,33 @@
+"""Segmentation scores against counts made by hand."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax import metrics
+
+
+def test_confusion_matrix_counts_every_pair():
+    labels = np.array([[0, 0, 1], [2, 2, 1]])
+    preds = np.array([[0, 1, 1], [2, 0, 0]])
+    c = np.asarray(metrics.confusion_matrix(jnp.asarray(preds), jnp.asarray(labels), 3))
+    expected = np.zeros((3, 3), int)
+    for t, p in zip(labels.ravel(), preds.ravel()):
+        expected[t, p] += 1
+    np.testing.assert_array_equal(c, expected)
+    with pytest.raises(ValueError, match="differ"):
+        metrics.confusion_matrix(jnp.zeros(3, int), jnp.zeros(4, int), 2)
+
+
+def test_scores_of_a_hand_made_confusion_matrix():
+    # class 0: 5 right, 1 called 1; class 1: 2 right, 2 called 0; class 2: absent everywhere.
+    c = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])
+    s = metrics.segmentation_scores(c)
+    assert s["pixel_accuracy"] == pytest.approx(7 / 10)
+    assert s["iou"][0] == pytest.approx(5 / (6 + 7 - 5))  # truth 6, predicted 7
+    assert s["iou"][1] == pytest.approx(2 / (4 + 3 - 2))
+    assert np.isnan(s["iou"][2])  # absent: left out of the mean
+    assert s["mean_iou"] == pytest.approx((5 / 8 + 2 / 5) / 2)
+    assert s["mean_class_accuracy"] == pytest.approx((5 / 6 + 2 / 4) / 2)
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.segmentation_scores(np.zeros((2, 2)))

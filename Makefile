@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 visualize genomic segmentation superres clean
+	train-cifar10 train-cifar10-resnet20 visualize genomic segmentation superres gan clean
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,11 @@ segmentation: install
 # (experiments/superres.py; writes experiments/results/superres/); QUICK=1: 8x8 digits, x2.
 superres: install
 	$(PY) -m experiments.superres $(if $(QUICK),--config=experiments/configs/superres.py:quick) $(ARGS)
+
+# DC-GAN on MNIST and Fashion-MNIST, unconditional and conditional, scored by our own LeNet-5
+# (experiments/gan.py; writes experiments/results/gan/); QUICK=1: 8x8 digits, tiny nets.
+gan: install
+	$(PY) -m experiments.gan $(if $(QUICK),--config=experiments/configs/gan.py:quick) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

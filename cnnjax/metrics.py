@@ -12,6 +12,15 @@ for pixel values in [0, 1] (dm-pix):
 
     PSNR = 10 log10(1 / mean((x - y)^2))   dB
     SSIM = mean over 11x11 Gaussian windows (sigma 1.5) of the structural similarity of x and y
+
+And of generated samples, from a trained classifier's class probabilities p(y|x_i) on N
+samples, with p(y) = mean_i p(y|x_i) (Salimans et al. 2016's Inception Score, with our own
+classifier in place of Inception):
+
+    inception score = exp(mean_i KL(p(y|x_i) || p(y)))        in [1, K]: high when each
+                      sample is confidently one class and the classes are balanced
+    confidence      = mean_i max_y p(y|x_i)
+    coverage        = exp(H(p(y))) / K                         effective share of the K classes
 """
 
 from __future__ import annotations
@@ -62,3 +71,20 @@ def image_scores(predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Ar
         )
     predictions = jnp.clip(predictions, 0.0, 1.0)
     return {"psnr": dm_pix.psnr(predictions, targets), "ssim": dm_pix.ssim(predictions, targets)}
+
+
+def sample_scores(probs: np.ndarray) -> dict[str, float]:
+    """{'inception_score', 'confidence', 'coverage'} of class probabilities (N, K) of samples
+    (see the module docstring)."""
+    p = np.asarray(probs, np.float64)
+    if p.ndim != 2 or not np.allclose(p.sum(1), 1.0, atol=1e-4):
+        raise ValueError(f"sample_scores needs probabilities (N, K) summing to 1, got {p.shape}")
+    marginal = p.mean(0)
+    log = lambda a: np.log(np.maximum(a, 1e-12))
+    kl = (p * (log(p) - log(marginal))).sum(1)
+    entropy = -(marginal * log(marginal)).sum()
+    return {
+        "inception_score": float(np.exp(kl.mean())),
+        "confidence": float(p.max(1).mean()),
+        "coverage": float(np.exp(entropy) / p.shape[1]),
+    }

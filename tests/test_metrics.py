@@ -31,3 +31,18 @@ def test_scores_of_a_hand_made_confusion_matrix():
     assert s["mean_class_accuracy"] == pytest.approx((5 / 6 + 2 / 4) / 2)
     with pytest.raises(ValueError, match="non-empty"):
         metrics.segmentation_scores(np.zeros((2, 2)))
+
+
+def test_sample_scores_at_their_extremes():
+    k = 4
+    uniform = metrics.sample_scores(np.full((8, k), 1 / k))
+    assert uniform["inception_score"] == pytest.approx(1.0)
+    assert uniform["confidence"] == pytest.approx(1 / k) and uniform["coverage"] == pytest.approx(1)
+    balanced = metrics.sample_scores(np.eye(k)[np.arange(8) % k])  # confident, every class
+    assert balanced["inception_score"] == pytest.approx(k, rel=1e-6)
+    assert balanced["confidence"] == 1.0 and balanced["coverage"] == pytest.approx(1.0)
+    collapsed = metrics.sample_scores(np.eye(k)[np.zeros(8, int)])  # mode collapse
+    assert collapsed["inception_score"] == pytest.approx(1.0)
+    assert collapsed["coverage"] == pytest.approx(1 / k)
+    with pytest.raises(ValueError, match="summing to 1"):
+        metrics.sample_scores(np.ones((3, 2)))

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from cnnjax import models
-from cnnjax.models import superres
 
 # An input each model accepts, (H, W, C), small enough for a quick pass.
 INPUT_SHAPES = {
@@ -35,6 +34,14 @@ INPUT_SHAPES = {
     "fcn_noskip": (8, 8, 1),
     "srcnn": (8, 8, 3),
     "espcn": (4, 4, 3),
+    "dcgan_generator": (1, 1, 16),
+    "dcgan_discriminator": (8, 8, 3),
+}
+# Image-to-image models: (num_classes, output (H, W, C)) for the input above.
+IMAGE_OUTPUTS = {
+    "srcnn": (3, (8, 8, 3)),
+    "espcn": (3, (8, 8, 3)),  # scale 2
+    "dcgan_generator": (3, (28, 28, 3)),  # image_size 28
 }
 COMPILED = (
     "fcn",
@@ -52,21 +59,25 @@ def test_every_model_has_a_test_input():
     assert sorted(INPUT_SHAPES) == models.list_models()
 
 
+def test_image_models_have_an_expected_output():
+    assert sorted(IMAGE_OUTPUTS) == sorted(
+        n for n in models.list_models() if models.output_kind(n) == "image"
+    )
+
+
 def classes(name):
-    """num_classes for the tests: 7, or the input's channels for an image-to-image model."""
-    return INPUT_SHAPES[name][-1] if models.output_kind(name) == "image" else 7
+    """num_classes for the tests: 7, or IMAGE_OUTPUTS' channels for an image-to-image model."""
+    return IMAGE_OUTPUTS[name][0] if name in IMAGE_OUTPUTS else 7
 
 
 def output_shape(name, batch):
-    """(N, K) for image classifiers, (N, H, W, K) for per-pixel ones, (N, rH, rW, C) for
-    image-to-image models that up-sample by r."""
-    h, w, c = INPUT_SHAPES[name]
+    """(N, K) for image classifiers, (N, H, W, K) for per-pixel ones, IMAGE_OUTPUTS' shape
+    for image-to-image models."""
     kind = models.output_kind(name)
     if kind == "pixel_logits":
-        return (batch, h, w, 7)
+        return (batch, *INPUT_SHAPES[name][:2], 7)
     if kind == "image":
-        r = superres.upscale(models.create(name, c))
-        return (batch, h * r, w * r, c)
+        return (batch, *IMAGE_OUTPUTS[name][1])
     assert kind == "logits"
     return (batch, 7)
 

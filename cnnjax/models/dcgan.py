@@ -1,0 +1,89 @@
+"""DC-GAN (Radford, Metz & Chintala 2016) for small images: a generator of transposed
+convolutions with batch norm, a discriminator of strided convolutions with leaky ReLU.
+
+Both keep the registry's contract (NHWC in, `train` argument):
+
+Generator, input z as a 1x1 "image" (N, 1, 1, Z) (noise, or noise and a one-hot class for the
+conditional GAN), output (N, S, S, num_classes) in (-1, 1) (tanh), S = image_size:
+    ConvTranspose (S/4 x S/4, VALID) to widths[0] -> BN -> ReLU        (N, S/4, S/4, widths[0])
+    ConvTranspose 4x4 / 2 to widths[1]  -> BN -> ReLU                  (N, S/2, S/2, widths[1])
+    ConvTranspose 4x4 / 2 to num_classes -> tanh                       (N, S, S, num_classes)
+Discriminator, input (N, S, S, C) (images, or images with one-hot class maps), output
+(N, num_classes) logits (num_classes=1: real against fake):
+    Conv 4x4 / 2 (widths[0]) -> leaky ReLU(0.2)                         (no BN on the input layer)
+    Conv 4x4 / 2 (widths[1]) -> BN -> leaky ReLU(0.2) -> flatten -> Dense(num_classes)
+All kernels N(0, 0.02^2) as in the paper. Sows 'penultimate' (the last hidden features).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+
+from cnnjax.layers import Conv2D, ConvTranspose2D
+
+DCGAN_INIT = nn.initializers.normal(0.02)
+
+
+class Generator(nn.Module):
+    """See the module docstring. Input (N, 1, 1, Z), output (N, S, S, num_classes)."""
+
+    num_classes: int  # output channels
+    image_size: int = 28  # S, divisible by 4
+    widths: Sequence[int] = (128, 64)
+    bn_momentum: float = 0.9
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+        if z.ndim != 4 or z.shape[1:3] != (1, 1) or self.image_size % 4:
+            raise ValueError(
+                f"Generator expects z of shape (N, 1, 1, Z) and image_size divisible by 4, got "
+                f"{z.shape} and image_size={self.image_size}"
+            )
+        norm = lambda name: nn.BatchNorm(
+            use_running_average=not train, momentum=self.bn_momentum, name=name
+        )
+        base = self.image_size // 4
+        x = ConvTranspose2D(
+            self.widths[0],
+            (base, base),
+            padding="VALID",
+            use_bias=False,
+            kernel_init=DCGAN_INIT,
+            name="project",
+        )(z)
+        x = nn.relu(norm("bn0")(x))
+        x = ConvTranspose2D(
+            self.widths[1], (4, 4), strides=2, use_bias=False, kernel_init=DCGAN_INIT, name="up1"
+        )(x)
+        x = nn.relu(norm("bn1")(x))
+        self.sow("intermediates", "penultimate", x)
+        x = ConvTranspose2D(
+            self.num_classes, (4, 4), strides=2, kernel_init=DCGAN_INIT, name="up2"
+        )(x)
+        return nn.tanh(x)
+
+
+class Discriminator(nn.Module):
+    """See the module docstring. Input (N, S, S, C), output (N, num_classes) logits."""
+
+    num_classes: int = 1
+    widths: Sequence[int] = (64, 128)
+    bn_momentum: float = 0.9
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        act = lambda y: nn.leaky_relu(y, 0.2)
+        x = act(Conv2D(self.widths[0], (4, 4), strides=2, kernel_init=DCGAN_INIT, name="conv0")(x))
+        x = Conv2D(
+            self.widths[1], (4, 4), strides=2, use_bias=False, kernel_init=DCGAN_INIT, name="conv1"
+        )(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, name="bn1")(x)
+        x = act(x).reshape((x.shape[0], -1))
+        self.sow("intermediates", "penultimate", x)
+        return nn.Dense(self.num_classes, kernel_init=DCGAN_INIT, name="head")(x)
+
+
+MODELS = {"dcgan_generator": Generator, "dcgan_discriminator": Discriminator}

@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 visualize genomic segmentation superres gan clean
+	train-cifar10 train-cifar10-resnet20 visualize genomic segmentation superres gan flow clean
 
 install: $(VENV)/.installed
 
@@ -86,6 +86,11 @@ superres: install
 # (experiments/gan.py; writes experiments/results/gan/); QUICK=1: 8x8 digits, tiny nets.
 gan: install
 	$(PY) -m experiments.gan $(if $(QUICK),--config=experiments/configs/gan.py:quick) $(ARGS)
+
+# Optical flow: FlowNetSimple on CIFAR-10 pairs warped by known smooth random flows, against
+# zero flow (experiments/flow.py; writes experiments/results/flow/); QUICK=1: 8x8 digits.
+flow: install
+	$(PY) -m experiments.flow $(if $(QUICK),--config=experiments/configs/flow.py:quick) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q -n auto

@@ -314,7 +314,7 @@ def main(argv):
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
         f"jax {jax.__version__}  ",
-        f"Wall time: {wall / 60:.1f} min",
+        trainings.timing(rows, wall),
         "",
     ]
     with open(os.path.join(config.results_dir, "results.md"), "w") as f:

@@ -39,3 +39,13 @@ def load_or_train(
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     report.write_json(path, {"identity": identity, "record": record})
     return record, False
+
+
+def timing(records: list[dict[str, Any]], wall_seconds: float) -> str:
+    """The results.md line on time: the trainings' own seconds (saved with them, so a rerun
+    that reuses them still reports what they cost) and this invocation's wall time."""
+    total = sum(r["seconds"] for r in records)
+    return (
+        f"Training time: {total / 60:.1f} min over {len(records)} trainings (this invocation: "
+        f"{wall_seconds / 60:.1f} min)"
+    )

@@ -9,8 +9,8 @@ Every model is a Flax Linen module whose `__call__(x, train: bool)` takes float 
   'logits'        (N, num_classes): image classifiers, the runner's and the sweeps' models;
   'pixel_logits'  (N, H, W, num_classes): per-pixel classifiers (segmentation, FCN);
   'image'         (N, H', W', num_classes): image-to-image models (super-resolution, a
-                  GAN's generator of images from noise (N, 1, 1, Z)), whose num_classes is
-                  the number of output channels.
+                  GAN's generator of images from noise (N, 1, 1, Z), optical flow from two
+                  stacked frames), whose num_classes is the number of output channels.
 Models `sow` their named intermediate
 features (one per stage) into the `intermediates` collection, so
 `model.apply(variables, x, train=False, mutable=['intermediates'])` returns them without
@@ -30,6 +30,7 @@ from cnnjax.models import (
     cnn1d,
     dcgan,
     fcn,
+    flownet,
     highway,
     inception,
     lenet,
@@ -57,12 +58,14 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **fcn.MODELS,
     **superres.MODELS,
     **dcgan.MODELS,
+    **flownet.MODELS,
 }
 OUTPUT_KINDS = ("logits", "pixel_logits", "image")
 _OUTPUT_KIND = {
     **{name: "pixel_logits" for name in fcn.MODELS},
     **{name: "image" for name in superres.MODELS},
     "dcgan_generator": "image",
+    "flownet_simple": "image",
 }
 
 

@@ -73,3 +73,21 @@ def label_colours(mask: np.ndarray, num_classes: int) -> np.ndarray:
     cmap = plt.get_cmap("tab10" if num_classes <= 11 else "tab20")
     palette = np.concatenate([np.zeros((1, 3)), cmap(np.arange(num_classes - 1))[:, :3]])
     return palette[np.asarray(mask)]
+
+
+def flow_colours(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
+    """An RGB picture (H, W, 3) in [0, 1] of a flow field (H, W, 2) (rows, columns) in the
+    usual colour wheel: hue = direction, saturation = magnitude / max_magnitude (default: the
+    field's largest), white = no motion."""
+    dy, dx = np.asarray(flow[..., 0], np.float64), np.asarray(flow[..., 1], np.float64)
+    magnitude = np.hypot(dx, dy)
+    top = max_magnitude if max_magnitude else max(float(magnitude.max()), 1e-12)
+    hsv = np.stack(
+        [
+            (np.arctan2(-dy, -dx) / (2 * np.pi)) % 1.0,
+            np.clip(magnitude / top, 0, 1),
+            np.ones_like(magnitude),
+        ],
+        -1,
+    )
+    return matplotlib.colors.hsv_to_rgb(hsv)

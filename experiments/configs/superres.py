@@ -28,7 +28,7 @@ def get_config(variant: str | None = None):
             for name in ("srcnn", "espcn")
         }
     )
-    c.seeds = 3  # trainings per (dataset, scale, model), seeds 0 .. seeds-1
+    c.seeds = 2  # trainings per (dataset, scale, model), seeds 0 .. seeds-1
     c.epochs = 6
     c.batch_size = 64  # images per step
     c.eval_batch_size = 500

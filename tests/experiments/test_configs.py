@@ -10,7 +10,7 @@ from cnnjax import models
 
 # Configs of runners other than experiments/train.py, tested with their runner.
 # experiments/<name>.py, tested in tests/experiments/test_<name>.py
-OWN_RUNNER = {"gan", "genomic", "segmentation", "superres"}
+OWN_RUNNER = {"flow", "gan", "genomic", "segmentation", "superres"}
 CONFIGS = sorted(
     p.stem
     for p in (pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py")

@@ -36,15 +36,22 @@ INPUT_SHAPES = {
     "espcn": (4, 4, 3),
     "dcgan_generator": (1, 1, 16),
     "dcgan_discriminator": (8, 8, 3),
+    "flownet_simple": (8, 8, 6),
 }
 # Image-to-image models: (num_classes, output (H, W, C)) for the input above.
 IMAGE_OUTPUTS = {
     "srcnn": (3, (8, 8, 3)),
     "espcn": (3, (8, 8, 3)),  # scale 2
     "dcgan_generator": (3, (28, 28, 3)),  # image_size 28
+    "flownet_simple": (2, (8, 8, 2)),  # flow (rows, columns) from two stacked RGB frames
 }
 COMPILED = (
     "fcn",
+    "srcnn",
+    "espcn",
+    "dcgan_generator",
+    "dcgan_discriminator",
+    "flownet_simple",
     "cnn1d",
     "mlp",
     "lenet5",

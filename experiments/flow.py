@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import shlex
-import sys
 import time
 
 import jax
@@ -168,7 +165,7 @@ def main(argv):
     config = FLAGS.config
     os.makedirs(config.results_dir, exist_ok=True)
     start = time.perf_counter()
-    try:
+    with trainings.exit_on_error():
         images, test = load(config)
         records = []
         for seed in range(config.seeds):
@@ -180,22 +177,8 @@ def main(argv):
             if reused:
                 print(f"seed {seed}: finished before")
             records.append(record)
-    except (ValueError, data.DataError, FloatingPointError) as e:
-        sys.exit(f"error: {e}")
-    wall = time.perf_counter() - start
     zero = float(jnp.mean(flow_data.endpoint_error(jnp.zeros_like(test[1]), test[1])))
     epe, epe_std = mean_std([r["final"]["test_epe"] for r in records])
-    command = " ".join(["python -m experiments.flow", *(shlex.quote(a) for a in sys.argv[1:])])
-    report.write_json(
-        os.path.join(config.results_dir, "results.json"),
-        {
-            "config": config.to_dict(),
-            "zero_flow_epe": zero,
-            "records": [{k: v for k, v in r.items() if k != "examples"} for r in records],
-            "command": command,
-            "wall_seconds": wall,
-        },
-    )
     steps = [h["step"] for h in records[0]["history"]]
     points = [mean_std([r["history"][i]["test_epe"] for r in records]) for i in range(len(steps))]
     report.plot_lines(
@@ -208,7 +191,7 @@ def main(argv):
         title="FlowNetSimple on warped image pairs",
     )
     write_pictures(config, test, records[0])
-    md = [
+    body = [
         "# Optical flow: FlowNetSimple against zero flow",
         "",
         f"Pairs of `{config.dataset}` images: the second frame is the first warped by a smooth "
@@ -228,15 +211,15 @@ def main(argv):
         "",
         "![flow_examples.png](flow_examples.png)",
         "",
-        f"Command: `{command}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
-        f"jax {jax.__version__}  ",
-        trainings.timing(records, wall),
-        "",
     ]
-    with open(os.path.join(config.results_dir, "results.md"), "w") as f:
-        f.write("\n".join(md))
-    print("\n".join(md))
+    payload = {
+        "config": config.to_dict(),
+        "zero_flow_epe": zero,
+        "records": [{k: v for k, v in r.items() if k != "examples"} for r in records],
+    }
+    trainings.write_results(
+        config.results_dir, "experiments.flow", payload, body, records, time.perf_counter() - start
+    )
 
 
 if __name__ == "__main__":

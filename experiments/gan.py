@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import shlex
-import sys
 import time
 
 import jax
@@ -278,24 +275,10 @@ def main(argv):
     config = FLAGS.config
     os.makedirs(config.results_dir, exist_ok=True)
     start = time.perf_counter()
-    try:
+    with trainings.exit_on_error():
         rows, judges = run_all(config)
-    except (ValueError, data.DataError, FloatingPointError) as e:
-        sys.exit(f"error: {e}")
-    wall = time.perf_counter() - start
-    command = " ".join(["python -m experiments.gan", *(shlex.quote(a) for a in sys.argv[1:])])
-    report.write_json(
-        os.path.join(config.results_dir, "results.json"),
-        {
-            "config": config.to_dict(),
-            "judges": judges,
-            "rows": [{k: v for k, v in r.items() if k != "shown"} for r in rows],
-            "command": command,
-            "wall_seconds": wall,
-        },
-    )
     files = write_figures(config, rows, judges)
-    md = [
+    body = [
         "# DC-GAN: samples scored by our own classifier",
         "",
         f"{config.train_size or 'All'} training images per dataset, scaled to [-1, 1]; "
@@ -311,15 +294,15 @@ def main(argv):
         _table(config, rows, judges),
         "",
         *[f"![{f}]({f})\n" for f in files],
-        f"Command: `{command}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
-        f"jax {jax.__version__}  ",
-        trainings.timing(rows, wall),
-        "",
     ]
-    with open(os.path.join(config.results_dir, "results.md"), "w") as f:
-        f.write("\n".join(md))
-    print("\n".join(md))
+    payload = {
+        "config": config.to_dict(),
+        "judges": judges,
+        "rows": [{k: v for k, v in r.items() if k != "shown"} for r in rows],
+    }
+    trainings.write_results(
+        config.results_dir, "experiments.gan", payload, body, rows, time.perf_counter() - start
+    )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import shlex
-import sys
 import time
 
 import jax
@@ -202,24 +199,9 @@ def main(argv):
     config = FLAGS.config
     os.makedirs(config.results_dir, exist_ok=True)
     start = time.perf_counter()
-    try:
+    with trainings.exit_on_error():
         records, splits, num_classes = run_all(config)
-    except (ValueError, data.DataError, FloatingPointError) as e:
-        sys.exit(f"error: {e}")
-    wall = time.perf_counter() - start
     table, stats = _table(config, records)
-    command = " ".join(
-        ["python -m experiments.segmentation", *(shlex.quote(a) for a in sys.argv[1:])]
-    )
-    report.write_json(
-        os.path.join(config.results_dir, "results.json"),
-        {
-            "config": config.to_dict(),
-            "records": [{k: v for k, v in r.items() if k != "examples"} for r in records],
-            "command": command,
-            "wall_seconds": wall,
-        },
-    )
     epochs = list(range(1, config.epochs + 1))
     curves = {}
     for name in config.models:
@@ -236,7 +218,7 @@ def main(argv):
         title="FCN on digit canvases: with and without skip connections",
     )
     write_pictures(config, records, splits, num_classes)
-    md = [
+    body = [
         "# FCN segmentation of digits on a canvas",
         "",
         f"{config.train_canvases} training and {config.test_canvases} test canvases of "
@@ -253,15 +235,19 @@ def main(argv):
         "",
         "![segmentation_examples.png](segmentation_examples.png)",
         "",
-        f"Command: `{command}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
-        f"jax {jax.__version__}  ",
-        trainings.timing(records, wall),
-        "",
     ]
-    with open(os.path.join(config.results_dir, "results.md"), "w") as f:
-        f.write("\n".join(md))
-    print("\n".join(md))
+    payload = {
+        "config": config.to_dict(),
+        "records": [{k: v for k, v in r.items() if k != "examples"} for r in records],
+    }
+    trainings.write_results(
+        config.results_dir,
+        "experiments.segmentation",
+        payload,
+        body,
+        records,
+        time.perf_counter() - start,
+    )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import shlex
-import sys
 import time
 
 import jax
@@ -297,16 +294,8 @@ def main(argv):
     config = FLAGS.config
     os.makedirs(config.results_dir, exist_ok=True)
     start = time.perf_counter()
-    try:
+    with trainings.exit_on_error():
         rows, shown = run_all(config)
-    except (ValueError, data.DataError, FloatingPointError) as e:
-        sys.exit(f"error: {e}")
-    wall = time.perf_counter() - start
-    command = " ".join(["python -m experiments.superres", *(shlex.quote(a) for a in sys.argv[1:])])
-    report.write_json(
-        os.path.join(config.results_dir, "results.json"),
-        {"config": config.to_dict(), "rows": rows, "command": command, "wall_seconds": wall},
-    )
     lines = {}
     for name in config.datasets:
         for method in config.models:
@@ -322,7 +311,7 @@ def main(argv):
         title="Super-resolution: gain over bicubic interpolation",
     )
     files = write_pictures(config, rows, shown)
-    md = [
+    body = [
         "# Super-resolution: SRCNN and ESPCN against bicubic up-sampling",
         "",
         f"High-resolution images: {config.train_size} training images and the first "
@@ -339,15 +328,15 @@ def main(argv):
         "![psnr_gain_by_scale.png](psnr_gain_by_scale.png)",
         "",
         *[f"![{f}]({f})\n" for f in files],
-        f"Command: `{command}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
-        f"jax {jax.__version__}  ",
-        trainings.timing([r for r in rows if r["seed"] is not None], wall),
-        "",
     ]
-    with open(os.path.join(config.results_dir, "results.md"), "w") as f:
-        f.write("\n".join(md))
-    print("\n".join(md))
+    trainings.write_results(
+        config.results_dir,
+        "experiments.superres",
+        {"config": config.to_dict(), "rows": rows},
+        body,
+        [r for r in rows if r["seed"] is not None],
+        time.perf_counter() - start,
+    )
 
 
 if __name__ == "__main__":

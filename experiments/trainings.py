@@ -1,4 +1,5 @@
-"""Finished trainings kept on disk, for runners that train many models in one invocation.
+"""What the runners that train many models in one invocation share (experiments/segmentation,
+superres, gan, flow): finished trainings kept on disk, their error handling and their results.
 
     record, reused = load_or_train(path, identity, train)
 
@@ -11,11 +12,17 @@ is saved to `path` (atomically) with the identity.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any, Callable
+import platform
+import shlex
+import sys
+from typing import Any, Callable, Iterator
 
-from cnnjax import report
+import jax
+
+from cnnjax import data, report
 
 
 def config_identity(config, fields: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -49,3 +56,44 @@ def timing(records: list[dict[str, Any]], wall_seconds: float) -> str:
         f"Training time: {total / 60:.1f} min over {len(records)} trainings (this invocation: "
         f"{wall_seconds / 60:.1f} min)"
     )
+
+
+@contextlib.contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Bad input (ValueError, DataError) or a diverged training (FloatingPointError) ends the
+    program with `error: <message>` on stderr and status 1, not a traceback; finished trainings
+    stay saved."""
+    try:
+        yield
+    except (ValueError, data.DataError, FloatingPointError) as e:
+        sys.exit(f"error: {e}")
+
+
+def write_results(
+    results_dir: str,
+    module: str,
+    payload: dict[str, Any],
+    body: list[str],
+    records: list[dict[str, Any]],
+    wall_seconds: float,
+) -> None:
+    """results.json (`payload` with the command and wall time) and results.md (`body`, then
+    the command, the machine and `timing`) in `results_dir`; prints results.md."""
+    command = " ".join([f"python -m {module}", *(shlex.quote(a) for a in sys.argv[1:])])
+    report.write_json(
+        os.path.join(results_dir, "results.json"),
+        {**payload, "command": command, "wall_seconds": wall_seconds},
+    )
+    md = "\n".join(
+        [
+            *body,
+            f"Command: `{command}`  ",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
+            f"jax {jax.__version__}  ",
+            timing(records, wall_seconds),
+            "",
+        ]
+    )
+    with open(os.path.join(results_dir, "results.md"), "w") as f:
+        f.write(md)
+    print(md)

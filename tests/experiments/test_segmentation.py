@@ -2,36 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def run_quick(tmp_path, *flags):
-    """`python -m experiments.segmentation` with the quick config, as a user runs it."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.segmentation",
-            "--config=experiments/configs/segmentation.py:quick",
-            f"--config.results_dir={tmp_path}",
-            f"--config.workdir={tmp_path / 'runs'}",
-            *flags,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path):
-    out = run_quick(tmp_path)
+def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path, quick_runner):
+    out = quick_runner("segmentation", tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.load(open(tmp_path / "results.json"))
     assert [(r["model"], r["seed"]) for r in results["records"]] == [
@@ -48,18 +25,18 @@ def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path)
     assert "| `fcn` |" in table and "| `fcn_noskip` |" in table
     for png in ("mean_iou_by_epoch.png", "segmentation_examples.png"):
         assert os.path.getsize(tmp_path / png) > 0
-    again = run_quick(tmp_path)
+    again = quick_runner("segmentation", tmp_path)
     assert again.returncode == 0 and again.stdout.count("finished before") == 4
     assert json.load(open(tmp_path / "results.json"))["records"] == results["records"]
     # A changed training field is a different training: nothing is reused.
-    changed = run_quick(tmp_path, "--config.seeds=1", "--config.batch_size=16")
+    changed = quick_runner("segmentation", tmp_path, "--config.seeds=1", "--config.batch_size=16")
     assert changed.returncode == 0 and "finished before" not in changed.stdout
 
 
-def test_too_few_canvases_and_a_classifier_are_clear_errors(tmp_path):
-    out = run_quick(tmp_path, "--config.train_canvases=8")
+def test_too_few_canvases_and_a_classifier_are_clear_errors(tmp_path, quick_runner):
+    out = quick_runner("segmentation", tmp_path, "--config.train_canvases=8")
     assert out.returncode != 0 and "train_canvases=8 is fewer than batch_size=32" in out.stderr
-    out = run_quick(tmp_path, "--config.models=('lenet5',)")
+    out = quick_runner("segmentation", tmp_path, "--config.models=('lenet5',)")
     assert out.returncode != 0 and "'lenet5' is not a per-pixel model" in out.stderr
 
 

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -16,30 +14,9 @@ from cnnjax.train.state import create_train_state
 from cnnjax.train.steps import regression_step
 from experiments import superres
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def run_quick(tmp_path, *flags):
-    """`python -m experiments.superres` with the quick config, as a user runs it."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.superres",
-            "--config=experiments/configs/superres.py:quick",
-            f"--config.results_dir={tmp_path}",
-            f"--config.workdir={tmp_path / 'runs'}",
-            *flags,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path):
-    out = run_quick(tmp_path)
+def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path, quick_runner):
+    out = quick_runner("superres", tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = json.load(open(tmp_path / "results.json"))["rows"]
     assert [(r["method"], r["seed"]) for r in rows] == [
@@ -55,17 +32,17 @@ def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path)
     assert "| digits | x2 | bicubic |" in table and "| digits | x2 | espcn |" in table
     for png in ("psnr_gain_by_scale.png", "superres_digits_x2.png"):
         assert os.path.getsize(tmp_path / png) > 0
-    again = run_quick(tmp_path)
+    again = quick_runner("superres", tmp_path)
     assert again.returncode == 0 and again.stdout.count("finished before") == 4
     assert json.load(open(tmp_path / "results.json"))["rows"] == rows
 
 
-def test_bad_settings_are_clear_errors(tmp_path):
-    out = run_quick(tmp_path, "--config.scales=(3,)")
+def test_bad_settings_are_clear_errors(tmp_path, quick_runner):
+    out = quick_runner("superres", tmp_path, "--config.scales=(3,)")
     assert out.returncode != 0 and "8x8 pixels cannot be downscaled by 3" in out.stderr
-    out = run_quick(tmp_path, "--config.models=('fcn',)")
+    out = quick_runner("superres", tmp_path, "--config.models=('fcn',)")
     assert out.returncode != 0 and "'fcn' is not an image model" in out.stderr
-    out = run_quick(tmp_path, "--config.test_size=100000")
+    out = quick_runner("superres", tmp_path, "--config.test_size=100000")
     assert out.returncode != 0 and "test_size=100000: digits has only" in out.stderr
 
 

@@ -13,9 +13,10 @@ variable paths, so it needs no change to the models:
   frozen set is every module owning variables that is entered before the (k+1)-th weight
   layer, so a convolution's batch norm is frozen with it. The head is never frozen.
 - `freeze(tx, frozen)`: the optimizer with zero updates for the frozen modules' parameters
-  (`optax.multi_transform` with `optax.set_to_zero`); `freeze_batch_norm(apply_fn, frozen)`:
-  the model's apply with the frozen BatchNorm modules normalising by their running statistics
-  even in training, and so never updating them (the Keras convention for a frozen base).
+  (`optax.multi_transform` with `optax.set_to_zero`); `frozen_apply(apply_fn, frozen)`: the
+  model's apply with the frozen BatchNorm modules normalising by their running statistics
+  even in training, and so never updating them (the Keras convention for a frozen base), and
+  no gradient flowing into the frozen modules (the backward pass skips them).
 - `head_inputs` and `fit_linear_svm`: the penultimate features (the head's input) of a trained
   network and scikit-learn's linear SVM on them, its C chosen on the validation split.
 """
@@ -115,24 +116,29 @@ def freeze(
     return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
 
 
-def freeze_batch_norm(apply_fn: Callable, frozen: Sequence[Path]) -> Callable:
-    """`apply_fn` with every BatchNorm among the `frozen` modules in inference mode: it
-    normalises with its running mean and variance, in training too, and leaves them unchanged."""
+def frozen_apply(apply_fn: Callable, frozen: Sequence[Path]) -> Callable:
+    """`apply_fn` with the `frozen` modules fixed: every BatchNorm among them in inference
+    mode (it normalises with its running mean and variance, in training too, and leaves them
+    unchanged), and every frozen module's output passed through lax.stop_gradient, so that no
+    gradient flows into them and the backward pass skips them. The frozen modules are the first
+    in forward order, so nothing trainable lies upstream of them: the other parameters'
+    gradients are unchanged, and the frozen ones' data gradient is zero (they get no updates
+    anyway, `freeze`)."""
     frozen_set = set(frozen)
     if not frozen_set:
         return apply_fn
 
     def interceptor(next_fun, args, kwargs, context):
         module = context.module
-        if (
-            context.method_name == "__call__"
-            and isinstance(module, nn.BatchNorm)
-            and module.path in frozen_set
-        ):
+        if context.method_name != "__call__" or not _is_frozen(module.path, frozen_set):
+            return next_fun(*args, **kwargs)
+        if isinstance(module, nn.BatchNorm) and module.path in frozen_set:
             kwargs = {k: v for k, v in kwargs.items() if k != "use_running_average"}
             unbound = module.clone(parent=None, use_running_average=None)
-            return unbound.apply(module.variables, *args, use_running_average=True, **kwargs)
-        return next_fun(*args, **kwargs)
+            out = unbound.apply(module.variables, *args, use_running_average=True, **kwargs)
+        else:
+            out = next_fun(*args, **kwargs)
+        return jax.tree.map(jax.lax.stop_gradient, out)
 
     def apply(*args, **kwargs):
         with nn.intercept_methods(interceptor):

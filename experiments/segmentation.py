@@ -154,23 +154,24 @@ def run_all(config) -> tuple[list[dict], tuple[np.ndarray, ...], int]:
     return records, splits, num_classes
 
 
-def _table(config, records) -> tuple[str, dict]:
+def _table(config, records) -> str:
     lines = [
         "| model | parameters | test mean IoU | test pixel accuracy | mean class accuracy | "
         "training loss | minutes per training |",
         "|---|---|---|---|---|---|---|",
     ]
-    stats = {}
     for name in config.models:
         group = [r for r in records if r["model"] == name]
         keys = ("mean_iou", "pixel_accuracy", "mean_class_accuracy", "train_loss")
-        stats[name] = {k: mean_std([r["final"][k] for r in group]) for k in keys}
-        cells = [f"{m:.4f} ± {s:.4f}" for m, s in stats[name].values()]
+        cells = [
+            f"{m:.4f} ± {s:.4f}"
+            for m, s in (mean_std([r["final"][k] for r in group]) for k in keys)
+        ]
         minutes = np.mean([r["seconds"] for r in group]) / 60
         lines.append(
             f"| `{name}` | {group[0]['params']:,} | " + " | ".join(cells) + f" | {minutes:.1f} |"
         )
-    return "\n".join(lines), stats
+    return "\n".join(lines)
 
 
 def write_pictures(config, records, splits, num_classes) -> None:
@@ -201,7 +202,7 @@ def main(argv):
     start = time.perf_counter()
     with trainings.exit_on_error():
         records, splits, num_classes = run_all(config)
-    table, stats = _table(config, records)
+    table = _table(config, records)
     epochs = list(range(1, config.epochs + 1))
     curves = {}
     for name in config.models:

@@ -63,7 +63,7 @@ def test_frozen_batch_norm_in_training_equals_inference():
     stats = jax.tree.map(lambda a: a + 0.5, variables["batch_stats"])  # not the batch's
     variables = {**variables, "batch_stats": stats}
     frozen = transfer.frozen_modules(model, x.shape, 2)
-    apply = transfer.freeze_batch_norm(model.apply, frozen)
+    apply = transfer.frozen_apply(model.apply, frozen)
     train_out, updates = apply(variables, x, train=True, mutable=["batch_stats"])
     np.testing.assert_allclose(train_out, model.apply(variables, x, train=False), rtol=1e-6)
     jax.tree.map(np.testing.assert_array_equal, updates["batch_stats"], stats)
@@ -71,6 +71,32 @@ def test_frozen_batch_norm_in_training_equals_inference():
     plain_out, moved = model.apply(variables, x, train=True, mutable=["batch_stats"])
     assert not np.allclose(plain_out, train_out)
     assert not np.allclose(moved["batch_stats"]["bn0_0"]["mean"], stats["bn0_0"]["mean"])
+
+
+def test_frozen_modules_get_no_gradient_and_the_others_the_same():
+    """stop_gradient at the frozen modules' outputs: zero data gradient for the frozen
+    parameters, bit-for-bit the same gradient for every other one (nothing trainable lies
+    upstream of the first layers)."""
+    model = models.create("small_cnn", 3, widths=(4, 4), convs_per_stage=1, hidden=8)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 8, 8, 1))
+    variables = model.init(jax.random.PRNGKey(1), x, train=False)
+    frozen = transfer.frozen_modules(model, x.shape, 2)
+    assert [m[0] for m in frozen] == ["conv0_0", "bn0_0", "conv1_0", "bn1_0"]
+
+    def grads(apply):
+        def loss(params):
+            out = apply({**variables, "params": params}, x, train=False)
+            return jnp.sum(jax.nn.log_softmax(out)[:, 0])
+
+        return jax.grad(loss)(variables["params"])
+
+    plain, fixed = grads(model.apply), grads(transfer.frozen_apply(model.apply, frozen))
+    for name in plain:
+        if (name,) in frozen:
+            jax.tree.map(lambda g: np.testing.assert_array_equal(g, 0.0), fixed[name])
+            assert any(np.abs(g).max() > 0 for g in jax.tree.leaves(plain[name]))
+        else:
+            jax.tree.map(np.testing.assert_allclose, fixed[name], plain[name])
 
 
 def test_transplant_copies_all_but_a_fresh_head_and_names_a_mismatch():

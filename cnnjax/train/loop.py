@@ -377,7 +377,7 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         state = jax.jit(init, out_shardings=replicated)(config.seed)
     else:
         state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
-    state = state.replace(apply_fn=transfer.freeze_batch_norm(model.apply, frozen))
+    state = state.replace(apply_fn=transfer.frozen_apply(model.apply, frozen))
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     logging.info("model %s: %d parameters", config.model, num_params(params_one))
     flat = traverse_util.flatten_dict(params_one)

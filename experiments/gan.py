@@ -114,10 +114,8 @@ def train_gan(config, images, labels, num_classes, conditional: bool, seed: int,
     score_y = np.arange(config.score_samples) % num_classes
     history, shown, start = [], [], time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        order = np.random.default_rng([seed, epoch]).permutation(n)
         sums = {}
-        for b in range(steps_per_epoch):
-            idx = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
+        for b, idx in enumerate(trainings.epoch_batches(n, config.batch_size, seed, epoch)):
             t = (epoch - 1) * steps_per_epoch + b  # the step: its noise
             z = jax.random.normal(jax.random.fold_in(key_z, t), (len(idx), config.latent))
             y = jnp.asarray(labels[idx]) if conditional else None

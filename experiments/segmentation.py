@@ -104,10 +104,8 @@ def train_one(config, name: str, seed: int, splits, num_classes: int) -> dict:
     predict = make_predict(model)
     history, start = [], time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        order = np.random.default_rng([seed, epoch]).permutation(len(x))
         loss_sum = count = 0.0
-        for b in range(steps_per_epoch):
-            idx = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
+        for idx in trainings.epoch_batches(len(x), config.batch_size, seed, epoch):
             state, m = step(state, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
             loss_sum, count = loss_sum + m["loss_sum"], count + m["count"]
         train_loss = float(loss_sum / count)

@@ -135,10 +135,8 @@ def train_one(config, arrays, model_name: str, scale: int, seed: int) -> dict:
     predict = jax.jit(lambda params, a: model.apply({"params": params}, a, train=False))
     history, start = [], time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        order = np.random.default_rng([seed, epoch]).permutation(len(x))
         mse = 0.0
-        for b in range(steps_per_epoch):
-            idx = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
+        for idx in trainings.epoch_batches(len(x), config.batch_size, seed, epoch):
             state, batch_mse = step(state, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
             mse += batch_mse
         train_mse = float(mse / steps_per_epoch)

@@ -21,6 +21,7 @@ import sys
 from typing import Any, Callable, Iterator
 
 import jax
+import numpy as np
 
 from cnnjax import data, report
 
@@ -31,6 +32,15 @@ def config_identity(config, fields: tuple[str, ...], **extra: Any) -> dict[str, 
     values = {k: config[k] for k in fields}
     values = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in values.items()}
     return json.loads(json.dumps({**values, **extra}))
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """The index batches of one epoch over n examples: a permutation drawn from (seed, epoch)
+    alone, cut into n // batch_size full batches (the rest is left for this epoch), each
+    sorted (contiguous reads)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    for b in range(n // batch_size):
+        yield np.sort(order[b * batch_size : (b + 1) * batch_size])
 
 
 def load_or_train(

@@ -180,11 +180,10 @@ def main(argv):
     zero = float(jnp.mean(flow_data.endpoint_error(jnp.zeros_like(test[1]), test[1])))
     epe, epe_std = mean_std([r["final"]["test_epe"] for r in records])
     steps = [h["step"] for h in records[0]["history"]]
-    points = [mean_std([r["history"][i]["test_epe"] for r in records]) for i in range(len(steps))]
     report.plot_lines(
         os.path.join(config.results_dir, "epe_by_step.png"),
         steps,
-        {"FlowNetSimple": ([m for m, _ in points], [s for _, s in points])},
+        {"FlowNetSimple": trainings.history_curve(records, "test_epe")},
         {"zero flow": ("FlowNetSimple", zero)},
         "training step",
         "test end-point error (pixels)",

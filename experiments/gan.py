@@ -214,13 +214,6 @@ def _table(config, rows, judges) -> str:
     return "\n".join(lines)
 
 
-def _by_epoch(group, key) -> tuple[list, list]:
-    points = [
-        mean_std([r["history"][e][key] for r in group]) for e in range(len(group[0]["history"]))
-    ]
-    return [m for m, _ in points], [s for _, s in points]
-
-
 def write_figures(config, rows, judges) -> list[str]:
     """The two plots and a picture of samples per (dataset, variant); returns the PNG names."""
     epochs = list(range(1, config.epochs + 1))
@@ -228,9 +221,9 @@ def write_figures(config, rows, judges) -> list[str]:
     for name in config.datasets:
         for variant in config.variants:
             group = _group(rows, name, variant)
-            scores[f"{name}, {variant}"] = _by_epoch(group, "inception_score")
+            scores[f"{name}, {variant}"] = trainings.history_curve(group, "inception_score")
             for key in ("d_loss", "g_loss"):
-                losses[f"{name}, {variant}, {key[0].upper()}"] = _by_epoch(group, key)
+                losses[f"{name}, {variant}, {key[0].upper()}"] = trainings.history_curve(group, key)
         first = f"{name}, {config.variants[0]}"
         references[f"{name}, real test images"] = (first, judges[name]["inception_score"])
     report.plot_lines(
@@ -240,7 +233,7 @@ def write_figures(config, rows, judges) -> list[str]:
         references,
         "epoch",
         "inception score (our classifier)",
-        title="DC-GAN samples scored by a LeNet-5 after every epoch",
+        title=f"DC-GAN samples scored by a {config.classifier.model} after every epoch",
     )
     report.plot_lines(
         os.path.join(config.results_dir, "losses_by_epoch.png"),

@@ -202,11 +202,10 @@ def main(argv):
         records, splits, num_classes = run_all(config)
     table = _table(config, records)
     epochs = list(range(1, config.epochs + 1))
-    curves = {}
-    for name in config.models:
-        group = [r for r in records if r["model"] == name]
-        points = [mean_std([r["history"][e - 1]["mean_iou"] for r in group]) for e in epochs]
-        curves[name] = ([m for m, _ in points], [s for _, s in points])
+    curves = {
+        name: trainings.history_curve([r for r in records if r["model"] == name], "mean_iou")
+        for name in config.models
+    }
     report.plot_lines(
         os.path.join(config.results_dir, "mean_iou_by_epoch.png"),
         epochs,

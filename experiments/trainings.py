@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from cnnjax import data, report
+from experiments.sweeps.engine import mean_std
 
 
 def config_identity(config, fields: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -41,6 +42,16 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np
     order = np.random.default_rng([seed, epoch]).permutation(n)
     for b in range(n // batch_size):
         yield np.sort(order[b * batch_size : (b + 1) * batch_size])
+
+
+def history_curve(records: list[dict[str, Any]], key: str) -> tuple[list, list]:
+    """(means, stds) over `records` (one per seed) of figure `key` at each entry of their
+    'history' (one entry per epoch or evaluation, the same in every record): a line for
+    report.plot_lines."""
+    points = [
+        mean_std([r["history"][i][key] for r in records]) for i in range(len(records[0]["history"]))
+    ]
+    return [m for m, _ in points], [s for _, s in points]
 
 
 def load_or_train(

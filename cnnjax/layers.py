@@ -23,16 +23,18 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from cnnjax import layer_stats
 
 Padding = str | Sequence[tuple[int, int]]
 
 PADDING_MODES = ("SAME", "VALID")
-CONV_IMPLS = ("auto", "xla", "im2col")
-# What 'auto' means on each JAX backend: the faster implementation in the benchmark
-# (`python -m experiments.benchmark --conv_impls=xla,im2col`); backends not listed use 'xla'.
-AUTO_CONV_IMPL = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}
+CONV_IMPLS = ("auto", "xla", "xla_cpu", "im2col")
+# What 'auto' means on each JAX backend: the fastest implementation in the benchmark
+# (`python -m experiments.benchmark --conv_impls=xla,xla_cpu,im2col`); backends not
+# listed use 'xla'.
+AUTO_CONV_IMPL = {"cpu": "xla_cpu", "gpu": "xla", "tpu": "xla"}
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -176,10 +178,91 @@ def _output_size(size: int, pads: tuple[int, int], span: int, stride: int, what:
 
 
 def resolve_conv_impl(impl: str) -> str:
-    """'xla' or 'im2col': `impl` itself, or for 'auto' AUTO_CONV_IMPL of the default backend."""
+    """A concrete impl ('xla', 'xla_cpu' or 'im2col'): `impl` itself, or for 'auto'
+    AUTO_CONV_IMPL of the default backend."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"unknown conv impl {impl!r}; valid: {', '.join(CONV_IMPLS)}")
     return AUTO_CONV_IMPL.get(jax.default_backend(), "xla") if impl == "auto" else impl
+
+
+def _xla_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
+    """lax.conv_general_dilated with args = (strides, pads, dilation, groups), NHWC / HWIO."""
+    strides, pads, dilation, groups = args
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=strides,
+        padding=pads,
+        rhs_dilation=dilation,
+        dimension_numbers=_DIMENSION_NUMBERS,
+        feature_group_count=groups,
+    )
+
+
+def _identity_matmul(x: jax.Array) -> jax.Array:
+    """x @ I over the channel axis: x itself for finite x, but computed by a matmul, which
+    XLA reads from x's buffer where it would fuse (re-compute) x's producers into an
+    elementwise consumer."""
+    eye = jnp.eye(x.shape[-1], dtype=x.dtype)
+    return lax.dot_general(x, eye, (((x.ndim - 1,), (0,)), ((), ())))
+
+
+# Input channels up to which `_tap_sum_conv` beats XLA's CPU convolution (measured on a
+# 2-core EPYC: 3.5-5x faster at 1-4 channels, 2x slower at 6).
+TAP_SUM_MAX_CHANNELS = 4
+
+
+def _tap_sum_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
+    """The convolution as kh*kw*C_in broadcast multiply-adds of shifted input slices:
+    y[n, i, j, :] = sum_{p, q, c} xp[n, i*sh + p*dh, j*sw + q*dw, c] * kernel[p, q, c, :]
+    (groups = 1), one fused loop; for a first layer (C_in of 1 to 4) several times faster on
+    XLA's CPU backend than its convolution, which packs patches for a matmul whose inner
+    dimension (kh*kw*C_in) is tiny."""
+    strides, pads, dilation, _ = args
+    kh, kw, c_in, _ = kernel.shape
+    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    span = [(k - 1) * d + 1 for k, d in zip((kh, kw), dilation)]
+    ho, wo = ((xp.shape[1 + a] - span[a]) // strides[a] + 1 for a in (0, 1))
+    y = jnp.zeros((x.shape[0], ho, wo, kernel.shape[3]), x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dilation[0], p * dilation[0] + (ho - 1) * strides[0] + 1, strides[0])
+            cols = slice(q * dilation[1], q * dilation[1] + (wo - 1) * strides[1] + 1, strides[1])
+            for c in range(c_in):
+                y = y + xp[:, rows, cols, c : c + 1] * kernel[p, q, c]
+    return y
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _cpu_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
+    """`_xla_conv`'s values and derivatives, computed the way XLA's CPU backend runs fastest.
+
+    Forward: `_tap_sum_conv` for float32 inputs with at most TAP_SUM_MAX_CHANNELS channels
+    (groups = 1), XLA's convolution otherwise. Derivatives: XLA's convolutions, with the input
+    of the kernel gradient read through `_identity_matmul`. Why: XLA's CPU backend computes
+    the kernel gradient as a convolution over the input transposed to (C_in, H, W, N), and
+    fuses the input's producers (batch norm, residual add and ReLU, and recursively the
+    residual stream before them) into that transpose, re-computing them with a transposed,
+    cache-hostile access pattern; in ResNet-20 these transposes took about half of the
+    training step. A custom JVP (not VJP) keeps forward-mode differentiation working.
+    """
+    c_in, groups = x.shape[-1], args[3]
+    if groups == 1 and c_in <= TAP_SUM_MAX_CHANNELS and x.dtype == jnp.float32:
+        return _tap_sum_conv(x, kernel, args)
+    return _xla_conv(x, kernel, args)
+
+
+@functools.partial(_cpu_conv.defjvp, symbolic_zeros=True)
+def _cpu_conv_jvp(args: tuple, primals: tuple, tangents: tuple):
+    """d conv(x, k) = conv(dx, k) + conv(x, dk): the convolution is bilinear."""
+    (x, kernel), (dx, dkernel) = primals, tangents
+    y = _cpu_conv(x, kernel, args)
+    terms = []
+    if not isinstance(dx, SymbolicZero):
+        terms.append(_xla_conv(dx, kernel, args))
+    if not isinstance(dkernel, SymbolicZero):
+        terms.append(_xla_conv(_identity_matmul(x), dkernel, args))
+    return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
 def _check_conv(x: jax.Array, kernel: jax.Array, groups: int) -> None:
@@ -259,9 +342,10 @@ def conv2d(
     stride) + 1 (and so for W); 'SAME' gives Ho = ceil(H / stride) with XLA's padding
     (`same_padding`), 'VALID' pads nothing. Input channels and output channels are split into
     `groups` contiguous blocks, block g of the output seeing only block g of the input
-    (depthwise when groups == C_in). `impl` 'xla' calls lax.conv_general_dilated; 'im2col'
-    gathers patches into a matrix and does one matmul (`_im2col_conv`); both agree. 'auto' picks
-    the faster one for the backend (`resolve_conv_impl`).
+    (depthwise when groups == C_in). `impl` 'xla' calls lax.conv_general_dilated;
+    'xla_cpu' gives the same values and derivatives, computed as XLA's CPU backend runs them
+    fastest (`_cpu_conv`); 'im2col' gathers patches into a matrix and does one matmul
+    (`_im2col_conv`); all agree. 'auto' picks the fastest for the backend (`resolve_conv_impl`).
 
     Raises:
       ValueError: x or kernel not 4-D, channels not divisible by groups, kernel channels not
@@ -279,15 +363,10 @@ def conv2d(
     )
     if impl == "im2col":
         return _im2col_conv(x, kernel, strides, pads, dilation, groups, out_size)
-    return lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=strides,
-        padding=pads,
-        rhs_dilation=dilation,
-        dimension_numbers=_DIMENSION_NUMBERS,
-        feature_group_count=groups,
-    )
+    args = (strides, pads, dilation, groups)
+    if impl == "xla_cpu":
+        return _cpu_conv(x, kernel, args)
+    return _xla_conv(x, kernel, args)
 
 
 class Conv2D(nn.Module):
@@ -514,13 +593,25 @@ def _pool(
     padding: Padding,
     what: str,
 ) -> jax.Array:
-    """`reducer` (lax.max or lax.add) over each window of H and W of an NHWC x, from `init`."""
+    """`reducer` (lax.max or lax.add) over each window of H and W of an NHWC x, from `init`.
+
+    Non-overlapping windows without padding (window == strides, the usual 2x2/2 pooling) are a
+    reshape (N, Ho, wh, Wo, ww, C) reduced over the wh and ww axes: the same values, and on
+    XLA's CPU backend several times faster than reduce_window, whose max gradient
+    (select-and-scatter) is slow there.
+    """
     _check_nhwc(x, what)
     window = _pair(window, "window")
     strides = window if strides is None else _pair(strides, "strides")
     pads = resolve_padding(padding, x.shape[1:3], window, strides)
-    for axis in (0, 1):
+    out = [
         _output_size(x.shape[1 + axis], pads[axis], window[axis], strides[axis], what)
+        for axis in (0, 1)
+    ]
+    if window == strides and pads == ((0, 0), (0, 0)):
+        (ho, wo), (wh, ww) = out, window
+        blocks = x[:, : ho * wh, : wo * ww].reshape(x.shape[0], ho, wh, wo, ww, x.shape[3])
+        return (jnp.max if reducer is lax.max else jnp.sum)(blocks, axis=(2, 4))
     full_pads = ((0, 0), *pads, (0, 0))
     return lax.reduce_window(x, init, reducer, (1, *window, 1), (1, *strides, 1), full_pads)
 
@@ -536,7 +627,8 @@ def max_pool(
     y[n, i, j, c] = max_{p < wh, q < ww} xp[n, i*sh + p, j*sw + q, c], with x padded by -inf
     ('SAME' uses `same_padding`, so padding never wins). Output (N, Ho, Wo, C) with
     Ho = floor((H + pads - wh) / sh) + 1, e.g. 2x2 windows with stride 2 halve H and W.
-    The gradient flows only to each window's arg-max.
+    The gradient flows only to each window's maximum (split equally between tied maxima of
+    non-overlapping windows; to the first of them otherwise).
     """
     return _pool(x, -jnp.inf, lax.max, window, strides, padding, "max_pool")
 

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.layers import Conv2D, activation
+from cnnjax.layers import Conv2D, activation, avg_pool, max_pool
 
 
 class LeNet5(nn.Module):
@@ -49,16 +49,16 @@ class LeNet5(nn.Module):
         act = activation(self.act)
         if self.pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', got {self.pool!r}")
-        pool = nn.max_pool if self.pool == "max" else nn.avg_pool
+        pool = max_pool if self.pool == "max" else avg_pool
         x = act(
             Conv2D(6, (5, 5), padding=self.first_conv_padding, impl=self.conv_impl, name="conv1")(x)
         )
         self.sow("intermediates", "C1", x)
-        x = pool(x, (2, 2), strides=(2, 2))
+        x = pool(x, 2)
         self.sow("intermediates", "S2", x)
         x = act(Conv2D(16, (5, 5), padding="VALID", impl=self.conv_impl, name="conv2")(x))
         self.sow("intermediates", "C3", x)
-        x = pool(x, (2, 2), strides=(2, 2))
+        x = pool(x, 2)
         self.sow("intermediates", "S4", x)
         x = x.reshape((x.shape[0], -1))
         for width, layer, name in ((120, "dense1", "C5"), (84, "dense2", "F6")):

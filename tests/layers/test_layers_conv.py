@@ -1,4 +1,4 @@
-"""conv2d / Conv2D: both implementations against a NumPy loop, and what convolution promises."""
+"""conv2d / Conv2D: every implementation against a NumPy loop, and what convolution promises."""
 
 import flax.linen as nn
 import jax
@@ -72,7 +72,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("padding, stride, dilation, groups", CASES)
-def test_both_impls_match_numpy_loop_in_value_and_gradient(padding, stride, dilation, groups):
+def test_every_impl_matches_numpy_loop_in_value_and_gradient(padding, stride, dilation, groups):
     x, kernel = random((2, 7, 6, 4), 0), random((3, 2, 4 // groups, 8), 1)
     spans = (2 * dilation + 1, dilation + 1)
     if padding == "SAME":
@@ -102,12 +102,12 @@ def test_both_impls_match_numpy_loop_in_value_and_gradient(padding, stride, dila
             results.append(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(x, kernel))
         return results
 
-    (_, y_xla), grads_xla = outputs_and_gradients(x, kernel)[0]
-    (_, y_im2col), grads_im2col = outputs_and_gradients(x, kernel)[1]
-    np.testing.assert_allclose(y_xla, expected, **TOL)
-    np.testing.assert_allclose(y_im2col, expected, **TOL)
-    for a, b in zip(grads_xla, grads_im2col):
-        np.testing.assert_allclose(a, b, **TOL)
+    results = dict(zip(IMPLS, outputs_and_gradients(x, kernel)))
+    (_, y_xla), grads_xla = results["xla"]
+    for impl, ((_, y), grads) in results.items():
+        np.testing.assert_allclose(y, expected, **TOL, err_msg=impl)
+        for a, b in zip(grads, grads_xla):
+            np.testing.assert_allclose(a, b, **TOL, err_msg=impl)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -211,7 +211,7 @@ def test_conv2d_module_dilation_and_explicit_padding():
     x, kernel = random((1, 8, 8, 2), 13), random((3, 3, 2, 3), 14)
     module = layers.Conv2D(3, (3, 3), padding=((1, 0), (2, 2)), kernel_dilation=2, use_bias=False)
     expected = conv2d(x, kernel, padding=((1, 0), (2, 2)), dilation=2)
-    np.testing.assert_array_equal(module.apply({"params": {"kernel": kernel}}, x), expected)
+    np.testing.assert_allclose(module.apply({"params": {"kernel": kernel}}, x), expected, **TOL)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +226,12 @@ def test_conv2d_module_dilation_and_explicit_padding():
         ),
         ((1, 5, 5, 4), (3, 3, 2, 3), dict(groups=2), r"groups=2 .*output channels \(3\)"),
         ((1, 5, 5, 4), (3, 3, 4, 4), dict(groups=2), r"C_in/groups = 4/2 = 2"),
-        ((1, 5, 5, 2), (3, 3, 2, 4), dict(impl="fft"), r"'fft'; valid: auto, xla, im2col"),
+        (
+            (1, 5, 5, 2),
+            (3, 3, 2, 4),
+            dict(impl="fft"),
+            r"'fft'; valid: auto, xla, xla_cpu, im2col",
+        ),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(padding="same"), r"'same'; valid: 'SAME', 'VALID'"),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(padding=((1, -1), (0, 0))), r"ints >= 0, got"),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(strides=0), r"strides must be .*got 0"),
@@ -257,3 +262,22 @@ def test_auto_resolves_to_the_backend_choice(monkeypatch):
     monkeypatch.setitem(layers.AUTO_CONV_IMPL, jax.default_backend(), "xla")
     assert layers.resolve_conv_impl("auto") == "xla"
     assert layers.resolve_conv_impl("im2col") == "im2col"
+
+
+@pytest.mark.parametrize("c_in", [3, 8])  # its tap-sum forward (<= 4 channels) and XLA's
+def test_cpu_conv_keeps_forward_mode_and_second_order_derivatives(c_in):
+    """Its custom rule is a JVP, so jax.jvp and Hessian-vector products work and equal 'xla'."""
+    x, kernel = random((2, 6, 5, c_in), 3), random((3, 3, c_in, 4), 4)
+    dx, dkernel = random(x.shape, 5), random(kernel.shape, 6)
+
+    def loss(x, kernel, impl):
+        return jnp.sum(jnp.tanh(layers.conv2d(x, kernel, strides=2, impl=impl)) ** 2)
+
+    for impl in ("xla", "xla_cpu"):
+        tangent = jax.jvp(lambda x, k: loss(x, k, impl), (x, kernel), (dx, dkernel))[1]
+        hvp = jax.jvp(jax.grad(lambda k: loss(x, k, impl)), (kernel,), (dkernel,))[1]
+        if impl == "xla":
+            expected = tangent, hvp
+        else:
+            np.testing.assert_allclose(tangent, expected[0], rtol=1e-4)
+            np.testing.assert_allclose(hvp, expected[1], rtol=1e-4, atol=1e-6)

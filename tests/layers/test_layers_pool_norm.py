@@ -176,3 +176,24 @@ def test_initializer_variances(name, variance):
 def test_unknown_initializer_lists_the_valid_names():
     with pytest.raises(ValueError, match=r"unknown initializer 'xavier'; valid names: glorot"):
         layers.initializer("xavier")
+
+
+def test_non_overlapping_pools_are_a_reshape_not_reduce_window():
+    """2x2/2 pooling (any size: VALID drops the odd last row) takes the reshape path, whose
+    values equal XLA's reduce_window; overlapping windows keep reduce_window."""
+    x = random((2, 7, 6, 3), 4)
+    for pool, reducer, init in (
+        (layers.max_pool, jax.lax.max, -jnp.inf),
+        (layers.avg_pool, jax.lax.add, 0.0),
+    ):
+        assert "reduce_window" not in str(jax.make_jaxpr(lambda x: pool(x, 2))(x))
+        window = jax.lax.reduce_window(x, init, reducer, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        expected = window if pool is layers.max_pool else window / 4
+        np.testing.assert_allclose(pool(x, 2), expected, **TOL)
+    assert "reduce_window" in str(jax.make_jaxpr(lambda x: layers.max_pool(x, 3, 2))(x))
+
+
+def test_max_pool_gradient_splits_between_tied_maxima():
+    x = jnp.zeros((1, 2, 2, 1)).at[0, 1, 1, 0].set(-1.0)  # three tied maxima (0) and a -1
+    grad = jax.grad(lambda x: jnp.sum(layers.max_pool(x, 2)))(x)
+    np.testing.assert_allclose(grad[0, :, :, 0], [[1 / 3, 1 / 3], [1 / 3, 0.0]], rtol=1e-6)

@@ -212,17 +212,15 @@ def _identity_matmul(x: jax.Array) -> jax.Array:
 TAP_SUM_MAX_CHANNELS = 4
 
 
-def _tap_sum_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
+def _tap_sum_conv(x: jax.Array, kernel: jax.Array, args: tuple, out_size: tuple) -> jax.Array:
     """The convolution as kh*kw*C_in broadcast multiply-adds of shifted input slices:
     y[n, i, j, :] = sum_{p, q, c} xp[n, i*sh + p*dh, j*sw + q*dw, c] * kernel[p, q, c, :]
     (groups = 1), one fused loop; for a first layer (C_in of 1 to 4) several times faster on
     XLA's CPU backend than its convolution, which packs patches for a matmul whose inner
-    dimension (kh*kw*C_in) is tiny."""
+    dimension (kh*kw*C_in) is tiny. out_size = (Ho, Wo)."""
     strides, pads, dilation, _ = args
     kh, kw, c_in, _ = kernel.shape
-    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-    span = [(k - 1) * d + 1 for k, d in zip((kh, kw), dilation)]
-    ho, wo = ((xp.shape[1 + a] - span[a]) // strides[a] + 1 for a in (0, 1))
+    (ho, wo), xp = out_size, jnp.pad(x, ((0, 0), *pads, (0, 0)))
     y = jnp.zeros((x.shape[0], ho, wo, kernel.shape[3]), x.dtype)
     for p in range(kh):
         for q in range(kw):
@@ -233,8 +231,8 @@ def _tap_sum_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
     return y
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _cpu_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _cpu_conv(x: jax.Array, kernel: jax.Array, args: tuple, out_size: tuple) -> jax.Array:
     """`_xla_conv`'s values and derivatives, computed the way XLA's CPU backend runs fastest.
 
     Forward: `_tap_sum_conv` for float32 inputs with at most TAP_SUM_MAX_CHANNELS channels
@@ -248,15 +246,15 @@ def _cpu_conv(x: jax.Array, kernel: jax.Array, args: tuple) -> jax.Array:
     """
     c_in, groups = x.shape[-1], args[3]
     if groups == 1 and c_in <= TAP_SUM_MAX_CHANNELS and x.dtype == jnp.float32:
-        return _tap_sum_conv(x, kernel, args)
+        return _tap_sum_conv(x, kernel, args, out_size)
     return _xla_conv(x, kernel, args)
 
 
 @functools.partial(_cpu_conv.defjvp, symbolic_zeros=True)
-def _cpu_conv_jvp(args: tuple, primals: tuple, tangents: tuple):
+def _cpu_conv_jvp(args: tuple, out_size: tuple, primals: tuple, tangents: tuple):
     """d conv(x, k) = conv(dx, k) + conv(x, dk): the convolution is bilinear."""
     (x, kernel), (dx, dkernel) = primals, tangents
-    y = _cpu_conv(x, kernel, args)
+    y = _cpu_conv(x, kernel, args, out_size)
     terms = []
     if not isinstance(dx, SymbolicZero):
         terms.append(_xla_conv(dx, kernel, args))
@@ -365,7 +363,7 @@ def conv2d(
         return _im2col_conv(x, kernel, strides, pads, dilation, groups, out_size)
     args = (strides, pads, dilation, groups)
     if impl == "xla_cpu":
-        return _cpu_conv(x, kernel, args)
+        return _cpu_conv(x, kernel, args, out_size)
     return _xla_conv(x, kernel, args)
 
 
@@ -596,9 +594,8 @@ def _pool(
     """`reducer` (lax.max or lax.add) over each window of H and W of an NHWC x, from `init`.
 
     Non-overlapping windows without padding (window == strides, the usual 2x2/2 pooling) are a
-    reshape (N, Ho, wh, Wo, ww, C) reduced over the wh and ww axes: the same values, and on
-    XLA's CPU backend several times faster than reduce_window, whose max gradient
-    (select-and-scatter) is slow there.
+    reshape (N, Ho, wh, Wo, ww, C) reduced over the wh and ww axes: the same values, faster on
+    XLA's CPU backend, where reduce_window's max gradient (select-and-scatter) is slow.
     """
     _check_nhwc(x, what)
     window = _pair(window, "window")

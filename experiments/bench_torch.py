@@ -25,13 +25,40 @@ from torch import nn
 from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until, timed_windows
 
 
+def lecun_normal_(module: nn.Module) -> None:
+    """Initialises every conv and linear layer as cnnjax does (Flax's default): weights from a
+    normal of variance 1 / fan_in truncated at two standard deviations (the standard
+    deviation corrected for the truncation), biases zero. PyTorch's default draws both from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), a third of that variance."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            std = (1 / fan_in) ** 0.5 / TRUNCATED_NORMAL_STD
+            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+            nn.init.zeros_(m.bias)
+
+
+TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+
+
 class LeNet5(nn.Module):
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, flat: int = 16 * 5 * 5):
+    """cnnjax's lenet5, initialised as cnnjax initialises it (`lecun_normal_`) unless
+    `torch_init` (PyTorch's default initialisation)."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        flat: int = 16 * 5 * 5,
+        torch_init: bool = False,
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2)
         self.conv2 = nn.Conv2d(6, 16, 5)
         self.fc1, self.fc2 = nn.Linear(flat, 120), nn.Linear(120, 84)
         self.head = nn.Linear(84, num_classes)
+        if not torch_init:
+            lecun_normal_(self)
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
@@ -83,10 +110,13 @@ class CifarResNet(nn.Module):
 MODELS = {"lenet5": LeNet5, "resnet20": CifarResNet}
 
 
-def create(name: str, image_shape) -> nn.Module:
+def create(name: str, image_shape, torch_init: bool = False) -> nn.Module:
+    """The twin of registered model `name`; `torch_init`: LeNet-5 keeps PyTorch's default
+    initialisation instead of cnnjax's."""
     if name == "lenet5":
         h, w, c = image_shape
-        return LeNet5(c, flat=16 * ((h // 2 - 4) // 2) * ((w // 2 - 4) // 2))
+        flat = 16 * ((h // 2 - 4) // 2) * ((w // 2 - 4) // 2)
+        return LeNet5(c, flat=flat, torch_init=torch_init)
     return MODELS[name]()
 
 
@@ -183,14 +213,18 @@ def time_to_accuracy(
     max_epochs: int,
     batch_size: int,
     learning_rate: float,
+    seed: int = 0,
+    torch_init: bool = False,
 ) -> dict[str, Any]:
-    """The PyTorch-eager twin of bench_jax.time_to_accuracy (same recipe and evaluation)."""
+    """The PyTorch-eager twin of bench_jax.time_to_accuracy (same recipe, initialisation
+    distribution unless `torch_init`, and evaluation; `seed` draws the initial weights and
+    the epochs' order)."""
     t0 = time.perf_counter()
-    torch.manual_seed(0)
-    model = create(name, train_split.images.shape[1:]).train()
+    torch.manual_seed(seed)
+    model = create(name, train_split.images.shape[1:], torch_init).train()
     images, labels, mean, std = to_torch_data(train_split.images, train_split.labels)
     test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = len(labels) // batch_size
     step = make_step(
         model, images, labels, mean, std, batch_size, learning_rate, max_epochs * steps_per_epoch

@@ -49,6 +49,11 @@ def test_scale01_and_none():
         pipeline.Normalizer.fit(np.asarray(x), "whiten")
 
 
+def test_standardize_needs_uint8_images():
+    with pytest.raises(ValueError, match="uint8 images, got float32"):
+        pipeline.Normalizer.fit(np.zeros((2, 2, 2, 1), np.float32), "standardize")
+
+
 def test_constant_channel_gets_unit_std():
     norm = pipeline.Normalizer.fit(np.full((2, 2, 2, 1), 7, np.uint8), "standardize")
     assert norm.std == (1.0,)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cnnjax.train import num_params
-from experiments import bench_jax
+from experiments import bench_jax, benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,3 +60,23 @@ def test_synthetic_data_is_deterministic_uint8():
     assert a.dtype == np.uint8 and a.shape == (16, 4, 4, 3) and lb.dtype == np.int32
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(la, lb)
+
+
+def test_time_to_accuracy_median_counts_a_miss_as_slowest():
+    runs = [{"seconds": 30.0, "epochs": 5}, {"seconds": None, "epochs": None}]
+    runs.append({"seconds": 20.0, "epochs": 4})
+    assert benchmark.median_of_runs(runs)["median_seconds"] == 30.0
+    assert benchmark.median_of_runs(runs[:2] + [runs[1]])["median_epochs"] is None
+
+
+def test_pytorch_lenet_starts_from_our_initial_distribution():
+    """Weights of variance 1 / fan_in (truncated normal), zero biases, like Flax's default."""
+    torch = pytest.importorskip("torch")
+    from experiments import bench_torch
+
+    torch.manual_seed(0)
+    model = bench_torch.create("lenet5", (28, 28, 1))
+    fc1 = model.fc1.weight.detach().numpy()  # fan_in 400
+    np.testing.assert_allclose(fc1.var(), 1 / 400, rtol=0.05)
+    assert np.abs(fc1).max() <= 2 / 20 / bench_torch.TRUNCATED_NORMAL_STD + 1e-6
+    assert all(float(m.bias.abs().max()) == 0 for m in (model.conv1, model.fc1, model.head))

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cnnjax.data import Split
 from cnnjax.train import num_params
 from experiments import bench_jax, benchmark
 
@@ -80,3 +81,21 @@ def test_pytorch_lenet_starts_from_our_initial_distribution():
     np.testing.assert_allclose(fc1.var(), 1 / 400, rtol=0.05)
     assert np.abs(fc1).max() <= 2 / 20 / bench_torch.TRUNCATED_NORMAL_STD + 1e-6
     assert all(float(m.bias.abs().max()) == 0 for m in (model.conv1, model.fc1, model.head))
+
+
+@pytest.mark.parametrize("framework", ["cnnjax", "torch"])
+def test_time_to_accuracy_stops_at_the_target_or_gives_up(framework):
+    if framework == "torch":
+        pytest.importorskip("torch")
+        from experiments import bench_torch
+
+        run = bench_torch.time_to_accuracy
+    else:
+        run = bench_jax.time_to_accuracy
+    images, labels = bench_jax.synthetic_data((28, 28, 1), 2, 16, seed=2)
+    train, test = Split(images[:24], labels[:24]), Split(images[24:], labels[24:])
+    reached = run("lenet5", train, test, 0.0, 3, 8, 0.01, seed=1)
+    assert reached["epochs"] == 1 and reached["seconds"] > 0 and len(reached["accuracies"]) == 1
+    missed = run("lenet5", train, test, 1.01, 2, 8, 0.01, seed=1)
+    assert missed["seconds"] is None and missed["epochs"] is None
+    assert len(missed["accuracies"]) == 2

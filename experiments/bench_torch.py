@@ -24,6 +24,8 @@ from torch import nn
 
 from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until, timed_windows
 
+TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+
 
 def lecun_normal_(module: nn.Module) -> None:
     """Initialises every conv and linear layer as cnnjax does (Flax's default): weights from a
@@ -36,9 +38,6 @@ def lecun_normal_(module: nn.Module) -> None:
             std = (1 / fan_in) ** 0.5 / TRUNCATED_NORMAL_STD
             nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
             nn.init.zeros_(m.bias)
-
-
-TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
 
 
 class LeNet5(nn.Module):

@@ -48,7 +48,9 @@ flags.DEFINE_bool("time_to_accuracy", False, "MNIST LeNet-5 wall time to --targe
 flags.DEFINE_float("target", 0.99, "time_to_accuracy: test accuracy to reach")
 flags.DEFINE_integer("max_epochs", 10, "time_to_accuracy: give up after this many epochs")
 flags.DEFINE_float("tta_learning_rate", 0.05, "time_to_accuracy: peak SGD momentum lr (cosine)")
-flags.DEFINE_integer("tta_seeds", 3, "time_to_accuracy: seeds per framework (median reported)")
+flags.DEFINE_integer(
+    "tta_seeds", 3, "time_to_accuracy: seeds per framework (median reported)", lower_bound=1
+)
 flags.DEFINE_string("data_dir", None, "time_to_accuracy: folder holding MNIST")
 flags.DEFINE_bool("compile_cache", False, "compile seconds cold and warm, in fresh processes")
 flags.DEFINE_string("compile_only", None, "internal: print one model's step compile seconds")

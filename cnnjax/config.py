@@ -26,6 +26,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.epochs = 10  # passes over the training split
     c.batch_size = 128  # examples per training step
     c.eval_batch_size = 1000  # examples per evaluation batch (the last one is padded+masked)
+    # True: the summary also reports test_accuracy_flip / test_loss_flip, each test image's
+    # logits averaged with its mirror image's (test-time augmentation; images only)
+    c.eval_flip_average = False
     c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
     c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
     c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
@@ -164,6 +167,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("eval_flip_average", lambda v: isinstance(v, bool), "a bool"),
     ("steps_per_sync", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("num_seeds", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("num_devices", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),

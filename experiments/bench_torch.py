@@ -149,14 +149,22 @@ def make_step(
     return step
 
 
-def to_torch_data(images_nhwc: np.ndarray, labels: np.ndarray):
-    """uint8 NHWC -> uint8 NCHW tensor, labels -> int64, and per-channel mean/std (1, C, 1, 1)."""
+def to_torch_data(images_nhwc: np.ndarray, labels: np.ndarray, device: str = "cpu"):
+    """uint8 NHWC -> uint8 NCHW tensor, labels -> int64, and per-channel mean/std (1, C, 1, 1),
+    all on `device` (the data stays there, as cnnjax keeps it on its device)."""
     images = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
     flat = images_nhwc.reshape(-1, images_nhwc.shape[-1]).astype(np.float64)
     shape = (1, -1, 1, 1)
     mean = torch.tensor(flat.mean(0), dtype=torch.float32).reshape(shape)
     std = torch.tensor(flat.std(0) + 1e-12, dtype=torch.float32).reshape(shape)
-    return images, torch.from_numpy(labels.astype(np.int64)), mean, std
+    tensors = images, torch.from_numpy(labels.astype(np.int64)), mean, std
+    return tuple(t.to(device) for t in tensors)
+
+
+def synchronize(device: str) -> None:
+    """Waits for the device's queued work (CUDA runs asynchronously; the CPU does not)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def train_throughput(
@@ -169,25 +177,28 @@ def train_throughput(
     windows: int = 5,
     steps_per_window: int = 10,
     warmup_steps: int = 3,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Images/s of the PyTorch step, eager or under torch.compile (default inductor backend).
+    """Images/s of the PyTorch step on `device`, eager or under torch.compile (default
+    inductor backend).
 
     'compile_seconds' is the first step's time minus a steady step's: the compile cost.
     """
     torch.manual_seed(0)
-    model = create(name, image_shape).train()
+    model = create(name, image_shape).train().to(device)
     count = num_params(model)
     forward = torch.compile(model) if compiled else model
-    images, targets, mean, std = to_torch_data(images_nhwc, labels)
+    images, targets, mean, std = to_torch_data(images_nhwc, labels, device)
     num_batches = len(targets) // batch_size
     step = make_step(forward, images, targets, mean, std, batch_size)
-    perm = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
+    perm = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0)).to(device)
     counter = [0]
 
     def run(n):
         for _ in range(n):
             step(perm, counter[0] % num_batches)
             counter[0] += 1
+        synchronize(device)
 
     t = time.perf_counter()
     run(1)
@@ -214,15 +225,16 @@ def time_to_accuracy(
     learning_rate: float,
     seed: int = 0,
     torch_init: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """The PyTorch-eager twin of bench_jax.time_to_accuracy (same recipe, initialisation
     distribution unless `torch_init`, and evaluation; `seed` draws the initial weights and
-    the epochs' order)."""
+    the epochs' order), on `device`."""
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    model = create(name, train_split.images.shape[1:], torch_init).train()
-    images, labels, mean, std = to_torch_data(train_split.images, train_split.labels)
-    test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels)
+    model = create(name, train_split.images.shape[1:], torch_init).train().to(device)
+    images, labels, mean, std = to_torch_data(train_split.images, train_split.labels, device)
+    test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels, device)
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = len(labels) // batch_size
     step = make_step(
@@ -230,7 +242,7 @@ def time_to_accuracy(
     )
 
     def train_epoch(epoch):
-        perm = torch.randperm(len(labels), generator=generator)
+        perm = torch.randperm(len(labels), generator=generator).to(device)
         for i in range(steps_per_epoch):
             step(perm, i)
 

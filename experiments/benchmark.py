@@ -43,6 +43,10 @@ flags.DEFINE_bool("quick", False, "3 windows of 5 steps, PyTorch eager only (a m
 flags.DEFINE_integer("windows", 7, "timed windows per measurement (median reported)")
 flags.DEFINE_integer("steps_per_window", 20, "training steps per timed window")
 flags.DEFINE_enum("torch", "auto", ["auto", "on", "off"], "PyTorch reference: auto = if installed")
+flags.DEFINE_enum(
+    "torch_device", "auto", ["auto", "cpu", "cuda"],
+    "PyTorch's device: auto = cuda when JAX runs on a GPU and PyTorch sees one, else cpu",
+)  # fmt: skip
 flags.DEFINE_bool("torch_compile", True, "also time torch.compile (skipped by --quick)")
 flags.DEFINE_bool("time_to_accuracy", False, "MNIST LeNet-5 wall time to --target test accuracy")
 flags.DEFINE_float("target", 0.99, "time_to_accuracy: test accuracy to reach")
@@ -71,6 +75,7 @@ def machine() -> dict:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "device": str(jax.devices()[0]),
+        "device_kind": jax.devices()[0].device_kind,
         "jax": jax.__version__,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "cnnjax_default_xla_flags": runtime.applied_xla_flags(),
@@ -93,6 +98,23 @@ def _torch():
     return bench_torch
 
 
+def resolve_torch_device(choice: str, jax_backend: str, cuda_available: bool) -> str:
+    """PyTorch's device for --torch_device `choice`: 'auto' follows JAX onto a GPU when
+    PyTorch sees one, so both frameworks run on the same chip; else the CPU."""
+    if choice != "auto":
+        return choice
+    return "cuda" if jax_backend == "gpu" and cuda_available else "cpu"
+
+
+def torch_device() -> str:
+    import jax
+    import torch
+
+    return resolve_torch_device(
+        FLAGS.torch_device, jax.default_backend(), torch.cuda.is_available()
+    )
+
+
 def throughput_rows(bt, timing: dict, peak: float) -> list[dict]:
     rows = []
     for name in FLAGS.models:
@@ -105,8 +127,9 @@ def throughput_rows(bt, timing: dict, peak: float) -> list[dict]:
                 modes.append(("torch_compile", True))
             for key, compiled in modes:
                 reference[key] = bt.train_throughput(
-                    name, shape, images, labels, FLAGS.batch_size, compiled, **timing
-                )
+                    name, shape, images, labels, FLAGS.batch_size, compiled, **timing,
+                    device=torch_device(),
+                )  # fmt: skip
         for impl in FLAGS.conv_impls:
             ours = bench_jax.train_throughput(name, shape, FLAGS.batch_size, impl, **timing)
             for key, ref in reference.items():
@@ -176,8 +199,9 @@ def time_to_accuracy_rows(bt) -> dict:
             FLAGS.tta_learning_rate)  # fmt: skip
     runners = {"cnnjax": bench_jax.time_to_accuracy}
     if bt is not None:
-        runners["torch_eager"] = bt.time_to_accuracy
-        runners["torch_eager_torch_init"] = functools.partial(bt.time_to_accuracy, torch_init=True)
+        run_torch = functools.partial(bt.time_to_accuracy, device=torch_device())
+        runners["torch_eager"] = run_torch
+        runners["torch_eager_torch_init"] = functools.partial(run_torch, torch_init=True)
     runs = {key: [] for key in runners}
     for seed in range(FLAGS.tta_seeds):
         for key, run in runners.items():
@@ -222,10 +246,15 @@ def main(argv):
     if bt is not None:
         import torch
 
-        results["machine"].update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+        threads = torch.get_num_threads()
+        results["machine"].update(
+            torch=torch.__version__, torch_threads=threads, torch_device=torch_device()
+        )
     results["rows"] = throughput_rows(bt, timing, peak)
-    print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s; {results['machine']['cpu']}, "
-          f"{results['machine']['cores']} cores, batch {FLAGS.batch_size}")  # fmt: skip
+    m = results["machine"]
+    print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s; {m['device_kind']} ({m['device']}); "
+          f"{m['cpu']}, {m['cores']} cores; torch on {m.get('torch_device', '-')}; "
+          f"batch {FLAGS.batch_size}")  # fmt: skip
     print(format_rows(results["rows"]))
     if FLAGS.time_to_accuracy:
         tta = time_to_accuracy_rows(bt)

@@ -49,6 +49,7 @@ SUMMARY_ROWS = (
     "epochs_run",
     "test_accuracy",
     "test_accuracy_std",
+    "test_accuracy_flip",
     "test_loss",
     "best_val_accuracy",
     "train_seconds",

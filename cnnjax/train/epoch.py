@@ -130,17 +130,19 @@ def make_evaluate(
     num_replicas: int = 1,
     batch_sharding: jax.sharding.Sharding | None = None,
     compute_dtype: jnp.dtype = jnp.float32,
+    flip_average: bool = False,
 ) -> Callable:
     """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count'}`
     over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b). With
-    num_replicas K > 1 the state and every output carry a leading replica axis."""
+    num_replicas K > 1 the state and every output carry a leading replica axis.
+    flip_average: average each image's logits with its mirror image's (`steps.eval_step`)."""
 
     def evaluate(state: TrainState, images, labels, mask):
         def body(total, batch):
             x, y, m = batch
             if batch_sharding is not None:
                 x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
-            out = steps.eval_step(state, normalizer(x), y, m, compute_dtype)
+            out = steps.eval_step(state, normalizer(x), y, m, compute_dtype, flip_average)
             return jax.tree.map(jnp.add, total, out), None
 
         zero = {"loss_sum": jnp.zeros(()), "correct": jnp.zeros(()), "count": jnp.zeros(())}

@@ -303,6 +303,7 @@ class _RunContext:
     schedule: Any  # step -> learning rate
     train_step: Any  # compiled epoch_lib.make_train_step
     evaluate: Any  # jitted epoch_lib.make_evaluate
+    evaluate_flip: Any  # the same with flip_average (test-time flips); None unless configured
     permutation: Any  # epoch -> the epoch's permutation (K, N) or (N,)
     plateau_update: Any  # (plateau state, value) -> plateau state
     compile_seconds: float
@@ -422,6 +423,11 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         schedule=optim.make_schedule(config, steps_per_epoch),
         train_step=train_step,
         evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype),
+        evaluate_flip=(
+            epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype, flip_average=True)
+            if config.eval_flip_average
+            else None
+        ),
         permutation=perm_fn,
         plateau_update=jax.jit(plateau_update if k == 1 else jax.vmap(plateau_update)),
         compile_seconds=compile_seconds,
@@ -678,6 +684,8 @@ def _log_epoch(ctx: _RunContext, loop) -> None:
 SEED_STATISTICS = (
     "test_accuracy",
     "test_loss",
+    "test_accuracy_flip",
+    "test_loss_flip",
     "best_val_accuracy",
     "final_train_loss",
     "final_train_accuracy",
@@ -687,7 +695,8 @@ SEED_STATISTICS = (
 
 def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
     """Evaluates every replica on the test split (the best epoch's variables if early stopping
-    restores them) and collects the run's figures; for K > 1 seeds, also each seed's summary
+    restores them; also with test-time flips if eval_flip_average) and collects the run's
+    figures; for K > 1 seeds, also each seed's summary
     (`per_seed`) and the mean and standard deviation (`<figure>_std`, ddof 1) of
     SEED_STATISTICS over seeds, the means under the figures' own names."""
     es, k = ctx.config.early_stopping, ctx.num_replicas
@@ -695,6 +704,9 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
     if es.enabled and es.restore_best:
         final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
     tests = _host_replicas(ctx.evaluate(final, *ctx.data.test), k)
+    flips = [None] * k
+    if ctx.evaluate_flip is not None:
+        flips = _host_replicas(ctx.evaluate_flip(final, *ctx.data.test), k)
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     shared = {
         "train_seconds": loop["train_seconds"],
@@ -713,7 +725,7 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         **ctx.data.info,
     }
     per_seed = []
-    for seed, rep, test in zip(ctx.seeds, loop["replicas"], tests):
+    for seed, rep, test, flip in zip(ctx.seeds, loop["replicas"], tests, flips):
         history = rep["history"]
         val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
         per_seed.append(
@@ -729,10 +741,12 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
                 "final_train_accuracy": history[-1]["train_accuracy"],
             }
         )
+        if flip is not None:
+            per_seed[-1].update(test_accuracy_flip=flip["accuracy"], test_loss_flip=flip["loss"])
     if k == 1:
         return {**per_seed[0], **shared}
     out = {"num_seeds": k, "seeds": list(ctx.seeds)}
-    for key in SEED_STATISTICS:
+    for key in (k for k in SEED_STATISTICS if k in per_seed[0]):
         values = [s[key] for s in per_seed]
         if any(v is None for v in values):
             out[key] = out[f"{key}_std"] = None

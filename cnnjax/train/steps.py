@@ -98,12 +98,20 @@ def eval_step(
     labels: jax.Array,
     mask: jax.Array,
     compute_dtype: jnp.dtype = jnp.float32,
+    flip_average: bool = False,
 ) -> dict[str, jax.Array]:
     """Masked sums of the data loss and of correct predictions over the targets; mask (B,) is 1
-    for real examples (padding of the last batch is 0)."""
+    for real examples (padding of the last batch is 0).
+
+    flip_average: test-time augmentation with horizontal flips: the logits are
+    (f(x) + f(flip(x))) / 2, flip mirroring the width axis of NHWC images (B, H, W, C)."""
+    if flip_average and images.ndim != 4:
+        raise ValueError(f"flip_average needs NHWC images (B, H, W, C), got shape {images.shape}")
     variables = {**state.variables(), "params": cast_floats(state.params, compute_dtype)}
-    logits = state.apply_fn(variables, images.astype(compute_dtype), train=False)
-    logits = logits.astype(jnp.float32)
+    forward = lambda x: state.apply_fn(variables, x.astype(compute_dtype), train=False)
+    logits = forward(images).astype(jnp.float32)
+    if flip_average:
+        logits = (logits + forward(images[:, :, ::-1]).astype(jnp.float32)) / 2
     data_loss = losses.cross_entropy(logits, labels)
     mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (labels.ndim - 1)), labels.shape)
     return {

@@ -21,4 +21,5 @@ def get_config():
     c.schedule.name = "onecycle"
     c.schedule.pct_start = 0.25  # 3.75 epochs of warm-up from lr / 25
     c.loss.l2 = 5e-4  # on convolution and dense kernels
+    c.eval_flip_average = True  # also report test accuracy with test-time horizontal flips
     return c

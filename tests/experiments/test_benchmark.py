@@ -28,7 +28,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "lenet5 28x28x1" in proc.stdout and "warm cache" in proc.stdout
     results = json.loads(out.read_text())
-    assert results["matmul_peak_gflops"] > 0
+    assert results["matmul_peak_gflops"] > 0 and results["machine"]["device_kind"] == "cpu"
     rows = results["rows"]
     assert [r["resolved_conv_impl"] for r in rows] == ["xla", "im2col"]
     for r in rows:
@@ -39,6 +39,15 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
         assert 0.2e9 < r["cnnjax"]["flops_per_step"] < 0.5e9
     cache = results["compile_cache"]["lenet5"]
     assert cache["warm"] < cache["cold"]
+
+
+@pytest.mark.parametrize(
+    "choice, backend, cuda, device",
+    [("auto", "gpu", True, "cuda"), ("auto", "cpu", True, "cpu"), ("auto", "gpu", False, "cpu"),
+     ("cpu", "gpu", True, "cpu"), ("cuda", "cpu", True, "cuda")],
+)  # fmt: skip
+def test_pytorch_follows_jax_onto_its_device(choice, backend, cuda, device):
+    assert benchmark.resolve_torch_device(choice, backend, cuda) == device
 
 
 def test_pytorch_twins_have_our_parameter_counts():

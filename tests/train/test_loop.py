@@ -70,6 +70,14 @@ def test_run_writes_every_output(tmp_path, make_config):
     assert again["test_accuracy"] == summary["test_accuracy"] and again["epochs_run"] == 2
 
 
+def test_flip_average_adds_the_test_figures_with_test_time_flips(tmp_path, make_config):
+    summary = loop.run(make_config(epochs=1, eval_flip_average=True), str(tmp_path))
+    assert 0 <= summary["test_accuracy_flip"] <= 1 and summary["test_loss_flip"] > 0
+    assert summary["test_loss_flip"] != summary["test_loss"]  # digits are not mirror-symmetric
+    plain = loop.run(make_config(epochs=1), str(tmp_path / "plain"))
+    assert "test_accuracy_flip" not in plain
+
+
 def test_early_stopping_stops_and_restores_the_best(tmp_path, make_config):
     # A learning rate this small cannot improve the validation loss by min_delta.
     config = make_config(epochs=6, optimizer__learning_rate=1e-9, schedule__name="constant")

@@ -151,3 +151,23 @@ def test_per_pixel_labels_average_over_pixels_and_mask_whole_images():
     assert float(masked["count"]) == 32
     assert float(masked["loss_sum"]) == pytest.approx(float(full["loss_sum"]), rel=1e-5)
     assert float(masked["correct"]) == float(full["correct"])
+
+
+def test_flip_average_evaluates_each_image_and_its_mirror():
+    """Test-time flips: the logits are (f(x) + f(x mirrored along the width)) / 2; a mirror-
+    symmetric image gets its plain logits back."""
+    state = make_state()
+    ones = jnp.ones(12)
+    apply = lambda x: state.apply_fn(state.variables(), x, train=False)
+    logits = (apply(X) + apply(X[:, :, ::-1])) / 2
+    flipped = eval_step(state, X, Y, ones, flip_average=True)
+    expected = losses.cross_entropy(logits, Y).sum()
+    assert float(flipped["loss_sum"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(flipped["correct"]) == float(jnp.sum(jnp.argmax(logits, -1) == Y))
+    symmetric = (X + X[:, :, ::-1]) / 2
+    plain = eval_step(state, symmetric, Y, ones)
+    assert float(eval_step(state, symmetric, Y, ones, flip_average=True)["loss_sum"]) == (
+        pytest.approx(float(plain["loss_sum"]), rel=1e-6)
+    )
+    with pytest.raises(ValueError, match="NHWC"):
+        eval_step(state, X.reshape(12, 4), Y, ones, flip_average=True)

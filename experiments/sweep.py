@@ -7,6 +7,10 @@ Flags:
   --results_dir  where results.md, results.json and the PNGs go (default
                  experiments/results/<name> for a full sweep, <workdir>/results for --quick).
   --data_dir     a folder holding the dataset files.
+  --epochs, --train_size, --seeds
+                 a reduced budget for every run of the full grid (epochs, training images,
+                 seeds); the runs go to <workdir>_reduced and the command in results.md says
+                 which budget the results had.
 """
 
 from __future__ import annotations
@@ -26,13 +30,21 @@ flags.DEFINE_bool("quick", False, "Reduced grid on a subset of the data.")
 flags.DEFINE_string("workdir", None, "Folder of the runs.")
 flags.DEFINE_string("results_dir", None, "Folder of the table and plots.")
 flags.DEFINE_string("data_dir", None, "Folder with the dataset files.")
+flags.DEFINE_integer("epochs", None, "Budget: epochs of every run.", lower_bound=1)
+flags.DEFINE_integer("train_size", None, "Budget: training images (0: all).", lower_bound=0)
+flags.DEFINE_integer("seeds", None, "Budget: seeds of every run.", lower_bound=1)
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     sweep = SWEEPS[FLAGS.sweep].get_sweep(FLAGS.quick)
-    suffix = "_quick" if FLAGS.quick else ""
+    try:
+        sweep, extra = engine.with_budget(sweep, FLAGS.epochs, FLAGS.train_size, FLAGS.seeds)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    reduced = extra or FLAGS.seeds is not None
+    suffix = ("_quick" if FLAGS.quick else "") + ("_reduced" if reduced else "")
     workdir = FLAGS.workdir or os.path.join("runs", "sweeps", sweep.name + suffix)
     results_dir = FLAGS.results_dir or (
         os.path.join(workdir, "results")
@@ -42,7 +54,7 @@ def main(argv):
     command = "python -m experiments.sweep " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     start = time.perf_counter()
     try:
-        summaries = engine.run_sweep(sweep, workdir, FLAGS.data_dir)
+        summaries = engine.run_sweep(sweep, workdir, FLAGS.data_dir, extra)
     except ValueError as e:  # bad input: no traceback
         sys.exit(f"error: {e}")
     wall = time.perf_counter() - start

@@ -69,6 +69,30 @@ class Sweep:
         return self.target_accuracy is not None or any(r.target_accuracy for r in self.runs)
 
 
+def with_budget(
+    sweep: Sweep,
+    epochs: int | None = None,
+    train_size: int | None = None,
+    num_seeds: int | None = None,
+) -> tuple[Sweep, dict[str, Any]]:
+    """A reduced (or enlarged) budget for every run of `sweep`: (the sweep with `num_seeds`,
+    the `extra` overrides of `run_sweep` setting `epochs` and `dataset.train_size`); None keeps
+    the sweep's own. A sweep whose runs differ in epochs by design (epochs against iterations)
+    refuses an `epochs` override."""
+    if epochs is not None:
+        own = {run.overrides.get("epochs") for run in sweep.runs}
+        if len(own) > 1:
+            raise ValueError(
+                f"sweep {sweep.name!r} trains its runs for different epochs "
+                f"({sorted(own, key=str)}) by design: an epochs override would erase that"
+            )
+    extra = {"epochs": epochs, "dataset.train_size": train_size}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if num_seeds is not None:
+        sweep = dataclasses.replace(sweep, num_seeds=num_seeds)
+    return sweep, extra
+
+
 DIVERGED = "diverged.json"  # written instead of summary.json when the training loss diverged
 
 

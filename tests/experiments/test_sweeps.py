@@ -56,6 +56,20 @@ def test_unknown_override_names_the_field():
         engine.run_config(sweep, sweep.runs[0], None, {"dataset.nope": 1})
 
 
+def test_a_reduced_budget_reaches_every_run_and_keeps_epochs_that_differ_by_design():
+    full = SWEEPS["head"].get_sweep(quick=False)
+    sweep, extra = engine.with_budget(full, epochs=4, train_size=500, num_seeds=2)
+    assert sweep.num_seeds == 2 and sweep.runs == full.runs
+    for run in sweep.runs:
+        config = engine.run_config(sweep, run, None, extra)
+        assert (config.epochs, config.dataset.train_size, config.num_seeds) == (4, 500, 2)
+    assert engine.with_budget(full) == (full, {})
+    with pytest.raises(ValueError, match="different epochs"):
+        engine.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), epochs=4)
+    sweep, extra = engine.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), train_size=9)
+    assert extra == {"dataset.train_size": 9}
+
+
 def test_epochs_to_target():
     histories = [
         [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.95}],

@@ -9,7 +9,8 @@ Flags:
   --data_dir     a folder holding the dataset files.
   --epochs, --train_size, --seeds
                  a reduced budget for every run of the full grid (epochs, training images,
-                 seeds); the runs go to <workdir>_reduced and the command in results.md says
+                 seeds); the runs go to runs/sweeps/<name>_reduced by default and the command
+                 in results.md says
                  which budget the results had.
 """
 

@@ -10,8 +10,7 @@ Flags:
   --epochs, --train_size, --seeds
                  a reduced budget for every run of the full grid (epochs, training images,
                  seeds); the runs go to runs/sweeps/<name>_reduced by default and the command
-                 in results.md says
-                 which budget the results had.
+                 in results.md says which budget the results had.
 """
 
 from __future__ import annotations

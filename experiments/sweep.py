@@ -11,6 +11,9 @@ Flags:
                  a reduced budget for every run of the full grid (epochs, training images,
                  seeds); the runs go to runs/sweeps/<name>_reduced by default and the command
                  in results.md says which budget the results had.
+  --runs         a regular expression: train and tabulate only the runs whose name it matches
+                 (e.g. --runs=_mlp_ for the MLP half of the activations grid); the runs keep
+                 their folders, so the whole grid run later in the same workdir skips them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ flags.DEFINE_string("data_dir", None, "Folder with the dataset files.")
 flags.DEFINE_integer("epochs", None, "Budget: epochs of every run.", lower_bound=1)
 flags.DEFINE_integer("train_size", None, "Budget: training images (0: all).", lower_bound=0)
 flags.DEFINE_integer("seeds", None, "Budget: seeds of every run.", lower_bound=1)
+flags.DEFINE_string("runs", None, "Regular expression: only the runs whose name matches.")
 
 
 def main(argv):
@@ -41,6 +45,7 @@ def main(argv):
     sweep = SWEEPS[FLAGS.sweep].get_sweep(FLAGS.quick)
     try:
         sweep, extra = engine.with_budget(sweep, FLAGS.epochs, FLAGS.train_size, FLAGS.seeds)
+        sweep = engine.select_runs(sweep, FLAGS.runs)
     except ValueError as e:
         sys.exit(f"error: {e}")
     reduced = extra or FLAGS.seeds is not None

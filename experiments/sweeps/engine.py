@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import time
 from typing import Any, Callable, Mapping
 
@@ -91,6 +92,26 @@ def with_budget(
     if num_seeds is not None:
         sweep = dataclasses.replace(sweep, num_seeds=num_seeds)
     return sweep, extra
+
+
+def select_runs(sweep: Sweep, pattern: str | None) -> Sweep:
+    """The sweep restricted to the runs whose name matches the regular expression `pattern`
+    (re.search; None keeps every run). The runs keep their names, so a later invocation of the
+    whole grid in the same workdir finds them finished."""
+    if pattern is None:
+        return sweep
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"--runs {pattern!r} is not a regular expression: {e}") from None
+    runs = tuple(run for run in sweep.runs if regex.search(run.name))
+    if not runs:
+        names = ", ".join(run.name for run in sweep.runs[:8])
+        more = f" (and {len(sweep.runs) - 8} more)" if len(sweep.runs) > 8 else ""
+        raise ValueError(
+            f"--runs {pattern!r} matches none of the runs of sweep {sweep.name!r}: {names}{more}"
+        )
+    return dataclasses.replace(sweep, runs=runs)
 
 
 DIVERGED = "diverged.json"  # written instead of summary.json when the training loss diverged

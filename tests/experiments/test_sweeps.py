@@ -70,6 +70,18 @@ def test_a_reduced_budget_reaches_every_run_and_keeps_epochs_that_differ_by_desi
     assert extra == {"dataset.train_size": 9}
 
 
+def test_a_run_filter_keeps_the_matching_runs_and_names_the_grid_when_none_match():
+    full = SWEEPS["activations"].get_sweep(quick=False)
+    mlp = engine.select_runs(full, "_mlp_")
+    assert len(mlp.runs) == len(full.runs) // 2 and all("_mlp_" in r.name for r in mlp.runs)
+    assert mlp.runs == tuple(r for r in full.runs if r.name in {m.name for m in mlp.runs})
+    assert engine.select_runs(full, None) is full
+    with pytest.raises(ValueError, match="matches none of the runs of sweep 'activations'"):
+        engine.select_runs(full, "resnet")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        engine.select_runs(full, "(")
+
+
 def test_epochs_to_target():
     histories = [
         [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.95}],

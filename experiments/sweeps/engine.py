@@ -78,17 +78,17 @@ def with_budget(
 ) -> tuple[Sweep, dict[str, Any]]:
     """A reduced (or enlarged) budget for every run of `sweep`: (the sweep with `num_seeds`,
     the `extra` overrides of `run_sweep` setting `epochs` and `dataset.train_size`); None keeps
-    the sweep's own. A sweep whose runs differ in epochs by design (epochs against iterations)
-    refuses an `epochs` override."""
-    if epochs is not None:
-        own = {run.overrides.get("epochs") for run in sweep.runs}
-        if len(own) > 1:
-            raise ValueError(
-                f"sweep {sweep.name!r} trains its runs for different epochs "
-                f"({sorted(own, key=str)}) by design: an epochs override would erase that"
-            )
+    the sweep's own. A sweep whose runs differ in one of these by design (epochs against
+    iterations, capacity against training-set size) refuses an override of it."""
     extra = {"epochs": epochs, "dataset.train_size": train_size}
     extra = {k: v for k, v in extra.items() if v is not None}
+    for field in extra:
+        own = {run.overrides.get(field) for run in sweep.runs}
+        if len(own) > 1:
+            raise ValueError(
+                f"sweep {sweep.name!r} sets {field} differently in its runs "
+                f"({sorted(own, key=str)}) by design: a budget override would erase that"
+            )
     if num_seeds is not None:
         sweep = dataclasses.replace(sweep, num_seeds=num_seeds)
     return sweep, extra

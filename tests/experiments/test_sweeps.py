@@ -64,8 +64,13 @@ def test_a_reduced_budget_reaches_every_run_and_keeps_epochs_that_differ_by_desi
         config = engine.run_config(sweep, run, None, extra)
         assert (config.epochs, config.dataset.train_size, config.num_seeds) == (4, 500, 2)
     assert engine.with_budget(full) == (full, {})
-    with pytest.raises(ValueError, match="different epochs"):
+    with pytest.raises(ValueError, match="sets epochs differently in its runs"):
         engine.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), epochs=4)
+    with pytest.raises(ValueError, match="sets dataset.train_size differently"):
+        engine.with_budget(SWEEPS["fitting"].get_sweep(quick=False), train_size=500)
+    assert engine.with_budget(SWEEPS["fitting"].get_sweep(quick=False), epochs=5)[1] == {
+        "epochs": 5
+    }
     sweep, extra = engine.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), train_size=9)
     assert extra == {"dataset.train_size": 9}
 

@@ -131,27 +131,39 @@ def config_differences(old_json: dict[str, Any], new_json: dict[str, Any]) -> li
     ]
 
 
-def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> None:
-    """Creates `workdir` and its config.json; refuses a workdir holding a different config.
+def _run_outputs(workdir: str) -> list[str]:
+    """The paths of RUN_OUTPUTS present in `workdir`."""
+    return sorted(
+        full for pattern in RUN_OUTPUTS for full in glob.glob(os.path.join(workdir, pattern))
+    )
 
-    With `overwrite`, an existing run in `workdir` is deleted first.
+
+def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> None:
+    """Creates `workdir` and its config.json; refuses a workdir holding a different config, or
+    run outputs (checkpoints, metrics) without the config.json that says whose they are.
+
+    With `overwrite`, an existing run in `workdir` is deleted first (config.json or not).
     """
     path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        if overwrite:
-            for pattern in RUN_OUTPUTS:
-                for full in glob.glob(os.path.join(workdir, pattern)):
-                    if os.path.isdir(full):
-                        shutil.rmtree(full)
-                    else:
-                        os.remove(full)
-        else:
-            diffs = config_differences(report.read_json(path), _config_json(config))
-            if diffs:
-                raise WorkdirConflictError(
-                    f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
-                    "--overwrite to discard that run, or choose another --workdir"
-                )
+    if overwrite:
+        for full in _run_outputs(workdir):
+            if os.path.isdir(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)
+    elif os.path.exists(path):
+        diffs = config_differences(report.read_json(path), _config_json(config))
+        if diffs:
+            raise WorkdirConflictError(
+                f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
+                "--overwrite to discard that run, or choose another --workdir"
+            )
+    elif _run_outputs(workdir):
+        names = ", ".join(os.path.basename(p) for p in _run_outputs(workdir))
+        raise WorkdirConflictError(
+            f"{workdir} holds run outputs ({names}) but no config.json, so which config they "
+            "belong to is unknown; pass --overwrite to discard them, or choose another --workdir"
+        )
     os.makedirs(workdir, exist_ok=True)
     report.write_json(path, _config_json(config))
 

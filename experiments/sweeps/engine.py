@@ -198,15 +198,21 @@ def run_config(
 def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
     """The summary of a finished run of this config in `workdir` (a diverged run's summary is
     {"diverged": <error>}), else None."""
-    saved = os.path.join(workdir, "config.json")
-    if not os.path.exists(saved):
-        return None
-    if loop.config_differences(report.read_json(saved), json.loads(config.to_json())):
+    if not _resumable(config, workdir):
         return None
     for name in ("summary.json", DIVERGED):
         if os.path.exists(os.path.join(workdir, name)):
             return report.read_json(os.path.join(workdir, name))
     return None
+
+
+def _resumable(config: ml_collections.ConfigDict, workdir: str) -> bool:
+    """Whether `workdir` holds an unfinished run of this very config (it resumes from its
+    checkpoint; anything else there is discarded)."""
+    saved = os.path.join(workdir, "config.json")
+    return os.path.exists(saved) and not loop.config_differences(
+        report.read_json(saved), json.loads(config.to_json())
+    )
 
 
 def run_sweep(
@@ -228,7 +234,9 @@ def run_sweep(
             log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: training {run.name}")
             try:
                 train = probe.run_probe if run.probe else loop.run
-                summary = train(config, folder, progress=False, overwrite=True)
+                summary = train(
+                    config, folder, progress=False, overwrite=not _resumable(config, folder)
+                )
             except loop.NonFiniteLossError as e:  # a result, not a failure of the sweep
                 log(f"{sweep.name}: {run.name} diverged: {e}")
                 summary = {"diverged": str(e)}

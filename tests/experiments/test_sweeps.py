@@ -1,5 +1,6 @@
 """Every registered sweep runs in QUICK mode on tiny data, aggregates, and resumes."""
 
+import dataclasses
 import json
 import os
 
@@ -85,6 +86,31 @@ def test_a_run_filter_keeps_the_matching_runs_and_names_the_grid_when_none_match
         engine.select_runs(full, "resnet")
     with pytest.raises(ValueError, match="not a regular expression"):
         engine.select_runs(full, "(")
+
+
+def test_a_half_finished_run_of_the_same_config_resumes_and_any_other_is_replaced(
+    tmp_path, monkeypatch
+):
+    sweep = SWEEPS["lenet"].get_sweep(quick=True)
+    run = sweep.runs[0]
+    config = engine.run_config(sweep, run, None)
+    folder = tmp_path / run.name
+    calls = []
+
+    def fake_run(config, workdir, progress, overwrite):
+        calls.append(overwrite)
+        return {"per_seed": []}
+
+    monkeypatch.setattr(engine.loop, "run", fake_run)
+    sweep = dataclasses.replace(sweep, runs=(run,))
+    engine.run_sweep(sweep, str(tmp_path), log=lambda _: None)  # nothing there yet
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(config.to_json())  # interrupted: no summary.json
+    engine.run_sweep(sweep, str(tmp_path), log=lambda _: None)
+    config.epochs += 1  # the same folder, another config
+    (folder / "config.json").write_text(config.to_json())
+    engine.run_sweep(sweep, str(tmp_path), log=lambda _: None)
+    assert calls == [True, False, True]
 
 
 def test_epochs_to_target():

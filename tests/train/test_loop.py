@@ -116,6 +116,16 @@ def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path, make_co
     assert json.loads((tmp_path / "config.json").read_text())["optimizer"]["learning_rate"] == 0.1
 
 
+def test_run_outputs_without_a_config_json_are_refused_unless_overwrite(tmp_path, make_config):
+    loop.run(make_config(epochs=1), str(tmp_path))
+    (tmp_path / "config.json").unlink()  # its checkpoints no longer say which config they are
+    with pytest.raises(loop.WorkdirConflictError, match=r"checkpoints.*but no config.json"):
+        loop.run(make_config(epochs=2), str(tmp_path))
+    summary = loop.run(make_config(epochs=2), str(tmp_path), overwrite=True)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert summary["epochs_run"] == 2 and [r["epoch"] for r in records] == [1, 2]  # from scratch
+
+
 @pytest.mark.parametrize(
     "field,value,message",
     [

@@ -158,8 +158,8 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: 
                 f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
                 "--overwrite to discard that run, or choose another --workdir"
             )
-    elif _run_outputs(workdir):
-        names = ", ".join(os.path.basename(p) for p in _run_outputs(workdir))
+    elif outputs := _run_outputs(workdir):
+        names = ", ".join(os.path.basename(p) for p in outputs)
         raise WorkdirConflictError(
             f"{workdir} holds run outputs ({names}) but no config.json, so which config they "
             "belong to is unknown; pass --overwrite to discard them, or choose another --workdir"

@@ -198,7 +198,7 @@ def run_config(
 def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
     """The summary of a finished run of this config in `workdir` (a diverged run's summary is
     {"diverged": <error>}), else None."""
-    if not _resumable(config, workdir):
+    if not _holds_config(config, workdir):
         return None
     for name in ("summary.json", DIVERGED):
         if os.path.exists(os.path.join(workdir, name)):
@@ -206,9 +206,9 @@ def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
     return None
 
 
-def _resumable(config: ml_collections.ConfigDict, workdir: str) -> bool:
-    """Whether `workdir` holds an unfinished run of this very config (it resumes from its
-    checkpoint; anything else there is discarded)."""
+def _holds_config(config: ml_collections.ConfigDict, workdir: str) -> bool:
+    """Whether `workdir` holds a run (finished or not) of this very config: an unfinished one
+    resumes from its checkpoint, a folder of any other config is overwritten."""
     saved = os.path.join(workdir, "config.json")
     return os.path.exists(saved) and not loop.config_differences(
         report.read_json(saved), json.loads(config.to_json())
@@ -235,7 +235,7 @@ def run_sweep(
             try:
                 train = probe.run_probe if run.probe else loop.run
                 summary = train(
-                    config, folder, progress=False, overwrite=not _resumable(config, folder)
+                    config, folder, progress=False, overwrite=not _holds_config(config, folder)
                 )
             except loop.NonFiniteLossError as e:  # a result, not a failure of the sweep
                 log(f"{sweep.name}: {run.name} diverged: {e}")

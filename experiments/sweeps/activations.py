@@ -135,6 +135,8 @@ def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dic
             for r in sweep.runs
             if r.labels["dataset"] == dataset and "diverged" not in summaries[r.name]
         ]
+        if not runs:  # every run of this dataset diverged
+            continue
         histories = {
             r.name: seed_histories(os.path.join(workdir, r.name), summaries[r.name]) for r in runs
         }
@@ -163,6 +165,8 @@ def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dic
             panel = f"{r.labels['network']}, BN {r.labels['batch norm']}"
             label = f"{r.labels['activation']} ({key}), {r.labels['init']}"
             panels.setdefault(panel, {})[label] = _mean_profile(histories[r.name], "epoch1", key)
+        if not panels:  # e.g. a --runs subset of leaky ReLU, ELU, GELU and swish only
+            continue
         name = f"dead_saturated_{slug}.png"
         report.plot_panels(
             os.path.join(results_dir, name),

@@ -26,10 +26,11 @@ def get_sweep(quick: bool) -> Sweep:
         variants = {
             "fixed_lr": (BASE_LR, epochs, "fixed lr, same epochs"),
             "scaled_lr": (scaled, epochs, "linear lr, same epochs"),
-            # As many optimizer steps as batch 128 for `epochs` epochs.
+            # As many optimizer steps as batch 128 for `epochs` epochs: epochs * batch / 128
+            # (rounded half up: batch 32 gets 3 epochs for 2.5, 1.2x the steps).
             "scaled_lr_same_steps": (
                 scaled,
-                max(1, round(epochs * BASE_BATCH / batch)),
+                max(1, int(epochs * batch / BASE_BATCH + 0.5)),
                 "linear lr, same steps",
             ),
         }

@@ -321,7 +321,8 @@ def _table(rows: list[dict], label_keys: list[str], figures: list[str]) -> str:
     header = ["run", *label_keys, "params", "MACs", *figures]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["run"], *(str(row.get(k, "")) for k in label_keys)]
+        # A '|' inside a label (e.g. "1x1 | 3x3") would split its cell: Markdown escapes it.
+        cells = [row["run"], *(str(row.get(k, "")).replace("|", r"\|") for k in label_keys)]
         if row.get("diverged"):
             lines.append("| " + " | ".join(cells + ["diverged"] * (2 + len(figures))) + " |")
             continue

@@ -165,3 +165,45 @@ def test_a_diverged_run_is_a_result_and_is_not_retrained(tmp_path, monkeypatch):
     assert sum("diverged" in line for line in log) == len(sweep.runs)
     assert engine.run_sweep(sweep, str(tmp_path), None, None, log.append) == summaries
     assert len(calls) == len(sweep.runs)  # the second invocation trained nothing
+
+
+def test_activation_plots_of_a_subset_without_relu_sigmoid_or_tanh(tmp_path):
+    """A --runs subset may hold no unit that can die or saturate, or only diverged runs: the
+    gradient plots are drawn for what trained, and the dead/saturated figure is left out."""
+    from experiments.sweeps import activations
+
+    sweep = engine.select_runs(
+        SWEEPS["activations"].get_sweep(quick=False), "^(mnist_cnn_plain_gelu|cifar10_mlp_bn_elu)_"
+    )
+    summaries = {}
+    for run in sweep.runs:
+        if run.name.startswith("cifar10"):
+            summaries[run.name] = {"diverged": "loss is nan"}
+            continue
+        summaries[run.name] = {"per_seed": [{"seed": 0}]}
+        stats = {"grad_norm": [1e-3, 1e-2, 1e-1], "dead": [None] * 3, "saturated": [None] * 3}
+        record = {"epoch": 1, "layer_stats_init": stats, "layer_stats": stats}
+        (tmp_path / run.name / "seed_0").mkdir(parents=True)
+        (tmp_path / run.name / "seed_0" / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    written = activations.plots(sweep, str(tmp_path), str(tmp_path), summaries)
+    assert written == ["grad_norm_init_mnist.png", "grad_norm_epoch1_mnist.png"]
+    assert all(os.path.getsize(tmp_path / name) > 0 for name in written)
+
+
+def test_a_label_holding_a_pipe_stays_in_its_table_cell():
+    rows = [{"run": "naive", "module": "1x1 | 3x3", "num_params": 10, "macs": 20, "acc": [0.5]}]
+    header, rule, line = engine._table(rows, ["module"], ["acc"]).splitlines()
+    assert line == r"| naive | 1x1 \| 3x3 | 10 | 20 | 0.5000 ± 0.0000 |"
+    assert line.replace(r"\|", "").count("|") == header.count("|") == rule.count("|")
+
+
+def test_batch_size_same_steps_runs_take_as_many_steps_as_batch_128():
+    """steps = epochs * (55,000 // batch): the 'same steps' runs match batch 128's 10 epochs
+    (batch 512: 40 epochs; batch 32: 3 epochs, as 2.5 is not a whole number)."""
+    runs = {r.name: r.overrides for r in SWEEPS["batch_size"].get_sweep(quick=False).runs}
+    steps = {name: o["epochs"] * (55_000 // o["batch_size"]) for name, o in runs.items()}
+    base = steps["b128_fixed_lr"]
+    assert runs["b512_scaled_lr_same_steps"]["epochs"] == 40
+    assert abs(steps["b512_scaled_lr_same_steps"] - base) / base < 0.01
+    assert base <= steps["b32_scaled_lr_same_steps"] <= 1.25 * base
+    assert steps["b512_scaled_lr"] == steps["b512_fixed_lr"] < base / 3  # same epochs

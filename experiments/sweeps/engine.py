@@ -195,11 +195,9 @@ def run_config(
     return config
 
 
-def _finished(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
-    """The summary of a finished run of this config in `workdir` (a diverged run's summary is
-    {"diverged": <error>}), else None."""
-    if not _holds_config(config, workdir):
-        return None
+def _finished(workdir: str) -> dict | None:
+    """The summary of the finished run in `workdir` (a diverged run's summary is
+    {"diverged": <error>}), else None; whether it is of the right config is `_holds_config`'s."""
     for name in ("summary.json", DIVERGED):
         if os.path.exists(os.path.join(workdir, name)):
             return report.read_json(os.path.join(workdir, name))
@@ -229,14 +227,13 @@ def run_sweep(
     for i, run in enumerate(sweep.runs):
         config = run_config(sweep, run, data_dir, extra, workdir)
         folder = os.path.join(workdir, run.name)
-        summary = _finished(config, folder)
+        ours = _holds_config(config, folder)
+        summary = _finished(folder) if ours else None
         if summary is None:
             log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: training {run.name}")
             try:
                 train = probe.run_probe if run.probe else loop.run
-                summary = train(
-                    config, folder, progress=False, overwrite=not _holds_config(config, folder)
-                )
+                summary = train(config, folder, progress=False, overwrite=not ours)
             except loop.NonFiniteLossError as e:  # a result, not a failure of the sweep
                 log(f"{sweep.name}: {run.name} diverged: {e}")
                 summary = {"diverged": str(e)}

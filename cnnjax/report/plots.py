@@ -34,6 +34,14 @@ def plot_curves(path: str, history: Sequence[dict[str, Any]], title: str = "") -
     plt.close(fig)
 
 
+def _line_style(i: int, n: int) -> tuple[Any, str]:
+    """The colour and marker style of line `i` of `n`: tab10 up to 10 lines; past 10, tab20's
+    20 colours and a second marker, so no two of up to 40 lines look alike."""
+    if n <= 10:
+        return plt.get_cmap("tab10")(i), "o-"
+    return plt.get_cmap("tab20")(i % 20), ("o-", "s--")[(i // 20) % 2]
+
+
 def plot_metric_by_run(
     path: str,
     curves: dict[str, tuple[Sequence[int], Sequence[float], Sequence[float]]],
@@ -43,10 +51,11 @@ def plot_metric_by_run(
     """One line per run: `curves[name] = (epochs, mean, std)` of `metric` over seeds, the std
     as a shaded band; a log y axis for losses."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, (epochs, mean, std) in curves.items():
+    for i, (name, (epochs, mean, std)) in enumerate(curves.items()):
         mean, std = np.asarray(mean, float), np.asarray(std, float)
-        ax.plot(epochs, mean, "o-", ms=3, label=name)
-        ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+        color, style = _line_style(i, len(curves))
+        ax.plot(epochs, mean, style, ms=3, color=color, label=name)
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
     if "loss" in metric:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -61,19 +70,27 @@ def plot_metric_by_run(
 
 
 def plot_bars(
-    path: str, names: Sequence[str], means: Sequence[float], stds: Sequence[float], ylabel: str,
-    title: str = "",
+    path: str, names: Sequence[str], means: Sequence[float | None], stds: Sequence[float | None],
+    ylabel: str, title: str = "",
 ) -> None:  # fmt: skip
-    """A bar per run with a standard-deviation error bar, the value written above it."""
+    """A bar per run with a standard-deviation error bar, the value written above it; a run
+    without a value (None: diverged or not run) gets no bar and "n/a" on the axis."""
+    present = [(m, s or 0.0) for m, s in zip(means, stds) if m is not None]
+    heights = [0.0 if m is None else m for m in means]
+    errors = [0.0 if m is None else (s or 0.0) for m, s in zip(means, stds)]
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 4.5))
-    bars = ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
+    bars = ax.bar(range(len(names)), heights, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
+    low = min((m - s for m, s in present), default=0.0)
+    bottom = max(0.0, low - 0.1 * abs(low))
     for bar, mean in zip(bars, means):
-        ax.annotate(f"{mean:.4g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+        x = bar.get_x() + bar.get_width() / 2
+        if mean is None:
+            ax.annotate("n/a", (x, bottom), ha="center", va="bottom", fontsize=8, color="tab:red")
+        else:
+            ax.annotate(f"{mean:.4g}", (x, mean), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(ylabel.replace("_", " "))
-    low = min(m - s for m, s in zip(means, stds))
-    ax.set_ylim(bottom=max(0.0, low - 0.1 * abs(low)))
+    ax.set_ylim(bottom=bottom)
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)

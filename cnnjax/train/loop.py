@@ -562,10 +562,15 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
     totals = _host_replicas(sums, k)
     for seed, t in zip(ctx.seeds, totals):
         if t["nonfinite_step"] >= 0:
+            last = ctx.checkpointer.latest_step()
+            kept = (
+                "no checkpoint had been written yet"
+                if last is None
+                else f"the last good checkpoint (step {last}) is kept in {ctx.path('checkpoints')}"
+            )
             raise NonFiniteLossError(
                 f"the training loss became non-finite at step {t['nonfinite_step']} "
-                f"(epoch {epoch + 1}, seed {seed}); the last good checkpoint (step "
-                f"{ctx.checkpointer.latest_step()}) is kept in {ctx.path('checkpoints')}. "
+                f"(epoch {epoch + 1}, seed {seed}); {kept}. "
                 "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
             )
     return state, totals, seconds

@@ -309,7 +309,7 @@ def _fmt_epochs(values: list[float | None]) -> str:
 def _fmt(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "n/a"
-    if abs(mean) < 1 and mean != 0:
+    if 0 < abs(mean) <= 1:  # accuracies and most losses, 1.0 included
         return f"{mean:.4f} ± {std:.4f}"
     return f"{mean:.4g} ± {std:.2g}"
 
@@ -401,9 +401,9 @@ def aggregate(
     stats = [mean_std(row[first]) for row in rows]
     report.plot_bars(
         os.path.join(results_dir, f"{first}.png"),
-        [row["run"] for row in rows],
-        [m or 0.0 for m, _ in stats],
-        [s or 0.0 for _, s in stats],
+        [row["run"] + " (diverged)" * bool(row.get("diverged")) for row in rows],
+        [m for m, _ in stats],
+        [s for _, s in stats],
         first,
         title=sweep.name,
     )

@@ -1,8 +1,13 @@
 """Under- and over-fitting: capacity against data, the learning rate, and when to stop."""
 
+import os
+
+import numpy as np
+
+from cnnjax import report
 from experiments.configs import fashion_mnist
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.engine import Run, Sweep, seed_histories
 
 CLAIM = (
     "A model too small for its data under-fits (low training and test accuracy); one too large "
@@ -72,4 +77,45 @@ def get_sweep(quick: bool) -> Sweep:
             "epochs_run",
         ),
         curves=("train_loss", "val_loss"),
+        plots=plots,
     )
+
+
+def _mean_curve(histories: list[list[dict]], key: str) -> list[float]:
+    """`key` per epoch, averaged over the seeds that reached the epoch (early stopping ends
+    seeds at different epochs)."""
+    epochs = max(len(h) for h in histories)
+    return [float(np.mean([h[e][key] for h in histories if len(h) > e])) for e in range(epochs)]
+
+
+def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dict]) -> list[str]:
+    """Learning curves, training against validation loss per epoch (mean over seeds), a panel
+    per run: `learning_curves.png` for capacity x data (the gap between the two lines is the
+    over-fitting), `learning_curves_lr_schedule.png` for the learning rates and schedules."""
+    written = []
+    for name, parts in (
+        ("learning_curves.png", ("capacity x data",)),
+        ("learning_curves_lr_schedule.png", ("learning rate", "schedule")),
+    ):
+        panels = {}
+        for run in sweep.runs:
+            if run.labels["part"] not in parts or "diverged" in summaries[run.name]:
+                continue
+            histories = seed_histories(os.path.join(workdir, run.name), summaries[run.name])
+            title = ", ".join(v for k, v in run.labels.items() if k != "part")
+            panels[title] = {
+                "train loss": _mean_curve(histories, "train_loss"),
+                "validation loss": _mean_curve(histories, "val_loss"),
+            }
+        if not panels:
+            continue
+        report.plot_panels(
+            os.path.join(results_dir, name),
+            panels,
+            "epoch",
+            "loss (log)",
+            log=True,
+            title=f"fitting: training against validation loss ({', '.join(parts)})",
+        )
+        written.append(name)
+    return written

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 
@@ -45,6 +46,9 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     assert sum(saved["trained_on"].values()) == sum("diverged" not in s for s in summaries.values())
     table = open(os.path.join(results_dir, "results.md")).read()
     assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
+    # Every plot the page shows, the sweep's own included, was written.
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", table):
+        assert os.path.getsize(os.path.join(results_dir, image)) > 0, image
     # A second invocation finds every run finished and trains nothing.
     log.clear()
     again = engine.run_sweep(sweep, workdir, tiny_data_root, tiny, log.append)
@@ -207,3 +211,9 @@ def test_batch_size_same_steps_runs_take_as_many_steps_as_batch_128():
     assert abs(steps["b512_scaled_lr_same_steps"] - base) / base < 0.01
     assert base <= steps["b32_scaled_lr_same_steps"] <= 1.25 * base
     assert steps["b512_scaled_lr"] == steps["b512_fixed_lr"] < base / 3  # same epochs
+
+
+def test_a_perfect_accuracy_keeps_the_four_decimals_of_its_column():
+    assert engine._fmt(1.0, 0.0) == "1.0000 ± 0.0000"
+    assert engine._fmt(0.5, 0.01) == "0.5000 ± 0.0100"
+    assert engine._fmt(12.5, 0.25) == "12.5 ± 0.25"

@@ -98,8 +98,9 @@ def test_plateau_reduces_the_learning_rate(tmp_path, make_config):
 
 def test_divergence_names_the_step_and_writes_no_checkpoint(tmp_path, make_config):
     config = make_config(epochs=2, loss__l2=1e38)  # the penalty overflows at once
-    with pytest.raises(loop.NonFiniteLossError, match="non-finite at step 0 .epoch 1."):
+    with pytest.raises(loop.NonFiniteLossError, match="non-finite at step 0 .epoch 1.") as e:
         loop.run(config, str(tmp_path))
+    assert "no checkpoint had been written yet" in str(e.value)
     assert not os.listdir(tmp_path / "checkpoints")
 
 

@@ -260,6 +260,16 @@ def seed_histories(folder: str, summary: dict) -> list[list[dict]]:
     return out
 
 
+def epoch_curve(
+    histories: list[list[dict]], metric: str
+) -> tuple[list[int], list[float], list[float]]:
+    """(epochs, mean, std) of `metric` over the seeds that reached each epoch (early stopping
+    ends seeds at different epochs)."""
+    epochs = sorted({r["epoch"] for h in histories for r in h})
+    values = [[r[metric] for h in histories for r in h if r["epoch"] == e] for e in epochs]
+    return epochs, [float(np.mean(v)) for v in values], [float(np.std(v)) for v in values]
+
+
 def epochs_to(histories: list[list[dict]], target: float) -> list[float | None]:
     """Per seed, the first epoch whose validation accuracy reaches `target` (None: never)."""
     return [
@@ -385,10 +395,7 @@ def aggregate(
             row["epochs_to_target"] = epochs_to(histories, target)
         rows.append(row)
         for metric in sweep.curves:
-            epochs = sorted({r["epoch"] for h in histories for r in h})
-            values = [[r[metric] for h in histories for r in h if r["epoch"] == e] for e in epochs]
-            means = [float(np.mean(v)) for v in values]
-            stds = [float(np.std(v)) for v in values]
+            epochs, means, stds = epoch_curve(histories, metric)
             if epochs:  # a probe has no epochs
                 curves[metric][run.name] = (epochs, means, stds)
 

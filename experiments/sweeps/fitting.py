@@ -2,12 +2,10 @@
 
 import os
 
-import numpy as np
-
 from cnnjax import report
 from experiments.configs import fashion_mnist
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep, seed_histories
+from experiments.sweeps.engine import Run, Sweep, epoch_curve, seed_histories
 
 CLAIM = (
     "A model too small for its data under-fits (low training and test accuracy); one too large "
@@ -81,13 +79,6 @@ def get_sweep(quick: bool) -> Sweep:
     )
 
 
-def _mean_curve(histories: list[list[dict]], key: str) -> list[float]:
-    """`key` per epoch, averaged over the seeds that reached the epoch (early stopping ends
-    seeds at different epochs)."""
-    epochs = max(len(h) for h in histories)
-    return [float(np.mean([h[e][key] for h in histories if len(h) > e])) for e in range(epochs)]
-
-
 def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dict]) -> list[str]:
     """Learning curves, training against validation loss per epoch (mean over seeds), a panel
     per run: `learning_curves.png` for capacity x data (the gap between the two lines is the
@@ -104,8 +95,8 @@ def plots(sweep: Sweep, workdir: str, results_dir: str, summaries: dict[str, dic
             histories = seed_histories(os.path.join(workdir, run.name), summaries[run.name])
             title = ", ".join(v for k, v in run.labels.items() if k != "part")
             panels[title] = {
-                "train loss": _mean_curve(histories, "train_loss"),
-                "validation loss": _mean_curve(histories, "val_loss"),
+                "train loss": epoch_curve(histories, "train_loss")[1],
+                "validation loss": epoch_curve(histories, "val_loss")[1],
             }
         if not panels:
             continue

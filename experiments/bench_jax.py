@@ -20,19 +20,10 @@ from cnnjax import models, optim, pipeline
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train import steps
 from cnnjax.train.state import create_train_state, num_params
+from experiments import bench_timing
 
 LEARNING_RATE = 0.01  # SGD with momentum 0.9, constant: the same on both sides
 MOMENTUM = 0.9
-
-
-def timed_windows(run_window: Callable[[], Any], windows: int) -> list[float]:
-    """Seconds of each of `windows` calls of `run_window` (which must block until done)."""
-    out = []
-    for _ in range(windows):
-        t = time.perf_counter()
-        run_window()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def matmul_peak_flops(n: int | None = None, windows: int = 5) -> float:
@@ -46,7 +37,7 @@ def matmul_peak_flops(n: int | None = None, windows: int = 5) -> float:
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
-    seconds = timed_windows(lambda: matmul(a).block_until_ready(), windows)
+    seconds = bench_timing.timed_windows(lambda: matmul(a).block_until_ready(), windows)
     return 2 * n**3 / statistics.median(seconds)
 
 
@@ -75,20 +66,19 @@ def create_model(name: str, conv_impl: str | None):
     return models.create(name, 10, **overrides)
 
 
-def train_throughput(
+def prepare_training(
     name: str,
     image_shape: tuple[int, int, int],
     batch_size: int = 128,
     conv_impl: str | None = None,
-    windows: int = 5,
-    steps_per_window: int = 10,
     warmup_steps: int = 3,
-) -> dict[str, Any]:
-    """Images/s of the runner's training step for registered model `name` (10 classes).
+) -> tuple[Callable[[int], None], dict[str, Any]]:
+    """The runner's training step for registered model `name` (10 classes), compiled and warmed
+    up, ready to time (`bench_timing.interleaved_rates`).
 
-    Returns {'images_per_second' (median window), 'window_images_per_second', 'compile_seconds'
-    (lower + compile of the step), 'flops_per_step' (XLA cost analysis of forward, backward and
-    update), 'num_params'}.
+    Returns (run, info): run(n) takes n steps on 8 synthetic batches and blocks until done;
+    info = {'compile_seconds' (lower + compile of the step), 'flops_per_step' (XLA cost
+    analysis of forward, backward and update), 'num_params'}.
     """
     num_batches = 8
     images, labels = synthetic_data(image_shape, num_batches, batch_size)
@@ -112,7 +102,11 @@ def train_throughput(
     compile_seconds = time.perf_counter() - t
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-
+    info = {
+        "compile_seconds": compile_seconds,
+        "flops_per_step": float(cost.get("flops", float("nan"))),
+        "num_params": num_params(state.params),
+    }
     counter = [0]
 
     def run(n):
@@ -124,15 +118,7 @@ def train_throughput(
         jax.block_until_ready(sums)
 
     run(warmup_steps)
-    seconds = timed_windows(lambda: run(steps_per_window), windows)
-    rates = [steps_per_window * batch_size / s for s in seconds]
-    return {
-        "images_per_second": statistics.median(rates),
-        "window_images_per_second": rates,
-        "compile_seconds": compile_seconds,
-        "flops_per_step": float(cost.get("flops", float("nan"))),
-        "num_params": num_params(state.params),
-    }
+    return run, info
 
 
 def time_to_accuracy(

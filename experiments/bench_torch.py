@@ -13,16 +13,16 @@ forward, cross-entropy, backward, SGD with momentum.
 from __future__ import annotations
 
 import math
-import statistics
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until, timed_windows
+from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until
+from experiments.bench_timing import timed_windows
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
 
@@ -167,22 +167,21 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_throughput(
+def prepare_training(
     name: str,
     image_shape,
     images_nhwc: np.ndarray,
     labels: np.ndarray,
     batch_size: int = 128,
     compiled: bool = False,
-    windows: int = 5,
-    steps_per_window: int = 10,
     warmup_steps: int = 3,
     device: str = "cpu",
-) -> dict[str, Any]:
-    """Images/s of the PyTorch step on `device`, eager or under torch.compile (default
-    inductor backend).
+) -> tuple[Callable[[int], None], dict[str, Any]]:
+    """The PyTorch step on `device`, eager or under torch.compile (default inductor backend),
+    warmed up and ready to time: the twin of `bench_jax.prepare_training`.
 
-    'compile_seconds' is the first step's time minus a steady step's: the compile cost.
+    Returns (run, info): run(n) takes n steps and blocks until done; info = {'num_params',
+    'compile_seconds': the first step's time minus a warm-up step's, the compile cost}.
     """
     torch.manual_seed(0)
     model = create(name, image_shape).train().to(device)
@@ -200,19 +199,10 @@ def train_throughput(
             counter[0] += 1
         synchronize(device)
 
-    t = time.perf_counter()
-    run(1)
-    first = time.perf_counter() - t
-    run(warmup_steps)
-    seconds = timed_windows(lambda: run(steps_per_window), windows)
-    rates = [steps_per_window * batch_size / s for s in seconds]
-    steady = statistics.median(seconds) / steps_per_window
-    return {
-        "images_per_second": statistics.median(rates),
-        "window_images_per_second": rates,
-        "compile_seconds": max(first - steady, 0.0),
-        "num_params": count,
-    }
+    first, warmup = timed_windows(lambda: run(1), 1)[0], 0.0
+    if warmup_steps:
+        warmup = timed_windows(lambda: run(warmup_steps), 1)[0] / warmup_steps
+    return run, {"compile_seconds": max(first - warmup, 0.0), "num_params": count}
 
 
 def time_to_accuracy(

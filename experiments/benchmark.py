@@ -10,10 +10,12 @@ For each model: steady-state training images/s (median of timed windows after wa
 compile seconds of the first step, forward + backward + update FLOPs from XLA's cost analysis
 and MFU against the fp32 matmul peak measured in the same run; then PyTorch eager and
 torch.compile on the same architecture (parameter counts asserted equal) with the same thread
-count, and the ratios. --compile_cache times the compile of each model's step in two fresh
-processes sharing an empty persistent compilation cache: cold, then warm. Writes the table as
-JSON (--out). PyTorch is optional
-(`pip install -e .[bench]`); without it only the cnnjax columns are filled.
+count, and the ratios. The contenders of a model take turns, one timed window each per round,
+and a ratio is the median of the rounds' ratios (`bench_timing`: this machine's speed drifts
+between rounds). --compile_cache times the compile of each model's step in two fresh processes
+sharing an empty persistent compilation cache: cold, then warm. Writes the table as JSON
+(--out). PyTorch is optional (`pip install -e .[bench]`); without it only the cnnjax columns are
+filled.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,16 +34,17 @@ from absl import app, flags
 
 import cnnjax  # noqa: F401  (sets the default XLA flags before JAX initialises)
 from cnnjax import data, report, runtime
-from experiments import bench_jax
+from experiments import bench_jax, bench_timing
 
 IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
+TORCH_MODES = {"torch_eager": False, "torch_compile": True}  # key -> under torch.compile
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["lenet5", "resnet20"], f"models to time: {sorted(IMAGE_SHAPES)}")
 flags.DEFINE_integer("batch_size", 128, "examples per training step")
 flags.DEFINE_list("conv_impls", ["auto"], "cnnjax convolution implementations to time")
 flags.DEFINE_bool("quick", False, "3 windows of 5 steps, PyTorch eager only (a minute or two)")
-flags.DEFINE_integer("windows", 7, "timed windows per measurement (median reported)")
+flags.DEFINE_integer("windows", 7, "rounds of timed windows, one window per contender each")
 flags.DEFINE_integer("steps_per_window", 20, "training steps per timed window")
 flags.DEFINE_enum("torch", "auto", ["auto", "on", "off"], "PyTorch reference: auto = if installed")
 flags.DEFINE_enum(
@@ -116,28 +120,46 @@ def torch_device() -> str:
 
 
 def throughput_rows(bt, timing: dict, peak: float) -> list[dict]:
+    """One row per model and conv impl: cnnjax's images/s, FLOPs and MFU beside PyTorch's.
+
+    All contenders of a model (PyTorch eager, torch.compile, each conv impl) are prepared
+    first and then timed in turns, window by window (`bench_timing.interleaved_rates`); a
+    ratio is the median of same-round ratios (`bench_timing.paired_ratio`).
+    """
     rows = []
     for name in FLAGS.models:
         shape = IMAGE_SHAPES[name]
-        reference = {}
+        contenders = {}  # key -> (run, info)
         if bt is not None:
             images, labels = bench_jax.synthetic_data(shape, 8, FLAGS.batch_size)
-            modes = [("torch_eager", False)]
-            if FLAGS.torch_compile and not FLAGS.quick:
-                modes.append(("torch_compile", True))
-            for key, compiled in modes:
-                reference[key] = bt.train_throughput(
-                    name, shape, images, labels, FLAGS.batch_size, compiled, **timing,
+            for key, compiled in TORCH_MODES.items():
+                if compiled and (FLAGS.quick or not FLAGS.torch_compile):
+                    continue
+                contenders[key] = bt.prepare_training(
+                    name, shape, images, labels, FLAGS.batch_size, compiled,
                     device=torch_device(),
                 )  # fmt: skip
         for impl in FLAGS.conv_impls:
-            ours = bench_jax.train_throughput(name, shape, FLAGS.batch_size, impl, **timing)
-            for key, ref in reference.items():
-                if ref["num_params"] != ours["num_params"]:
+            run, info = bench_jax.prepare_training(name, shape, FLAGS.batch_size, impl)
+            for key, (_, ref) in contenders.items():
+                if ref["num_params"] != info["num_params"]:
                     raise AssertionError(
                         f"{name}: PyTorch has {ref['num_params']} parameters, cnnjax "
-                        f"{ours['num_params']}: not the same architecture"
+                        f"{info['num_params']}: not the same architecture"
                     )
+            contenders[f"cnnjax_{impl}"] = run, info
+        rates = bench_timing.interleaved_rates(
+            {key: run for key, (run, _) in contenders.items()},
+            timing["windows"], timing["steps_per_window"], FLAGS.batch_size,
+        )  # fmt: skip
+        figures = {
+            key: {**info, "images_per_second": statistics.median(rates[key]),
+                  "window_images_per_second": rates[key]}
+            for key, (_, info) in contenders.items()
+        }  # fmt: skip
+        reference = {key: figures[key] for key in TORCH_MODES if key in figures}
+        for impl in FLAGS.conv_impls:
+            ours = figures[f"cnnjax_{impl}"]
             flops_per_s = ours["flops_per_step"] * ours["images_per_second"] / FLAGS.batch_size
             row = {
                 "model": name,
@@ -150,7 +172,9 @@ def throughput_rows(bt, timing: dict, peak: float) -> list[dict]:
                 **reference,
             }
             for key, ref in reference.items():
-                row[f"ratio_{key}"] = ours["images_per_second"] / ref["images_per_second"]
+                row[f"ratio_{key}"] = bench_timing.paired_ratio(
+                    ours["window_images_per_second"], ref["window_images_per_second"]
+                )
             rows.append(row)
     return rows
 
@@ -230,8 +254,8 @@ def main(argv):
     if FLAGS.compile_only:
         runtime.enable_compilation_cache(FLAGS.cache_dir)
         shape = IMAGE_SHAPES[FLAGS.compile_only]
-        r = bench_jax.train_throughput(FLAGS.compile_only, shape, FLAGS.batch_size, None, 1, 1, 0)
-        print(json.dumps({"compile_seconds": r["compile_seconds"]}))
+        _, info = bench_jax.prepare_training(FLAGS.compile_only, shape, FLAGS.batch_size, None, 0)
+        print(json.dumps({"compile_seconds": info["compile_seconds"]}))
         return
     for name in FLAGS.models:
         if name not in IMAGE_SHAPES:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import pytest
 
 from cnnjax.data import Split
 from cnnjax.train import num_params
-from experiments import bench_jax, benchmark
+from experiments import bench_jax, bench_timing, benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -108,3 +109,24 @@ def test_time_to_accuracy_stops_at_the_target_or_gives_up(framework):
     missed = run("lenet5", train, test, 1.01, 2, 8, 0.01, seed=1)
     assert missed["seconds"] is None and missed["epochs"] is None
     assert len(missed["accuracies"]) == 2
+
+
+def test_contenders_take_turns_rotating_who_goes_first():
+    calls = []
+    runs = {key: (lambda n, key=key: calls.append((key, n))) for key in "abc"}
+    rates = bench_timing.interleaved_rates(runs, windows=4, steps_per_window=5, images_per_step=8)
+    assert [len(r) for r in rates.values()] == [4, 4, 4] and all(x > 0 for x in rates["a"])
+    # Each turn: one untimed re-warm step, then the timed window of 5 steps.
+    assert calls[:2] == [("a", 1), ("a", 5)]
+    timed = [key for key, n in calls if n == 5]
+    assert timed == list("abcbcacababc")
+
+
+def test_a_speed_switch_within_a_round_does_not_move_the_paired_ratio():
+    # Ours runs at half the reference's speed. The machine is slow in round 1 and fast in
+    # round 3, and switched in the middle of round 2 (ours timed fast, the reference slow).
+    ours, reference = [10.0, 16.0, 16.0], [20.0, 20.0, 32.0]
+    assert statistics.median(ours) / statistics.median(reference) == 0.8
+    assert bench_timing.paired_ratio(ours, reference) == 0.5
+    with pytest.raises(ValueError, match="same non-zero number of rounds"):
+        bench_timing.paired_ratio([1.0], [1.0, 2.0])

@@ -38,6 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "digits"
     c.dataset.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, system locations, TFDS
+    c.dataset.exact_counts = True  # files must hold the official releases' record counts
     c.dataset.val_size = 0  # examples held out of train for validation
     c.dataset.split_seed = 0  # the validation split's seed (fixed across training seeds)
     c.dataset.train_size = 0  # > 0: train on this many examples of the training split
@@ -135,6 +136,7 @@ def base_config() -> ml_collections.ConfigDict:
 # Fields that may differ between a run and its resumption (they do not change the numbers).
 RESUME_INDEPENDENT_FIELDS = (
     "dataset.data_dir",
+    "dataset.exact_counts",  # a check only: canonical data reads the same either way
     "steps_per_sync",
     "compile_cache_dir",
     "num_devices",  # the same numbers within fp32 rounding on any number of devices
@@ -178,6 +180,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
         "one of float32, bfloat16, float16",
     ),
     ("dataset.data_dir", lambda v: isinstance(v, str), "a string"),
+    ("dataset.exact_counts", lambda v: isinstance(v, bool), "a bool"),
     ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.split_seed", _is_int, "an integer"),
     ("dataset.train_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),

@@ -101,7 +101,13 @@ def enable_compilation_cache(cache_dir: str | None = None) -> str | None:
     folder = compilation_cache_dir(cache_dir)
     if folder is None:
         return None
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:  # a file there, or no permission: name the folder in one line
+        raise ValueError(
+            f"compilation cache folder {folder}: {e.strerror}; set compile_cache_dir to a "
+            "folder, or to 'off'"
+        ) from None
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -34,7 +34,7 @@ from absl import app, flags
 
 import cnnjax  # noqa: F401  (sets the default XLA flags before JAX initialises)
 from cnnjax import data, report, runtime
-from experiments import bench_jax, bench_timing
+from experiments import bench_jax, bench_timing, cli
 
 IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
 TORCH_MODES = {"torch_eager": False, "torch_compile": True}  # key -> under torch.compile
@@ -298,4 +298,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

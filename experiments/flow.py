@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from cnnjax import data, models, report
@@ -33,7 +33,7 @@ from cnnjax.data import flow as flow_data
 from cnnjax.report import pictures
 from cnnjax.train.state import create_train_state, num_params
 from cnnjax.train.steps import regression_step
-from experiments import trainings
+from experiments import cli, trainings
 from experiments.sweeps.engine import mean_std
 
 FLAGS = flags.FLAGS
@@ -67,7 +67,7 @@ def make_pairs(images: jax.Array, key: jax.Array, n: int, sigma: float, grid: in
 
 def load(config):
     """(training images on the device (N, H, W, C) uint8, test pairs (frames, flows))."""
-    ds = data.load(config.dataset, config.data_dir or None)
+    ds = data.load(config.dataset, config.data_dir or None, exact_counts=config.exact_counts)
     h, w = ds.train.images.shape[1:3]
     if h % 8 or w % 8:
         raise ValueError(f"{config.dataset}: FlowNetSimple needs sides divisible by 8, got {h}x{w}")
@@ -222,4 +222,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from cnnjax import data, metrics, models, pipeline, report
@@ -35,7 +35,7 @@ from cnnjax.report import pictures
 from cnnjax.train import loop
 from cnnjax.train.gan import gan_step, generate
 from cnnjax.train.state import create_train_state, num_params
-from experiments import trainings
+from experiments import cli, trainings
 from experiments.sweeps.engine import mean_std
 
 FLAGS = flags.FLAGS
@@ -63,6 +63,7 @@ def train_judge(config, name: str):
     c = config.classifier.copy_and_resolve_references()
     c.dataset.name = name
     c.dataset.data_dir = config.data_dir
+    c.dataset.exact_counts = config.exact_counts
     workdir = os.path.join(config.workdir, f"classifier_{name}")
     summary_path = os.path.join(workdir, "summary.json")
     if os.path.isfile(summary_path) and report.read_json(summary_path)["epochs_run"] == c.epochs:
@@ -83,7 +84,7 @@ def train_judge(config, name: str):
 
 def load_images(config, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(training images (N, S, S, C) in [-1, 1], their labels, test images, classes)."""
-    ds = data.load(name, config.data_dir or None)
+    ds = data.load(name, config.data_dir or None, exact_counts=config.exact_counts)
     if ds.train.images.shape[1] % 4 or ds.train.images.shape[1] != ds.train.images.shape[2]:
         raise ValueError(f"{name}: the DC-GAN needs square images with sides divisible by 4")
     train = pipeline.subsample(ds.train, config.train_size, config.data_seed)
@@ -297,4 +298,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

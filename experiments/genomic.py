@@ -28,13 +28,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from cnnjax import models, report
 from cnnjax.data import genomic
 from cnnjax.train.state import create_train_state
 from cnnjax.train.steps import regression_step
+from experiments import cli
 from experiments.sweeps.engine import mean_std
 
 FLAGS = flags.FLAGS
@@ -199,4 +200,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -24,7 +24,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from cnnjax import data, metrics, models, optim, report
@@ -32,7 +32,7 @@ from cnnjax.data.segmentation import digit_canvases
 from cnnjax.report import pictures
 from cnnjax.train.state import create_train_state, num_params
 from cnnjax.train.steps import LossConfig, train_step
-from experiments import trainings
+from experiments import cli, trainings
 from experiments.sweeps.engine import mean_std
 
 FLAGS = flags.FLAGS
@@ -49,7 +49,7 @@ IDENTITY = (
 def make_data(config) -> tuple[np.ndarray, ...]:
     """(train canvases, train masks, test canvases, test masks): canvases (N, S, S, 1) float32
     in [0, 1], masks (N, S, S) int32 with 1 + num_classes classes."""
-    ds = data.load(config.dataset, config.data_dir or None)
+    ds = data.load(config.dataset, config.data_dir or None, exact_counts=config.exact_counts)
     parts = []
     for split, n, seed in (
         (ds.train, config.train_canvases, config.data_seed),
@@ -249,4 +249,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

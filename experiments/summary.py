@@ -8,6 +8,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from cnnjax import models, summary
+from experiments import cli
 
 _MODEL = flags.DEFINE_string("model", "lenet5", "A registered model name.")
 _INPUT_SHAPE = flags.DEFINE_list("input_shape", ["28", "28", "1"], "H,W,C of one input.")
@@ -33,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

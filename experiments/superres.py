@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from cnnjax import data, metrics, models, optim, report
@@ -33,7 +33,7 @@ from cnnjax.models.superres import bicubic_upsample
 from cnnjax.report import pictures
 from cnnjax.train.state import create_train_state, num_params
 from cnnjax.train.steps import regression_step
-from experiments import trainings
+from experiments import cli, trainings
 from experiments.sweeps.engine import mean_std
 
 FLAGS = flags.FLAGS
@@ -70,7 +70,7 @@ def _batched(fn, *arrays, batch: int) -> np.ndarray:
 
 def make_data(config, name: str, scale: int) -> dict[str, np.ndarray]:
     """High-resolution train/test images, their low-resolution and bicubic versions."""
-    ds = data.load(name, config.data_dir or None)
+    ds = data.load(name, config.data_dir or None, exact_counts=config.exact_counts)
     h, w = ds.train.images.shape[1:3]
     if h % scale or w % scale:
         raise ValueError(f"{name}: images of {h}x{w} pixels cannot be downscaled by {scale}")
@@ -338,4 +338,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

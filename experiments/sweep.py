@@ -23,8 +23,10 @@ import shlex
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from cnnjax.train import workdir as workdir_lib
+from experiments import cli
 from experiments.sweeps import SWEEPS, engine
 
 FLAGS = flags.FLAGS
@@ -56,6 +58,11 @@ def main(argv):
         if FLAGS.quick
         else os.path.join("experiments", "results", sweep.name)
     )
+    try:  # a file in the way: one line, before any training
+        workdir_lib.ensure_folder(workdir, "sweep workdir")
+        workdir_lib.ensure_folder(results_dir, "results_dir")
+    except ValueError as e:
+        sys.exit(f"error: {e}")
     command = "python -m experiments.sweep " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     start = time.perf_counter()
     try:
@@ -69,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -21,11 +21,12 @@ import logging as std_logging
 import sys
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from cnnjax import report
-from cnnjax.train import loop
+from cnnjax.train import errors, loop, signals
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
@@ -87,10 +88,10 @@ def main(argv):
         summary = loop.run(
             config, _WORKDIR.value, progress=_PROGRESS.value, overwrite=_OVERWRITE.value
         )
-    except loop.RunInterrupted as e:
+    except signals.RunInterrupted as e:
         logging.warning("%s", e)
         sys.exit(128 + e.signum)
-    except (ValueError, loop.NonFiniteLossError) as e:  # bad input or divergence: no traceback
+    except (ValueError, errors.RunError) as e:  # bad input, divergence, full disk: one line
         sys.exit(f"error: {e}")
     if jax.process_index() != 0:
         return
@@ -103,4 +104,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

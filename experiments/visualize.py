@@ -9,15 +9,17 @@ mistakes.png (the test images the model gets most confidently wrong).
 from __future__ import annotations
 
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from cnnjax import interpret
 from cnnjax.report import pictures
-from cnnjax.train import loop
+from cnnjax.train import errors, loop, workdir
+from experiments import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A run folder (config.json + checkpoints/).", required=True)
@@ -120,9 +122,11 @@ def draw_mistakes(path: str, trained, n: int) -> None:
 
 def main(argv):
     del argv
-    trained = loop.load_trained(FLAGS.workdir, FLAGS.data_dir, FLAGS.replica)
-    out = FLAGS.out or os.path.join(FLAGS.workdir, "visualize")
-    os.makedirs(out, exist_ok=True)
+    try:  # a bad folder, or a run with no checkpoint that restores: one line
+        trained = loop.load_trained(FLAGS.workdir, FLAGS.data_dir, FLAGS.replica)
+        out = workdir.ensure_folder(FLAGS.out or os.path.join(FLAGS.workdir, "visualize"), "--out")
+    except (ValueError, errors.RunError) as e:
+        sys.exit(f"error: {e}")
     x = trained.normalizer(jnp.asarray(trained.test_images[:1]))
     apply = trained.model.apply
     layer = FLAGS.layer or interpret.last_feature_map(apply, trained.variables, x)
@@ -139,4 +143,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -20,8 +20,13 @@ lists of ints (b'labels'; CIFAR-100: b'coarse_labels', b'fine_labels'); the
 meta pickle holds the class names (b'label_names'; CIFAR-100:
 b'coarse_label_names', b'fine_label_names'). They are read with a restricted
 unpickler (see `pickles`). Class names are always read from the release, so
-the names files / meta pickle are required. Any number of records per batch
-is accepted (the canonical files hold 10000 each, CIFAR-100 train 50000).
+the names files / meta pickle are required.
+
+Every batch file must hold the canonical release's number of records
+(`Release.train_records` / `test_records`: CIFAR-10 10000 per batch, CIFAR-100
+train 50000 and test 10000), so a truncated or foreign file is an error rather
+than a silently smaller split; exact_counts=False accepts any number (tiny or
+trimmed copies in the official layout).
 """
 
 import dataclasses
@@ -31,7 +36,7 @@ import numpy as np
 
 from cnnjax.data import archive, pickles
 from cnnjax.data.dataset import Dataset, Split
-from cnnjax.data.errors import DataError, DataNotFoundError
+from cnnjax.data.errors import DataError, DataNotFoundError, count_error
 
 IMAGE_SIZE = 32
 CHANNELS = 3
@@ -68,6 +73,9 @@ class Release:
       test: batch files of the test split.
       meta: python release: the pickle holding class names.
       labels: the label kinds, in the order of a binary record's label bytes.
+      title: the set's name in messages, e.g. 'CIFAR-10'.
+      train_records: records in each training batch file of the canonical release.
+      test_records: records in each test batch file of the canonical release.
     """
 
     archive: str
@@ -77,6 +85,9 @@ class Release:
     test: tuple[str, ...]
     meta: str | None
     labels: tuple[LabelKind, ...]
+    title: str
+    train_records: int
+    test_records: int
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -100,6 +111,9 @@ CIFAR10_RELEASES = (
         ("test_batch.bin",),
         None,
         _CIFAR10_LABELS,
+        title="CIFAR-10",
+        train_records=10000,
+        test_records=10000,
     ),
     Release(
         "cifar-10-python.tar.gz",
@@ -109,6 +123,9 @@ CIFAR10_RELEASES = (
         ("test_batch",),
         "batches.meta",
         _CIFAR10_LABELS,
+        title="CIFAR-10",
+        train_records=10000,
+        test_records=10000,
     ),
 )
 CIFAR100_RELEASES = (
@@ -120,6 +137,9 @@ CIFAR100_RELEASES = (
         ("test.bin",),
         None,
         _CIFAR100_LABELS,
+        title="CIFAR-100",
+        train_records=50000,
+        test_records=10000,
     ),
     Release(
         "cifar-100-python.tar.gz",
@@ -129,6 +149,9 @@ CIFAR100_RELEASES = (
         ("test",),
         "meta",
         _CIFAR100_LABELS,
+        title="CIFAR-100",
+        train_records=50000,
+        test_records=10000,
     ),
 )
 CIFAR100_LABEL_MODES = {"coarse": 0, "fine": 1}  # label mode -> index into Release.labels
@@ -193,9 +216,15 @@ def _missing_hint(release: Release) -> str:
 
 
 def _read_split(
-    release: Release, members: archive.Members, prefix: str, files: tuple[str, ...], kind_index: int
+    release: Release,
+    members: archive.Members,
+    prefix: str,
+    files: tuple[str, ...],
+    kind_index: int,
+    records: int | None,
 ) -> Split:
-    """Reads and concatenates one split's batches, validating every label kind."""
+    """Reads and concatenates one split's batches, validating every label kind and, unless
+    `records` is None, that every batch holds exactly `records` records."""
     all_images, all_labels = [], []
     for file in files:
         where = members.where(prefix + file)
@@ -204,6 +233,8 @@ def _read_split(
             labels, images = _parse_pickled(data, where, release.labels)
         else:
             labels, images = _parse_records(data, where, len(release.labels))
+        if records is not None and len(images) != records:
+            raise count_error(where, records, len(images), release.title)
         for column, kind in enumerate(release.labels):
             found = labels[:, column]
             if found.min() < 0 or found.max() >= kind.num_classes:
@@ -270,24 +301,33 @@ def _read_release(path, releases: tuple[Release, ...]) -> tuple[Release, archive
     raise DataError(f"{path}: expected an archive with members {expected}, found neither")
 
 
-def _load(path, name: str, releases: tuple[Release, ...], kind_index: int) -> Dataset:
+def _load(
+    path, name: str, releases: tuple[Release, ...], kind_index: int, exact_counts: bool
+) -> Dataset:
     release, members, prefix = _read_release(path, releases)
-    train = _read_split(release, members, prefix, release.train, kind_index)
-    test = _read_split(release, members, prefix, release.test, kind_index)
+    train_records, test_records = (
+        (release.train_records, release.test_records) if exact_counts else (None, None)
+    )
+    train = _read_split(release, members, prefix, release.train, kind_index, train_records)
+    test = _read_split(release, members, prefix, release.test, kind_index, test_records)
     class_names = _class_names(release, members, prefix, release.labels[kind_index])
     return Dataset(name=name, train=train, test=test, class_names=class_names, source=str(path))
 
 
-def load_cifar10(path) -> Dataset:
+def load_cifar10(path, *, exact_counts: bool = True) -> Dataset:
     """Loads CIFAR-10 from a release archive or extracted folder (binary or python).
 
+    Args:
+      path: the archive or extracted folder.
+      exact_counts: require 10000 records in every batch file (the canonical
+        release); False accepts any number.
     Returns:
       A Dataset of (N, 32, 32, 3) uint8 images and int32 labels in [0, 10).
     """
-    return _load(path, "cifar10", CIFAR10_RELEASES, 0)
+    return _load(path, "cifar10", CIFAR10_RELEASES, 0, exact_counts)
 
 
-def load_cifar100(path, label_mode: str = "fine") -> Dataset:
+def load_cifar100(path, label_mode: str = "fine", *, exact_counts: bool = True) -> Dataset:
     """Loads CIFAR-100 from a release archive or extracted folder (binary or python).
 
     Args:
@@ -295,6 +335,8 @@ def load_cifar100(path, label_mode: str = "fine") -> Dataset:
       label_mode: 'fine' (100 classes; dataset name 'cifar100') or 'coarse'
         (20 superclasses; dataset name 'cifar100_coarse'). Both label kinds are
         validated either way.
+      exact_counts: require 50000 train and 10000 test records (the canonical
+        release); False accepts any number.
     Returns:
       A Dataset of (N, 32, 32, 3) uint8 images and int32 labels.
     """
@@ -303,4 +345,4 @@ def load_cifar100(path, label_mode: str = "fine") -> Dataset:
             f"label_mode must be one of {sorted(CIFAR100_LABEL_MODES)}, found {label_mode!r}"
         )
     name = "cifar100" if label_mode == "fine" else "cifar100_coarse"
-    return _load(path, name, CIFAR100_RELEASES, CIFAR100_LABEL_MODES[label_mode])
+    return _load(path, name, CIFAR100_RELEASES, CIFAR100_LABEL_MODES[label_mode], exact_counts)

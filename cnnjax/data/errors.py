@@ -1,4 +1,4 @@
-"""Exceptions raised by the data readers."""
+"""Exceptions raised by the data readers, and the message of a non-canonical record count."""
 
 
 class DataError(ValueError):
@@ -13,3 +13,13 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
     The message lists every place looked and how to supply the data.
     """
+
+
+def count_error(where: str, expected: int, found: int, release: str) -> DataError:
+    """The error for a file of a canonical release (e.g. 'CIFAR-10') holding `found` records
+    where the release holds `expected`; it says how to accept such a copy deliberately."""
+    return DataError(
+        f"{where}: expected {expected} records (the canonical {release} release), found {found}: "
+        "the file is truncated or not the official release; set dataset.exact_counts=False to "
+        "accept a copy of another size"
+    )

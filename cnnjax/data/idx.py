@@ -9,8 +9,9 @@ recognised by its content, not by the file name.
 
 A folder holding one of these sets has the four canonical files, each gzip'd
 (``.gz``) or not; when both forms exist the ``.gz`` one is read, since its CRC
-catches corruption. Any number of examples is accepted (the canonical sets
-have 60000 train / 10000 test), but images and labels must agree in count.
+catches corruption. Images and labels must agree in count, and that count
+must be the canonical sets' (`SPLIT_SIZES`: 60000 train, 10000 test) unless
+exact_counts=False, which accepts any number (tiny or trimmed copies).
 """
 
 import gzip
@@ -22,7 +23,7 @@ import zlib
 import numpy as np
 
 from cnnjax.data.dataset import Dataset, Split
-from cnnjax.data.errors import DataError, DataNotFoundError
+from cnnjax.data.errors import DataError, DataNotFoundError, count_error
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -35,6 +36,7 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 FILE_NAMES = tuple(name for pair in SPLIT_FILES.values() for name in pair)
+SPLIT_SIZES = {"train": 60000, "test": 10000}  # examples per split of MNIST and Fashion-MNIST
 
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(NUM_CLASSES)),
@@ -51,6 +53,7 @@ CLASS_NAMES = {
         "Ankle boot",
     ),
 }
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}  # names in messages
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -152,12 +155,20 @@ def read_split(images_path, labels_path) -> Split:
     return Split(images=images[..., np.newaxis], labels=labels.astype(np.int32))
 
 
-def load_mnist_dir(directory, name: str = "mnist") -> Dataset:
+def _check_size(split: Split, images_path: pathlib.Path, expected: int, name: str) -> None:
+    """Raises DataError naming `images_path` unless `split` holds `expected` examples."""
+    if len(split) != expected:
+        raise count_error(str(images_path), expected, len(split), TITLES[name])
+
+
+def load_mnist_dir(directory, name: str = "mnist", *, exact_counts: bool = True) -> Dataset:
     """Loads MNIST or Fashion-MNIST from a folder holding the four IDX files.
 
     Args:
       directory: folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
       name: 'mnist' or 'fashion_mnist'; picks the class names.
+      exact_counts: require the canonical SPLIT_SIZES (60000 train, 10000
+        test); False accepts any number of examples.
     Returns:
       A Dataset of (N, 28, 28, 1) uint8 images and int32 labels in [0, 10).
     """
@@ -176,6 +187,9 @@ def load_mnist_dir(directory, name: str = "mnist") -> Dataset:
         split: read_split(paths[images], paths[labels])
         for split, (images, labels) in SPLIT_FILES.items()
     }
+    if exact_counts:
+        for split, (images, _) in SPLIT_FILES.items():
+            _check_size(splits[split], paths[images], SPLIT_SIZES[split], name)
     return Dataset(
         name=name,
         train=splits["train"],

@@ -23,7 +23,9 @@ def list_datasets() -> list[str]:
     return list(DATASETS)
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+def load(
+    name: str, data_dir: str | os.PathLike | None = None, *, exact_counts: bool = True
+) -> Dataset:
     """Finds and reads a dataset, fully validated.
 
     Args:
@@ -32,10 +34,15 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
         search $CNNJAX_DATA_DIR, the default places, then TFDS's prepared
         copies if tensorflow_datasets is installed. Ignored by 'digits', which
         comes with scikit-learn.
+      exact_counts: require every file to hold the canonical release's number
+        of records (e.g. 10000 per CIFAR-10 batch, 60000 MNIST training
+        images); False accepts a copy of another size in the official layout.
+        Ignored by 'digits' and by TFDS's prepared copies (read as TFDS built them).
     Returns:
       The Dataset: (N, H, W, C) uint8 images and int32 labels per split.
     Raises:
-      DataError: unknown name, or malformed data.
+      DataError: unknown name, malformed data, or (exact_counts) a record count
+        other than the canonical release's.
       DataNotFoundError: no copy found; the message says where it looked.
     """
     if name not in DATASETS:
@@ -51,4 +58,4 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
             return tfds.load_tfds(name)
         except DataNotFoundError as tfds_error:
             raise DataNotFoundError(f"{not_found}\n{tfds_error}") from tfds_error
-    return _READERS[name](path)
+    return _READERS[name](path, exact_counts=exact_counts)

@@ -1,17 +1,69 @@
-"""Orbax checkpoints of a run: the TrainState, the best parameters so far, and the loop's state.
+"""Orbax checkpoints of a run: the TrainState, the best parameters so far, and the loop's state,
+with a checksum of every array so that a restore validates what it reads.
 
 A checkpoint is written to a temporary folder and renamed when complete (Orbax's atomic save),
 so a process killed at any moment leaves the previous checkpoint intact; leftovers of an
-interrupted save are removed when the manager opens.
+interrupted save are removed when the manager opens. A checkpoint that does not restore (its
+files garbled by a failing disk or a broken copy: Orbax's error, or an array whose CRC-32 differs
+from the one saved beside it) is skipped with a warning, and the newest one that restores is
+used; the skipped ones are then moved aside (never deleted) into `aside_dir`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import zlib
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
+from jax.experimental import multihost_utils
+
+from cnnjax.train import disk
+from cnnjax.train.errors import CheckpointError
+
+# Room a checkpoint needs beyond its arrays' bytes: Orbax's metadata files (measured: about
+# 20 KiB for a small model) with a margin.
+METADATA_BYTES = 64 * 1024
+
+
+def _host(leaf) -> np.ndarray:
+    """A leaf's value on this host: a replicated global array's local copy in a multi-process
+    run, where the array is not fully addressable."""
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        leaf = leaf.addressable_data(0)
+    return np.ascontiguousarray(jax.device_get(leaf))
+
+
+def checksums(trees: dict[str, Any], documents: dict[str, Any]) -> dict[str, int]:
+    """CRC-32 of every array leaf of `trees` (keyed by item name and leaf path) and of every
+    JSON document of `documents` (keyed by item name)."""
+    out = {
+        name: zlib.crc32(json.dumps(doc, sort_keys=True).encode())
+        for name, doc in documents.items()
+    }
+    for name, tree in trees.items():
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            out[name + jax.tree_util.keystr(path)] = zlib.crc32(_host(leaf).view(np.uint8))
+    return out
+
+
+def _payload_bytes(*trees) -> int:
+    return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(trees))
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of the innermost error `error` was raised from (Orbax wraps TensorStore's
+    error, which names the file, in a generic one)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip().splitlines()
+    line = f"{type(error).__name__}: {text[0] if text else ''}"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class Checkpointer:
@@ -19,27 +71,82 @@ class Checkpointer:
 
     state: the TrainState pytree; best: a pytree of the best epoch's variables or None;
     loop: a JSON-serialisable dict (epoch counter, history, early-stopping counters, ...).
+    aside_dir: where checkpoints that do not restore are moved; None to leave them in place.
     """
 
-    def __init__(self, directory: str, keep: int):
+    def __init__(self, directory: str, keep: int, aside_dir: str | None = None):
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, enable_async_checkpointing=False, cleanup_tmp_directories=True
         )
-        self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options)
+        self.directory = os.path.abspath(directory)
+        self.aside_dir = aside_dir
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def kept(self) -> str:
+        """What a run that stops now keeps, as a clause for an error message."""
+        last = self.latest_step()
+        if last is None:
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint (step {last}) is kept in {self.directory}"
+
     def save(self, step: int, state, best, loop: dict[str, Any]) -> None:
-        items = {"state": ocp.args.StandardSave(state), "loop": ocp.args.JsonSave(loop)}
+        """Writes the checkpoint of `step`, or raises DiskFullError (keeping the previous ones
+        and removing the partial write) when the disk has no room for it."""
+        what = f"the checkpoint of step {step}"
+        sums = checksums({"state": state, "best": best}, {"loop": loop})
+        need = _payload_bytes(state, best) + len(json.dumps(loop)) + METADATA_BYTES
+        disk.require_free(self.directory, need, what, self.kept)
+        items = {
+            "state": ocp.args.StandardSave(state),
+            "loop": ocp.args.JsonSave(loop),
+            "checksums": ocp.args.JsonSave(sums),
+        }
         if best is not None:
             items["best"] = ocp.args.StandardSave(best)
-        self._manager.save(step, args=ocp.args.Composite(**items), force=True)
-        self._manager.wait_until_finished()
+        with disk.guard(what, self.directory, self.kept):
+            try:
+                self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+                self._manager.wait_until_finished()
+            except Exception:
+                self._remove_partial(step)
+                raise
+
+    def _remove_partial(self, step: int) -> None:
+        """Removes what a failed save of `step` left (Orbax's temporary folder), freeing space."""
+        if jax.process_index() != 0:
+            return
+        for name in os.listdir(self.directory):
+            if name.startswith(f"{step}.orbax-checkpoint-tmp"):
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def restore(self, state_template, best_template) -> tuple[Any, Any, dict[str, Any]]:
-        """Restores the latest checkpoint into the structure of the given templates."""
-        step = self.latest_step()
+        """(state, best, loop) of the newest checkpoint that restores and matches its checksums,
+        in the structure of the templates. Newer ones that do not are logged and moved aside
+        (into aside_dir). Raises CheckpointError when none restores."""
+        failures = []
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                restored = self._restore_step(step, state_template, best_template)
+            except Exception as e:  # any reason a step cannot be read: try the one before
+                logging.warning(
+                    "checkpoint %s does not restore (%s); trying the one before",
+                    os.path.join(self.directory, str(step)),
+                    _first_line(e),
+                )
+                failures.append((step, e))
+                continue
+            self._move_aside([s for s, _ in failures])
+            return restored
+        reasons = "; ".join(f"step {s}: {_first_line(e, 200)}" for s, e in failures)
+        raise CheckpointError(
+            f"no checkpoint in {self.directory} restores ({reasons}); pass --overwrite to "
+            "discard the run and start it afresh"
+        )
+
+    def _restore_step(self, step: int, state_template, best_template):
         abstract = lambda tree: jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
         items = {
             "state": ocp.args.StandardRestore(abstract(state_template)),
@@ -47,12 +154,37 @@ class Checkpointer:
         }
         if best_template is not None:
             items["best"] = ocp.args.StandardRestore(abstract(best_template))
+        has_sums = os.path.isdir(os.path.join(self.directory, str(step), "checksums"))
+        if has_sums:  # checkpoints written before checksums existed restore unchecked
+            items["checksums"] = ocp.args.JsonRestore()
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-        return (
-            restored["state"],
-            restored.get("best") if best_template is not None else None,
-            restored["loop"],
-        )
+        state, best, loop = restored["state"], restored.get("best"), restored["loop"]
+        if has_sums:
+            found = checksums({"state": state, "best": best}, {"loop": loop})
+            bad = sorted(k for k, v in restored["checksums"].items() if found.get(k) != v)
+            if bad or found.keys() != restored["checksums"].keys():
+                raise CheckpointError(
+                    f"{len(bad)} array(s) differ from their saved CRC-32, first {bad[:1]}"
+                )
+        return state, best if best_template is not None else None, loop
+
+    def _move_aside(self, steps: list[int]) -> None:
+        """Moves the folders of `steps` into aside_dir (process 0; the others wait for it)."""
+        if not steps or self.aside_dir is None:
+            return
+        if jax.process_index() == 0:
+            os.makedirs(self.aside_dir, exist_ok=True)
+            for step in steps:
+                target = os.path.join(self.aside_dir, str(step))
+                n = 1
+                while os.path.exists(target):
+                    n += 1
+                    target = os.path.join(self.aside_dir, f"{step}-{n}")
+                os.replace(os.path.join(self.directory, str(step)), target)
+                logging.warning("moved checkpoint %d, which does not restore, to %s", step, target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("cnnjax: checkpoints moved aside")
+        self._manager.reload()
 
     def close(self) -> None:
         self._manager.close()

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import json
 import os
-import shutil
-import signal
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,134 +36,13 @@ from tqdm import tqdm
 from cnnjax import config as config_lib
 from cnnjax import data, layers, models, optim, pipeline, report, runtime, transfer
 from cnnjax import layer_stats as layer_stats_lib
-from cnnjax.train import early_stopping, steps
+from cnnjax.train import disk, early_stopping, steps
 from cnnjax.train import epoch as epoch_lib
+from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.checkpoint import Checkpointer
+from cnnjax.train.errors import NonFiniteLossError, WorkdirError
+from cnnjax.train.signals import RunInterrupted, agreed, recorded
 from cnnjax.train.state import create_train_state, num_params
-
-# What a run writes into its workdir (and what --overwrite deletes; nothing else is touched).
-RUN_OUTPUTS = (
-    "config.json",
-    "metrics.jsonl",
-    "summary.json",
-    "curves.png",
-    "tensorboard",
-    "checkpoints",
-    "seed_*",  # per-seed reports of a multi-seed run
-)
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-class WorkdirConflictError(ValueError):
-    """The workdir holds a run of a different config."""
-
-
-class RunInterrupted(Exception):
-    """SIGINT or SIGTERM arrived; a checkpoint was saved before raising."""
-
-    def __init__(self, signum: int, step: int):
-        super().__init__(
-            f"{signal.Signals(signum).name} received: saved a checkpoint at step "
-            f"{step}; run the same command again to resume"
-        )
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signal_flag() -> Iterator[list[int]]:
-    """Records SIGINT/SIGTERM in a list instead of raising; restores the handlers on exit."""
-    received: list[int] = []
-    handler = lambda signum, frame: received.append(signum)
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def _flat(config_dict: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in config_dict.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def run_identity(config_json: dict[str, Any]) -> dict[str, Any]:
-    """The flat fields that decide a run's numbers: all but RESUME_INDEPENDENT_FIELDS and the
-    model_args of models other than the selected one (so registering a new model, or editing
-    another model's defaults, does not orphan existing workdirs)."""
-    own = f"model_args.{config_json['model']}."
-    return {
-        k: v
-        for k, v in _flat(config_json).items()
-        if k not in config_lib.RESUME_INDEPENDENT_FIELDS
-        and (not k.startswith("model_args.") or k.startswith(own))
-    }
-
-
-def _config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    return json.loads(config.to_json())
-
-
-def config_differences(old_json: dict[str, Any], new_json: dict[str, Any]) -> list[str]:
-    """The run-identity fields in which two configs differ, as 'field: old -> new'.
-
-    A field that `old_json` lacks (it was added to cnnjax after that run was made) counts as
-    equal when `new_json` holds the field's default, which by convention keeps the old behaviour.
-    """
-    old, new = run_identity(old_json), run_identity(new_json)
-    defaults = _flat(_config_json(config_lib.base_config()))
-    return [
-        f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
-        for k in sorted(set(old) | set(new))
-        if old.get(k) != new.get(k)
-        and not (k not in old and k in defaults and new[k] == defaults[k])
-    ]
-
-
-def _run_outputs(workdir: str) -> list[str]:
-    """The paths of RUN_OUTPUTS present in `workdir`."""
-    return sorted(
-        full for pattern in RUN_OUTPUTS for full in glob.glob(os.path.join(workdir, pattern))
-    )
-
-
-def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> None:
-    """Creates `workdir` and its config.json; refuses a workdir holding a different config, or
-    run outputs (checkpoints, metrics) without the config.json that says whose they are.
-
-    With `overwrite`, an existing run in `workdir` is deleted first (config.json or not).
-    """
-    path = os.path.join(workdir, "config.json")
-    if overwrite:
-        for full in _run_outputs(workdir):
-            if os.path.isdir(full):
-                shutil.rmtree(full)
-            else:
-                os.remove(full)
-    elif os.path.exists(path):
-        diffs = config_differences(report.read_json(path), _config_json(config))
-        if diffs:
-            raise WorkdirConflictError(
-                f"{workdir} holds a run of a different config ({'; '.join(diffs)}); pass "
-                "--overwrite to discard that run, or choose another --workdir"
-            )
-    elif outputs := _run_outputs(workdir):
-        names = ", ".join(os.path.basename(p) for p in outputs)
-        raise WorkdirConflictError(
-            f"{workdir} holds run outputs ({names}) but no config.json, so which config they "
-            "belong to is unknown; pass --overwrite to discard them, or choose another --workdir"
-        )
-    os.makedirs(workdir, exist_ok=True)
-    report.write_json(path, _config_json(config))
-
 
 @dataclasses.dataclass
 class _Data:
@@ -188,6 +64,12 @@ def _mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     if n > len(devices):
         raise config_lib.ConfigError(
             f"num_devices={config.num_devices} but JAX sees {len(devices)} device(s): {devices}"
+        )
+    if jax.process_count() > 1 and n != len(devices):
+        raise config_lib.ConfigError(
+            f"num_devices={config.num_devices} in a run of {jax.process_count()} processes: a "
+            f"multi-process run splits each batch over the devices of all processes; set "
+            f"--config.num_devices=0 (all {len(devices)}) or {len(devices)}"
         )
     if n == 1:
         return None
@@ -213,7 +95,12 @@ def _put(x, mesh: Mesh | None) -> jax.Array:
 def data_splits(config: ml_collections.ConfigDict):
     """(dataset, train, val, test) of a run: the held-out validation split, the training
     subset, and every split's pixels permuted when the config asks for it."""
-    ds = data.load(config.dataset.name, config.dataset.data_dir or None)
+    ds = data.load(
+        config.dataset.name,
+        config.dataset.data_dir or None,
+        # a config.json saved before the field existed lacks it
+        exact_counts=config.dataset.get("exact_counts", True),
+    )
     if config.dataset.classes:
         ds = _select_classes(ds, tuple(config.dataset.classes))
     train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
@@ -367,11 +254,11 @@ def _snapshot(state) -> dict[str, Any]:
     return jax.tree.map(jnp.copy, {"params": state.params, "batch_stats": state.batch_stats})
 
 
-def _setup(config: ml_collections.ConfigDict, workdir: str):
-    """Loads the data, builds the model and state, compiles the step.
+def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
+    """Loads the data, builds the model and state, compiles the step (data-parallel over
+    `mesh`, if any).
 
     Returns (_RunContext, state)."""
-    mesh = _mesh(config)
     d = _load_data(config, mesh)
     logging.info("data: %s", json.dumps(d.info))
     steps_per_epoch = len(d.labels) // config.batch_size
@@ -443,7 +330,11 @@ def _setup(config: ml_collections.ConfigDict, workdir: str):
         permutation=perm_fn,
         plateau_update=jax.jit(plateau_update if k == 1 else jax.vmap(plateau_update)),
         compile_seconds=compile_seconds,
-        checkpointer=Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep),
+        checkpointer=Checkpointer(
+            os.path.join(workdir, "checkpoints"),
+            config.checkpoint.keep,
+            aside_dir=os.path.join(workdir, "checkpoints_corrupt"),
+        ),
         layer_stats=_make_layer_stats(config, model, d, k),
         transfer=transfer_info,
     )
@@ -553,24 +444,18 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
         jax.block_until_ready(sums)
         seconds += time.perf_counter() - t
         bar.update(stop - start)
-        if signals and stop < spe:
+        if stop < spe and (signum := agreed(signals)):
             bar.close()
             loop["partial"] = {"sums": _host_replicas(sums, k), "seconds": seconds}
             ctx.checkpointer.save(_step(state), state, best, loop)
-            raise RunInterrupted(signals[0], _step(state))
+            raise RunInterrupted(signum, _step(state))
     bar.close()
     totals = _host_replicas(sums, k)
     for seed, t in zip(ctx.seeds, totals):
         if t["nonfinite_step"] >= 0:
-            last = ctx.checkpointer.latest_step()
-            kept = (
-                "no checkpoint had been written yet"
-                if last is None
-                else f"the last good checkpoint (step {last}) is kept in {ctx.path('checkpoints')}"
-            )
             raise NonFiniteLossError(
                 f"the training loss became non-finite at step {t['nonfinite_step']} "
-                f"(epoch {epoch + 1}, seed {seed}); {kept}. "
+                f"(epoch {epoch + 1}, seed {seed}); {ctx.checkpointer.kept()}. "
                 "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
             )
     return state, totals, seconds
@@ -655,6 +540,11 @@ def _write_reports(ctx: _RunContext, loop) -> None:
     whole history (by the main process only)."""
     if not ctx.is_main_process:
         return
+    with disk.guard("the reports", ctx.workdir, ctx.checkpointer.kept):
+        _write_replica_reports(ctx, loop)
+
+
+def _write_replica_reports(ctx: _RunContext, loop) -> None:
     for r, rep in enumerate(loop["replicas"]):
         os.makedirs(os.path.dirname(ctx.replica_path(r, "metrics.jsonl")), exist_ok=True)
         report.write_metrics(ctx.replica_path(r, "metrics.jsonl"), rep["history"])
@@ -787,19 +677,35 @@ def run(
 ) -> dict[str, Any]:
     """Trains `config` in `workdir` (resuming from its latest checkpoint) and returns the summary.
 
-    Writes config.json, metrics.jsonl, summary.json, curves.png, tensorboard/ and checkpoints/.
-    Raises config_lib.ConfigError / models.UnknownModelError / data.DataError before any
-    compile for bad input; NonFiniteLossError when the loss diverges (the last good checkpoint
-    stays); RunInterrupted after saving a checkpoint on SIGINT/SIGTERM.
+    Writes config.json, metrics.jsonl, summary.json, curves.png, tensorboard/ and checkpoints/,
+    holding the workdir's lock (cnnjax.train.workdir) meanwhile. Raises ValueError for bad
+    input before any compile: config_lib.ConfigError / models.UnknownModelError /
+    data.DataError, errors.WorkdirError (a file as the workdir, another config there, another
+    run in progress there). Raises errors.RunError once started: NonFiniteLossError when the
+    loss diverges, DiskFullError, CheckpointError when no checkpoint restores (a checkpoint
+    that does not restore is moved aside and the one before used); the last good checkpoint
+    always stays. RunInterrupted after saving a checkpoint on SIGINT/SIGTERM (agreed on by
+    all processes of a multi-process run).
     """
     config_lib.validate(config)
+    mesh = _mesh(config)
     runtime.enable_compilation_cache(config.compile_cache_dir or None)
     workdir = os.path.abspath(workdir)
-    if jax.process_index() == 0:
-        prepare_workdir(config, workdir, overwrite)
+    lock = contextlib.nullcontext()
+    if jax.process_index() == 0:  # the other processes of a multi-process run write no files
+        lock = workdir_lib.locked(workdir_lib.ensure_folder(workdir))
+    with lock:
+        if jax.process_index() == 0:
+            with disk.guard("config.json", workdir, lambda: "nothing was trained"):
+                workdir_lib.prepare_workdir(config, workdir, overwrite)
+        return _train(config, workdir, mesh, progress)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, progress):
+    """The body of `run`, in a prepared workdir whose lock this process holds."""
     if progress is None:
         progress = sys.stderr.isatty() and jax.process_index() == 0
-    ctx, state = _setup(config, workdir)
+    ctx, state = _setup(config, workdir, mesh)
     best = _snapshot(state) if config.early_stopping.enabled else None
     loop = _fresh_loop_state(ctx.num_replicas)
     if ctx.checkpointer.latest_step() is not None:
@@ -813,19 +719,20 @@ def run(
         loop["layer_stats_init"] = ctx.layer_stats(state)
     _write_reports(ctx, loop)
 
-    with _signal_flag() as signals:
+    with recorded() as signals:
         while loop["epoch"] < config.epochs and not _all_stopped(loop):
             state, totals, seconds = _train_epoch(ctx, state, best, loop, signals, progress)
             state, best = _end_epoch(ctx, state, best, loop, totals, seconds)
             ctx.checkpointer.save(_step(state), state, best, loop)
             _write_reports(ctx, loop)
             _log_epoch(ctx, loop)
-            if signals:
-                raise RunInterrupted(signals[0], _step(state))
+            if signum := agreed(signals):
+                raise RunInterrupted(signum, _step(state))
     ctx.checkpointer.close()
     summary = _summary(ctx, state, best, loop)
     if ctx.is_main_process:
-        report.write_json(ctx.path("summary.json"), summary)
+        with disk.guard("summary.json", workdir, ctx.checkpointer.kept):
+            report.write_json(ctx.path("summary.json"), summary)
     return summary
 
 
@@ -860,8 +767,8 @@ def restore_variables(
     k = config.num_seeds
     template = jax.eval_shape(init if k == 1 else jax.vmap(init), jnp.arange(k) if k > 1 else 0)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
-    if checkpointer.latest_step() is None:
-        raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+    if checkpointer.latest_step() is None:  # (reading a run moves nothing aside)
+        raise WorkdirError(f"no checkpoint in {workdir}/checkpoints: the run has not finished an epoch")
     state, _, _ = checkpointer.restore(template, None)
     checkpointer.close()
     return state.variables()
@@ -872,7 +779,7 @@ def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) ->
     rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: {workdir} is not a cnnjax run folder")
+        raise WorkdirError(f"{path} not found: {workdir} is not a cnnjax run folder")
     config = ml_collections.ConfigDict(report.read_json(path))
     if data_dir:
         config.dataset.data_dir = data_dir

@@ -24,6 +24,7 @@ import numpy as np
 from cnnjax import config as config_lib
 from cnnjax import models, pipeline, report, transfer
 from cnnjax.train import loop
+from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.state import num_params
 
 PROBE_CS = (1e-3, 1e-2, 1e-1, 1.0)  # LinearSVC's inverse regularisation strengths tried
@@ -45,7 +46,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
             f"{source_config.model!r}; the probe uses that network"
         )
     workdir = os.path.abspath(workdir)
-    loop.prepare_workdir(config, workdir, overwrite=True)
+    workdir_lib.prepare_workdir(config, workdir, overwrite=True)
     overrides = config_lib.model_overrides(source_config)
     model = models.create(source_config.model, source_summary["num_classes"], **overrides)
     ds, train, val, test = loop.data_splits(config)

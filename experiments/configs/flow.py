@@ -13,6 +13,7 @@ def get_config(variant: str | None = None):
     c.workdir = "runs/flow"  # one file per finished training: a rerun skips it
     c.dataset = "cifar10"  # images to warp (any cnnjax.data set with sides divisible by 8)
     c.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, the default places
+    c.exact_counts = True  # files must hold the official releases' record counts
     c.sigma = 2.0  # pixels: std of the coarse lattice's displacements
     c.grid = 4  # lattice points per side, interpolated bicubically to the image size
     c.test_pairs = 1000  # fixed pairs from the first test images (key data_seed + 1)

@@ -15,6 +15,7 @@ def get_config(variant: str | None = None):
     c.workdir = "runs/gan"  # the classifiers' runs and one file per finished GAN training
     c.datasets = ("mnist", "fashion_mnist")  # grey cnnjax.data sets with sides divisible by 4
     c.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, the default places
+    c.exact_counts = True  # files must hold the official releases' record counts
     c.variants = ("unconditional", "conditional")  # conditional: both nets see the class
     c.train_size = 10000  # training images per dataset (a fixed subset; 0: all)
     c.data_seed = 0

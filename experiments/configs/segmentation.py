@@ -18,6 +18,7 @@ def get_config(variant: str | None = None):
     # digits (seed data_seed), test canvases from its test digits (seed data_seed + 1).
     c.dataset = "mnist"  # a cnnjax.data name with grey digits: mnist, fashion_mnist, digits
     c.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, the default places
+    c.exact_counts = True  # files must hold the official releases' record counts
     c.canvas_size = 48  # pixels; divisible by 2^len(widths)
     c.max_digits = 2  # digits per canvas: 1 .. max_digits
     c.threshold = 128  # ink threshold (0-255) of a labelled pixel

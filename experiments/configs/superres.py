@@ -16,6 +16,7 @@ def get_config(variant: str | None = None):
     c.workdir = "runs/superres"  # one file per finished training: a rerun skips it
     c.datasets = ("mnist", "cifar10")  # cnnjax.data names; every side divisible by each scale
     c.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, the default places
+    c.exact_counts = True  # files must hold the official releases' record counts
     c.scales = (2, 4)  # up-sampling factors r: low resolution = high / r (bicubic, antialiased)
     c.train_size = 10000  # high-resolution images of the training split (a fixed subset)
     c.test_size = 1000  # of the test split: every score is over these

@@ -34,7 +34,8 @@ import numpy as np
 from cnnjax import config as config_lib
 from cnnjax import models, report
 from cnnjax import summary as summary_lib
-from cnnjax.train import loop, probe
+from cnnjax.train import errors, loop, probe
+from cnnjax.train import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _holds_config(config: ml_collections.ConfigDict, workdir: str) -> bool:
     """Whether `workdir` holds a run (finished or not) of this very config: an unfinished one
     resumes from its checkpoint, a folder of any other config is overwritten."""
     saved = os.path.join(workdir, "config.json")
-    return os.path.exists(saved) and not loop.config_differences(
+    return os.path.exists(saved) and not workdir_lib.config_differences(
         report.read_json(saved), json.loads(config.to_json())
     )
 
@@ -234,7 +235,7 @@ def run_sweep(
             try:
                 train = probe.run_probe if run.probe else loop.run
                 summary = train(config, folder, progress=False, overwrite=not ours)
-            except loop.NonFiniteLossError as e:  # a result, not a failure of the sweep
+            except errors.NonFiniteLossError as e:  # a result, not a failure of the sweep
                 log(f"{sweep.name}: {run.name} diverged: {e}")
                 summary = {"diverged": str(e)}
                 report.write_json(os.path.join(folder, DIVERGED), summary)

@@ -1,5 +1,10 @@
-"""Writers of tiny synthetic data files in the official layouts, as fixtures."""
+"""Writers of tiny synthetic data files in the official layouts, as fixtures.
 
+Their record counts are not the canonical releases': readers get exact_counts=False, or the
+`tiny_canonical_counts` fixture makes the tiny counts the canonical ones.
+"""
+
+import dataclasses
 import gzip
 import io
 import pathlib
@@ -14,6 +19,7 @@ import pytest
 from cnnjax.data import cifar, idx, pickles
 
 MNIST_TRAIN, MNIST_TEST = 5, 3
+CIFAR_RECORDS = 2  # records per batch file written by release_files by default
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
@@ -84,7 +90,7 @@ def _records(images: np.ndarray, labels: np.ndarray) -> bytes:
     return np.concatenate([labels.astype(np.uint8), planes], axis=1).tobytes()
 
 
-def release_files(release: cifar.Release, n: int = 2, seed: int = 0):
+def release_files(release: cifar.Release, n: int = CIFAR_RECORDS, seed: int = 0):
     """Files of a tiny CIFAR release, n records per batch.
 
     Returns:
@@ -152,6 +158,19 @@ def write_release(
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+@pytest.fixture
+def tiny_canonical_counts(monkeypatch):
+    """Makes the files above canonical: CIFAR_RECORDS per CIFAR batch, MNIST_TRAIN /
+    MNIST_TEST IDX examples, so exact_counts=True accepts them and rejects other counts."""
+    for table in ("CIFAR10_RELEASES", "CIFAR100_RELEASES"):
+        releases = tuple(
+            dataclasses.replace(r, train_records=CIFAR_RECORDS, test_records=CIFAR_RECORDS)
+            for r in getattr(cifar, table)
+        )
+        monkeypatch.setattr(cifar, table, releases)
+    monkeypatch.setattr(idx, "SPLIT_SIZES", {"train": MNIST_TRAIN, "test": MNIST_TEST})
 
 
 @pytest.fixture

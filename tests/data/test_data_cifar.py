@@ -15,10 +15,11 @@ RELEASES = {
 }
 
 
-def _load(set_name, path, label_mode):
+def _load(set_name, path, label_mode, exact_counts=False):
+    """Reads a release; by default without the canonical-count check (the files are tiny)."""
     if set_name == "cifar10":
-        return cifar.load_cifar10(path)
-    return cifar.load_cifar100(path, label_mode=label_mode)
+        return cifar.load_cifar10(path, exact_counts=exact_counts)
+    return cifar.load_cifar100(path, label_mode=label_mode, exact_counts=exact_counts)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,8 @@ def test_channels_are_planes(tmp_path, datafiles):
     release = RELEASES["cifar10", False]
     files, _, _ = datafiles.release_files(release, n=1)
     files["test_batch.bin"] = bytes([7]) + bytes([1] * 1024 + [2] * 1024 + [3] * 1024)
-    ds = cifar.load_cifar10(datafiles.write_release(tmp_path, release, files, archive=False))
+    path = datafiles.write_release(tmp_path, release, files, archive=False)
+    ds = cifar.load_cifar10(path, exact_counts=False)
     assert ds.test.labels.tolist() == [7]
     np.testing.assert_array_equal(ds.test.images[0, 5, 9], [1, 2, 3])
 
@@ -70,15 +72,16 @@ def test_missing_member(tmp_path, datafiles, archive):
         match=f"{member}: missing from the "
         f"{'archive' if archive else 'folder'}; the release cifar-10-binary.tar.gz",
     ):
-        cifar.load_cifar10(path)
+        cifar.load_cifar10(path, exact_counts=False)
 
 
 def test_missing_class_names(tmp_path, datafiles):
     release = RELEASES["cifar100", True]
     files, _, _ = datafiles.release_files(release)
     del files["meta"]
+    path = datafiles.write_release(tmp_path, release, files, archive=True)
     with pytest.raises(DataNotFoundError, match="cifar-100-python/meta: missing"):
-        cifar.load_cifar100(datafiles.write_release(tmp_path, release, files, archive=True))
+        cifar.load_cifar100(path, exact_counts=False)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +163,7 @@ def test_malformed_pickled_batch(tmp_path, datafiles, edit, message):
     files["test_batch"] = datafiles.py2_pickle(batch)
     path = datafiles.write_release(tmp_path, release, files, archive=False)
     with pytest.raises(DataError, match=message) as error:
-        cifar.load_cifar10(path)
+        cifar.load_cifar10(path, exact_counts=False)
     assert str(path / "test_batch") in str(error.value)
 
 
@@ -191,3 +194,60 @@ def test_truncated_archive(tmp_path, datafiles):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(DataError, match="cannot read as a tar archive"):
         cifar.load_cifar10(path)
+
+
+def test_canonical_counts():
+    """The tables hold the official releases' sizes: 50000 train and 10000 test records."""
+    for release in cifar.CIFAR10_RELEASES + cifar.CIFAR100_RELEASES:
+        assert release.train_records * len(release.train) == 50000
+        assert release.test_records * len(release.test) == 10000
+
+
+def test_batch_short_of_the_canonical_count(tmp_path, datafiles):
+    """The issue's case: data_batch_2.bin shortened by 5 whole records, after a full batch."""
+    release = RELEASES["cifar10", False]
+    files, _, _ = datafiles.release_files(release)
+    files["data_batch_1.bin"] = bytes(10000 * 3073)
+    files["data_batch_2.bin"] = bytes(9995 * 3073)
+    path = datafiles.write_release(tmp_path, release, files, archive=False)
+    message = (
+        f"{path / 'data_batch_2.bin'}: expected 10000 records (the canonical CIFAR-10 release), "
+        "found 9995: the file is truncated or not the official release; "
+        "set dataset.exact_counts=False to accept a copy of another size"
+    )
+    with pytest.raises(DataError) as error:
+        cifar.load_cifar10(path)
+    assert str(error.value) == message
+    assert len(cifar.load_cifar10(path, exact_counts=False).train) == 10000 + 9995 + 3 * 2
+
+
+@pytest.mark.parametrize(
+    "set_name, pickled, file, title",
+    [
+        ("cifar10", False, "test_batch.bin", "CIFAR-10"),
+        ("cifar10", True, "data_batch_3", "CIFAR-10"),
+        ("cifar100", False, "train.bin", "CIFAR-100"),
+        ("cifar100", True, "train", "CIFAR-100"),
+    ],
+)
+@pytest.mark.parametrize("archive", [True, False], ids=["archive", "folder"])
+def test_non_canonical_count(
+    tmp_path, datafiles, tiny_canonical_counts, set_name, pickled, file, title, archive
+):
+    """With the canonical count made 2, a 2-record release loads and a 3-record batch does not
+    (unless exact_counts=False); the error names the file and both counts."""
+    release = RELEASES[set_name, pickled]
+    files, _, _ = datafiles.release_files(release)
+    canonical = datafiles.write_release(tmp_path / "canonical", release, files, archive)
+    assert len(_load(set_name, canonical, "fine", exact_counts=True).test) == 2 * len(release.test)
+    files[file] = datafiles.release_files(release, n=3, seed=1)[0][file]
+    path = datafiles.write_release(tmp_path / "other", release, files, archive)
+    where = f"{path}:{release.folder}/{file}" if archive else str(path / file)
+    with pytest.raises(DataError) as error:
+        _load(set_name, path, "fine", exact_counts=True)
+    assert str(error.value).startswith(
+        f"{where}: expected 2 records (the canonical {title} release), found 3: "
+    )
+    assert "set dataset.exact_counts=False" in str(error.value)
+    ds = _load(set_name, path, "fine", exact_counts=False)
+    assert len(ds.train) + len(ds.test) == 2 * len(release.train + release.test) + 1

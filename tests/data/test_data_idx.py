@@ -11,7 +11,7 @@ from cnnjax.data import DataError, DataNotFoundError, idx
 
 def test_reads_gzipped_folder(mnist_dir):
     folder, arrays = mnist_dir
-    ds = idx.load_mnist_dir(folder)
+    ds = idx.load_mnist_dir(folder, exact_counts=False)
     assert ds.name == "mnist" and ds.num_classes == 10 and ds.source == str(folder)
     assert ds.train.images.shape == (5, 28, 28, 1) and ds.train.images.dtype == np.uint8
     assert ds.test.labels.shape == (3,) and ds.test.labels.dtype == np.int32
@@ -24,7 +24,7 @@ def test_reads_raw_files_and_fashion_names(mnist_dir):
     for name in idx.FILE_NAMES:
         (folder / name).write_bytes(gzip.decompress((folder / f"{name}.gz").read_bytes()))
         (folder / f"{name}.gz").unlink()
-    ds = idx.load_mnist_dir(folder, name="fashion_mnist")
+    ds = idx.load_mnist_dir(folder, name="fashion_mnist", exact_counts=False)
     np.testing.assert_array_equal(ds.test.images[..., 0], arrays["t10k-images-idx3-ubyte"])
     assert ds.class_names[0] == "T-shirt/top" and ds.name == "fashion_mnist"
 
@@ -85,7 +85,7 @@ def test_malformed_file(mnist_dir, datafiles, file, data, message):
     path = folder / f"{file}.gz"
     datafiles.write_gz(path, data(datafiles))
     with pytest.raises(DataError, match=message) as error:
-        idx.load_mnist_dir(folder)
+        idx.load_mnist_dir(folder, exact_counts=False)
     assert str(path) in str(error.value)
 
 
@@ -101,7 +101,7 @@ def test_corrupt_gzip(mnist_dir, corrupt):
     path = folder / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(corrupt(path.read_bytes()))
     with pytest.raises(DataError, match="corrupt or truncated gzip") as error:
-        idx.load_mnist_dir(folder)
+        idx.load_mnist_dir(folder, exact_counts=False)
     assert str(path) in str(error.value)
 
 
@@ -113,11 +113,43 @@ def test_missing_file_names_it_and_how_to_supply(mnist_dir):
         match="missing t10k-labels-idx1-ubyte\\[.gz\\]; a mnist "
         "folder must hold all of train-images-idx3-ubyte.gz",
     ):
-        idx.load_mnist_dir(folder)
+        idx.load_mnist_dir(folder, exact_counts=False)
 
 
 def test_gz_preferred_over_raw(mnist_dir):
     folder, _ = mnist_dir
     shutil.copy(folder / "train-images-idx3-ubyte.gz", folder / "train-images-idx3-ubyte")
     (folder / "train-images-idx3-ubyte").write_bytes(b"garbage")
-    assert idx.load_mnist_dir(folder).train.images.shape == (5, 28, 28, 1)
+    assert idx.load_mnist_dir(folder, exact_counts=False).train.images.shape == (5, 28, 28, 1)
+
+
+def test_tiny_copy_needs_exact_counts_off(mnist_dir):
+    folder, _ = mnist_dir
+    with pytest.raises(DataError) as error:
+        idx.load_mnist_dir(folder)
+    assert str(error.value) == (
+        f"{folder / 'train-images-idx3-ubyte.gz'}: expected 60000 records (the canonical MNIST "
+        "release), found 5: the file is truncated or not the official release; "
+        "set dataset.exact_counts=False to accept a copy of another size"
+    )
+
+
+@pytest.mark.parametrize(
+    "split, name, title", [("train", "mnist", "MNIST"), ("test", "fashion_mnist", "Fashion-MNIST")]
+)
+def test_non_canonical_count(mnist_dir, datafiles, tiny_canonical_counts, split, name, title):
+    """With the canonical counts made the fixture's (5 / 3), a split one example short (images
+    and labels agreeing) is an error naming its images file, unless exact_counts=False."""
+    folder, arrays = mnist_dir
+    assert len(idx.load_mnist_dir(folder, name).train) == 5
+    images_name, labels_name = idx.SPLIT_FILES[split]
+    for file in (images_name, labels_name):
+        datafiles.write_gz(folder / f"{file}.gz", datafiles.idx_bytes(arrays[file][:-1]))
+    expected = idx.SPLIT_SIZES[split]
+    with pytest.raises(DataError) as error:
+        idx.load_mnist_dir(folder, name)
+    assert str(error.value).startswith(
+        f"{folder / images_name}.gz: expected {expected} records (the canonical {title} "
+        f"release), found {expected - 1}: "
+    )
+    assert len(getattr(idx.load_mnist_dir(folder, name, exact_counts=False), split)) == expected - 1

@@ -69,7 +69,7 @@ def test_malicious_batch_in_release(tmp_path, datafiles, archive):
     files["data_batch_2"] = datafiles.py2_pickle({b"data": _Exploit(os.system, f"touch {marker}")})
     path = datafiles.write_release(tmp_path / "root", release, files, archive)
     with pytest.raises(DataError, match="data_batch_2: refusing to unpickle global posix.system"):
-        cifar.load_cifar10(path)
+        cifar.load_cifar10(path, exact_counts=False)
     assert not marker.exists()
 
 

@@ -24,8 +24,16 @@ def test_mnist_test_split():
     assert split.labels[:5].tolist() == [7, 2, 1, 0, 4]  # the canonical t10k order
 
 
+def test_mnist_has_the_canonical_counts():
+    """data.load's default exact_counts=True accepts the official files."""
+    if None in [idx.find_idx_file(ROOT / "mnist", name) for name in idx.FILE_NAMES]:
+        pytest.skip(f"no MNIST files in {ROOT / 'mnist'}")
+    ds = data.load("mnist", data_dir=ROOT)
+    assert (len(ds.train), len(ds.test)) == (60000, 10000)
+
+
 def test_cifar10():
-    """About 2 s: one streaming pass over the 173 MB archive."""
+    """About 2 s: one streaming pass over the 173 MB archive; exact_counts=True (the default)."""
     if not (ROOT / "cifar10").is_dir():
         pytest.skip(f"no {ROOT / 'cifar10'}")
     ds = data.load("cifar10", data_dir=ROOT)

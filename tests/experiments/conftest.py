@@ -30,7 +30,8 @@ def _band_images(rng, n, size, channels):
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory):
     """A data root holding mnist/ and fashion_mnist/ (IDX: 300 train, 100 test 28x28 images)
-    and cifar10/cifar-10-batches-bin/ (binary records: 5 x 60 train, 100 test 32x32x3)."""
+    and cifar10/cifar-10-batches-bin/ (binary records: 5 x 60 train, 100 test 32x32x3).
+    Not the canonical releases' sizes: readers need exact_counts=False."""
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     for name in ("mnist", "fashion_mnist"):

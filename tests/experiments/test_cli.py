@@ -1,43 +1,11 @@
 """The runner as a user runs it: a real subprocess, bad flags, and kill-and-resume."""
 
-import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
-import jax
-import numpy as np
-import orbax.checkpoint as ocp
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = os.path.join(ROOT, "tests", "experiments", "tiny_config.py")
-TIMING = ("epoch_seconds", "images_per_second", "train_seconds", "compile_seconds")
-
-
-def command(workdir, *flags, config=TINY):
-    return [
-        sys.executable,
-        "-m",
-        "experiments.train",
-        f"--config={config}",
-        f"--workdir={workdir}",
-        "--noprogress",
-        *flags,
-    ]
-
-
-def run(workdir, *flags, config=TINY):
-    return subprocess.run(
-        command(workdir, *flags, config=config),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from cli_runs import assert_bit_identical, metrics_lines, run, start
 
 
 @pytest.mark.parametrize(
@@ -52,6 +20,15 @@ def run(workdir, *flags, config=TINY):
         ("--config.optimizer.learning_rate=-1", "optimizer.learning_rate must be a number > 0"),
         ("--config.batch_size=0", "batch_size must be an integer >= 1"),
         ("--config.epochs=abc", "epochs"),
+        ("--config.nope=1", "error: --config.nope=1: the config has no field 'nope'; its fields: "),
+        (
+            "--config.model_args.small_cnn.no_such_field=1",
+            "model_args.small_cnn has no field 'no_such_field'; its fields: ",
+        ),
+        (
+            "--config.dataset.nope.x=3",
+            "error: --config.dataset.nope.x=3: dataset has no field 'nope'; its fields: ",
+        ),
     ],
 )
 def test_bad_input_fails_fast_with_a_clear_message(tmp_path, flag, message):
@@ -62,23 +39,6 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path, flag, message):
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "w" / "checkpoints").exists()
     assert time.perf_counter() - start < 60
-
-
-def final_params(workdir):
-    ckpt = os.path.join(workdir, "checkpoints")
-    step = max(int(s) for s in os.listdir(ckpt) if s.isdigit())
-    tree = ocp.StandardCheckpointer().restore(os.path.join(ckpt, str(step), "state"))
-    return step, {
-        jax.tree_util.keystr(k): np.asarray(v)
-        for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]
-    }
-
-
-def numbers(workdir):
-    summary = json.load(open(os.path.join(workdir, "summary.json")))
-    history = [json.loads(x) for x in open(os.path.join(workdir, "metrics.jsonl"))]
-    strip = lambda d: {k: v for k, v in d.items() if k not in TIMING}
-    return strip(summary), [strip(r) for r in history]
 
 
 @pytest.mark.slow
@@ -102,15 +62,11 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
         (signal.SIGINT, True),
     ]
     for sig, after_an_epoch in plan:
-        proc = subprocess.Popen(
-            command(resumed), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        metrics = resumed / "metrics.jsonl"
-        before = len(metrics.read_text().splitlines()) if metrics.exists() else 0
+        proc = start(resumed)
+        before = metrics_lines(resumed)
         deadline = time.time() + 120
         while after_an_epoch and time.time() < deadline and proc.poll() is None:
-            now = len(metrics.read_text().splitlines()) if metrics.exists() else 0
-            if now > before:
+            if metrics_lines(resumed) > before:
                 break
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 0.6) if after_an_epoch else rng.uniform(0.5, 2.0))
@@ -126,12 +82,7 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
     result = run(resumed)
     assert result.returncode == 0, result.stderr
 
-    assert numbers(resumed) == numbers(reference)
-    step_a, params_a = final_params(reference)
-    step_b, params_b = final_params(resumed)
-    assert step_a == step_b and params_a.keys() == params_b.keys()
-    for key in params_a:
-        np.testing.assert_array_equal(params_a[key], params_b[key], err_msg=key)
+    assert_bit_identical(resumed, reference)
 
 
 def test_workdir_of_another_config_is_refused(tmp_path):

@@ -17,6 +17,7 @@ TINY = {
     "dataset.val_size": 100,
     "dataset.train_size": 0,
     "dataset.train_per_class": 0,
+    "dataset.exact_counts": False,  # the tiny data are not the canonical releases' sizes
 }
 # Sweeps on a class subset (half the tiny data) hold out and batch less.
 TINY_FOR = {"transfer": {"dataset.val_size": 30, "batch_size": 20}}
@@ -148,7 +149,7 @@ def test_final_gap_is_last_validation_minus_training_loss():
 
 def test_a_diverged_run_is_a_result_and_is_not_retrained(tmp_path, monkeypatch):
     from cnnjax import report
-    from cnnjax.train import loop
+    from cnnjax.train import errors, loop
 
     sweep = SWEEPS["lenet"].get_sweep(quick=True)
     calls = []
@@ -157,7 +158,7 @@ def test_a_diverged_run_is_a_result_and_is_not_retrained(tmp_path, monkeypatch):
         calls.append(folder)
         os.makedirs(folder, exist_ok=True)
         report.write_json(os.path.join(folder, "config.json"), json.loads(config.to_json()))
-        raise loop.NonFiniteLossError("the training loss became non-finite at step 3")
+        raise errors.NonFiniteLossError("the training loss became non-finite at step 3")
 
     monkeypatch.setattr(loop, "run", diverge)
     log = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnnjax.config import base_config
-from cnnjax.train import loop
+from cnnjax.train import errors, loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -41,7 +41,7 @@ def test_load_trained_restores_the_final_model(finished_run):
 
 
 def test_load_trained_names_a_folder_that_is_not_a_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="is not a cnnjax run folder"):
+    with pytest.raises(errors.WorkdirError, match="is not a cnnjax run folder"):
         loop.load_trained(str(tmp_path))
 
 

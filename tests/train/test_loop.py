@@ -11,7 +11,7 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 from cnnjax.config import ConfigError, base_config, validate
-from cnnjax.train import loop
+from cnnjax.train import errors, loop, workdir
 
 
 def read_events(logdir):
@@ -98,7 +98,7 @@ def test_plateau_reduces_the_learning_rate(tmp_path, make_config):
 
 def test_divergence_names_the_step_and_writes_no_checkpoint(tmp_path, make_config):
     config = make_config(epochs=2, loss__l2=1e38)  # the penalty overflows at once
-    with pytest.raises(loop.NonFiniteLossError, match="non-finite at step 0 .epoch 1.") as e:
+    with pytest.raises(errors.NonFiniteLossError, match="non-finite at step 0 .epoch 1.") as e:
         loop.run(config, str(tmp_path))
     assert "no checkpoint had been written yet" in str(e.value)
     assert not os.listdir(tmp_path / "checkpoints")
@@ -107,7 +107,7 @@ def test_divergence_names_the_step_and_writes_no_checkpoint(tmp_path, make_confi
 def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path, make_config):
     loop.run(make_config(epochs=1), str(tmp_path))
     with pytest.raises(
-        loop.WorkdirConflictError, match=r"optimizer.learning_rate: 0.05 -> 0.1.*--overwrite"
+        errors.WorkdirConflictError, match=r"optimizer.learning_rate: 0.05 -> 0.1.*--overwrite"
     ):
         loop.run(make_config(epochs=1, optimizer__learning_rate=0.1), str(tmp_path))
     summary = loop.run(
@@ -120,7 +120,7 @@ def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path, make_co
 def test_run_outputs_without_a_config_json_are_refused_unless_overwrite(tmp_path, make_config):
     loop.run(make_config(epochs=1), str(tmp_path))
     (tmp_path / "config.json").unlink()  # its checkpoints no longer say which config they are
-    with pytest.raises(loop.WorkdirConflictError, match=r"checkpoints.*but no config.json"):
+    with pytest.raises(errors.WorkdirConflictError, match=r"checkpoints.*but no config.json"):
         loop.run(make_config(epochs=2), str(tmp_path))
     summary = loop.run(make_config(epochs=2), str(tmp_path), overwrite=True)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -173,7 +173,7 @@ def test_model_switch_and_fields_of_other_models_do_not_matter_for_resume(tmp_pa
     config.model_args.resnet20.conv_impl = "im2col"  # another model's field: same run
     assert loop.run(config, str(tmp_path))["test_loss"] == summary["test_loss"]
     config.model_args.small_cnn.hidden = 16
-    with pytest.raises(loop.WorkdirConflictError, match="model_args.small_cnn.hidden: 8 -> 16"):
+    with pytest.raises(errors.WorkdirConflictError, match="model_args.small_cnn.hidden: 8 -> 16"):
         loop.run(config, str(tmp_path))
 
 
@@ -182,7 +182,7 @@ def test_a_field_added_after_a_run_matches_it_when_it_holds_its_default(tmp_path
     saved = json.loads((tmp_path / "config.json").read_text())
     del saved["layer_stats"]  # as written before cnnjax had the field
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert loop.config_differences(saved, json.loads(make_config(epochs=1).to_json())) == []
+    assert workdir.config_differences(saved, json.loads(make_config(epochs=1).to_json())) == []
     assert loop.run(make_config(epochs=1), str(tmp_path))["test_loss"] == summary["test_loss"]
     enabled = json.loads(make_config(epochs=1, layer_stats__enabled=True).to_json())
-    assert loop.config_differences(saved, enabled) == ["layer_stats.enabled: None -> True"]
+    assert workdir.config_differences(saved, enabled) == ["layer_stats.enabled: None -> True"]

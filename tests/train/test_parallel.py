@@ -2,10 +2,13 @@
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -73,23 +76,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_equal_one(tmp_path):
-    train = [sys.executable, "-m", "experiments.train", "--noprogress", *OVERRIDES]
+TRAIN = [sys.executable, "-m", "experiments.train", "--noprogress", *OVERRIDES]
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The summary of the run on one process, one device."""
+    workdir = tmp_path_factory.mktemp("one")
     single = subprocess.run(
-        train + [f"--workdir={tmp_path}/one"], cwd=ROOT, env=_env(), capture_output=True, text=True
+        TRAIN + [f"--workdir={workdir}"], cwd=ROOT, env=_env(), capture_output=True, text=True
     )
     assert single.returncode == 0, single.stderr[-3000:]
+    return json.loads((workdir / "summary.json").read_text())
+
+
+def _start_two(workdir, *flags):
+    """Processes 0 and 1 of a two-process run of TRAIN in `workdir`."""
     port = _free_port()
-    procs = [
+    return [
         subprocess.Popen(
-            train
+            TRAIN
             + [
-                f"--workdir={tmp_path}/two",
-                "--config.num_devices=0",
+                f"--workdir={workdir}",
                 f"--coordinator_address=localhost:{port}",
                 "--num_processes=2",
                 f"--process_id={i}",
+                *flags,
             ],
             cwd=ROOT,
             env=_env(),
@@ -99,10 +111,54 @@ def test_two_processes_equal_one(tmp_path):
         )
         for i in range(2)
     ]
+
+
+def _finish(procs) -> list[tuple[int, str]]:
+    """(exit status, stderr) of each process, once it has ended."""
+    ended = []
     for p in procs:
         _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
-    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+        ended.append((p.returncode, err))
+    return ended
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(tmp_path, one_process):
+    for code, err in _finish(_start_two(tmp_path / "two", "--config.num_devices=0")):
+        assert code == 0, err[-3000:]
     two = json.loads((tmp_path / "two" / "summary.json").read_text())
-    assert one["num_devices"] == 1 and two["num_devices"] == 2 and two["num_processes"] == 2
-    _assert_close(two, one)
+    assert one_process["num_devices"] == 1
+    assert two["num_devices"] == 2 and two["num_processes"] == 2
+    _assert_close(two, one_process)
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_processes_checkpoints_both_at_one_step(tmp_path, one_process):
+    workdir = tmp_path / "two"
+    flags = ("--config.num_devices=0", "--config.steps_per_sync=2")
+    procs = _start_two(workdir, *flags)
+    metrics = workdir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not metrics.exists() and time.time() < deadline and procs[1].poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second epoch
+    procs[1].send_signal(signal.SIGTERM)  # process 0 is not told
+    steps = []
+    for code, err in _finish(procs):
+        assert code == 128 + signal.SIGTERM, err[-3000:]
+        steps += re.findall(r"SIGTERM received: saved a checkpoint at step (\d+)", err)
+    assert len(steps) == 2 and steps[0] == steps[1], steps
+    for code, err in _finish(_start_two(workdir, *flags)):
+        assert code == 0, err[-3000:]
+        assert f"resumed from step {steps[0]}" in err
+    _assert_close(json.loads((workdir / "summary.json").read_text()), one_process)
+
+
+def test_two_processes_without_num_devices_are_refused_in_one_line(tmp_path):
+    for code, err in _finish(_start_two(tmp_path / "two")):
+        assert code == 1 and "Traceback" not in err
+        assert err.strip().splitlines()[-1] == (
+            "error: num_devices=1 in a run of 2 processes: a multi-process run splits each batch "
+            "over the devices of all processes; set --config.num_devices=0 (all 2) or 2"
+        )
+    assert not (tmp_path / "two" / "checkpoints").exists()

@@ -1,0 +1,140 @@
+"""Checkpoints that validate what they read, and a full disk as one clear error (in-process)."""
+
+import errno
+import os
+import shutil
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax import report
+from cnnjax.train import checkpoint, disk, errors, loop
+
+# Random weights do not compress, so a flipped byte of their file is a flipped bit of a weight.
+STATE = {
+    "w": jnp.asarray(np.random.default_rng(0).normal(size=(64, 64)), jnp.float32),
+    "b": jnp.zeros(4, jnp.int32),
+}
+
+
+def _saved(tmp_path, steps=(1, 2)):
+    ckpt = checkpoint.Checkpointer(str(tmp_path / "ckpt"), keep=3, aside_dir=str(tmp_path / "aside"))
+    for step in steps:
+        ckpt.save(step, {k: v + step for k, v in STATE.items()}, None, {"epoch": step})
+    return ckpt
+
+
+def _flip_a_byte(step_dir):
+    """One flipped byte in the middle of the largest array file (the weights): a silent change
+    of one weight, which Orbax restores without an error."""
+    files = []
+    for root, _, names in os.walk(os.path.join(step_dir, "state")):
+        files += [os.path.join(root, n) for n in names if os.path.basename(root) == "d"]
+    path = max(files, key=os.path.getsize)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(path, "wb").write(bytes(data))
+
+
+def test_checksums_change_with_any_bit_and_name_the_leaf():
+    sums = checkpoint.checksums({"state": STATE}, {"loop": {"epoch": 1}})
+    assert set(sums) == {"state['b']", "state['w']", "loop"}
+    w = STATE["w"]
+    flipped = dict(STATE, w=w.at[2, 3].set(np.nextafter(w[2, 3], np.float32(np.inf))))
+    again = checkpoint.checksums({"state": flipped}, {"loop": {"epoch": 1}})
+    assert [k for k in sums if sums[k] != again[k]] == ["state['w']"]
+
+
+def test_a_checkpoint_that_fails_its_checksums_is_moved_aside_and_the_one_before_used(tmp_path):
+    ckpt = _saved(tmp_path)
+    _flip_a_byte(tmp_path / "ckpt" / "2")
+    state, best, loop_state = ckpt.restore(STATE, None)
+    assert loop_state == {"epoch": 1} and best is None
+    np.testing.assert_array_equal(state["w"], STATE["w"] + 1)
+    assert sorted(os.listdir(tmp_path / "aside")) == ["2"] and ckpt.latest_step() == 1
+    ckpt.save(2, STATE, None, {"epoch": 2})  # the run goes on: step 2 is written anew
+    assert ckpt.latest_step() == 2
+
+
+def test_when_no_checkpoint_restores_nothing_is_moved(tmp_path):
+    ckpt = _saved(tmp_path)
+    for step in ("1", "2"):
+        _flip_a_byte(tmp_path / "ckpt" / step)
+    with pytest.raises(errors.CheckpointError, match=r"no checkpoint in .*ckpt restores \(step 2: "):
+        ckpt.restore(STATE, None)
+    assert not (tmp_path / "aside").exists()
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["1", "2"]
+
+
+def test_a_checkpoint_from_before_checksums_restores_unchecked(tmp_path):
+    ckpt = _saved(tmp_path, steps=(1,))
+    shutil.rmtree(tmp_path / "ckpt" / "1" / "checksums")
+    ckpt = checkpoint.Checkpointer(str(tmp_path / "ckpt"), keep=3)
+    state, _, loop_state = ckpt.restore(STATE, None)
+    assert loop_state == {"epoch": 1}
+    np.testing.assert_array_equal(state["b"], STATE["b"] + 1)
+
+
+def test_is_disk_full_sees_through_wrapped_errors():
+    assert disk.is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert disk.is_disk_full(ValueError("RESOURCE_EXHAUSTED: ... No space left on device [28]"))
+    try:
+        try:
+            raise OSError(errno.EDQUOT, "quota")
+        except OSError as inner:
+            raise RuntimeError("write failed") from inner
+    except RuntimeError as outer:
+        assert disk.is_disk_full(outer)
+    assert not disk.is_disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+def test_a_checkpoint_without_room_is_refused_before_writing(tmp_path, monkeypatch):
+    ckpt = _saved(tmp_path, steps=(1,))
+    monkeypatch.setattr(disk, "free_bytes", lambda path: 1000)
+    need = (64 * 64 * 4 + 4 * 4 + len('{"epoch": 2}') + checkpoint.METADATA_BYTES) / 1024
+    with pytest.raises(errors.DiskFullError) as e:
+        ckpt.save(2, STATE, None, {"epoch": 2})
+    assert str(e.value).startswith(
+        "the disk is full: no space left on device writing the checkpoint of step 2 in "
+        f"{tmp_path}/ckpt (it needs about {need:.0f} KiB, 1 KiB are free); the last good "
+        f"checkpoint (step 1) is kept in {tmp_path}/ckpt."
+    )
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["1"]
+
+
+def test_a_disk_that_fills_during_a_save_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    ckpt = _saved(tmp_path, steps=(1,))
+    manager_save = ckpt._manager.save
+
+    def fill_up(step, args, force):  # Orbax's error text, after writing part of the step
+        os.makedirs(tmp_path / "ckpt" / f"{step}.orbax-checkpoint-tmp-123" / "state")
+        raise ValueError(
+            'RESOURCE_EXHAUSTED: Error writing "step/0": No space left on device [os_error_code=28]'
+        )
+
+    monkeypatch.setattr(ckpt._manager, "save", fill_up)
+    with pytest.raises(errors.DiskFullError, match=r"checkpoint \(step 1\) is kept"):
+        ckpt.save(2, STATE, None, {"epoch": 2})
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["1"]  # the partial write is removed
+    monkeypatch.setattr(ckpt._manager, "save", manager_save)
+    ckpt.save(2, STATE, None, {"epoch": 2})
+    assert ckpt.latest_step() == 2
+
+
+def test_a_full_disk_while_writing_reports_names_them_and_the_kept_checkpoint(
+    tmp_path, make_config, monkeypatch
+):
+    workdir = str(tmp_path / "w")
+    loop.run(make_config(epochs=1), workdir)
+
+    def full(path, history):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(report, "write_metrics", full)
+    with pytest.raises(errors.DiskFullError) as e:
+        loop.run(make_config(epochs=2), str(tmp_path / "w2"))
+    assert str(e.value).startswith(
+        f"the disk is full: no space left on device writing the reports in {tmp_path}/w2; no "
+        "checkpoint had been written yet."
+    )

@@ -72,9 +72,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "momentum"  # sgd momentum nesterov adagrad rmsprop adam adamw
     c.optimizer.learning_rate = 0.05  # peak learning rate
-    c.optimizer.momentum = 0.9  # momentum / nesterov / rmsprop (0 disables for rmsprop)
+    c.optimizer.momentum = 0.9  # momentum / nesterov
     c.optimizer.b1 = 0.9  # adam/adamw first-moment decay
-    c.optimizer.b2 = 0.999  # adam/adamw second-moment decay; rmsprop's decay
+    c.optimizer.b2 = 0.999  # adam/adamw second-moment decay
+    c.optimizer.rmsprop_decay = 0.9  # rmsprop: decay of the mean squared gradient (Keras' rho)
+    c.optimizer.rmsprop_momentum = 0.0  # rmsprop: momentum of its updates (0: none, Hinton's)
     c.optimizer.eps = 1e-8
     c.optimizer.weight_decay = 1e-4  # adamw's decoupled weight decay
     c.optimizer.grad_clip_norm = 0.0  # clip by global norm when > 0
@@ -227,6 +229,8 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("optimizer.b1", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("optimizer.b2", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.rmsprop_decay", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.rmsprop_momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("optimizer.eps", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("optimizer.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("optimizer.grad_clip_norm", lambda v: _is_num(v) and v >= 0, "a number >= 0"),

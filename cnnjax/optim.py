@@ -61,6 +61,20 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> op
 def _base_optimizer(
     opt: ml_collections.ConfigDict, lr: optax.Schedule
 ) -> optax.GradientTransformation:
+    """The update u_t of parameters p for gradient g_t at step t = 1, 2, ... (lr = lr(t - 1);
+    every state starts at zero unless said):
+
+    - sgd: u = -lr g.
+    - momentum: v = momentum v + g; u = -lr v.
+    - nesterov: v = momentum v + g; u = -lr (g + momentum v).
+    - adagrad: s = s + g^2 (s starts at 0.1, Optax's default); u = -lr g / sqrt(s + eps).
+    - rmsprop: s = rmsprop_decay s + (1 - rmsprop_decay) g^2; d = g / (sqrt(s) + eps);
+      u = -lr d, or with rmsprop_momentum m > 0: v = m v + lr d, u = -v (PyTorch's and Keras'
+      RMSprop, eps outside the root; PyTorch's default decay is 0.99, Keras' 0.9).
+    - adam: m = b1 m + (1 - b1) g; s = b2 s + (1 - b2) g^2;
+      u = -lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).
+    - adamw: adam's u - lr weight_decay p (decoupled: the decay does not pass through m, s).
+    """
     name = opt.name
     if name == "sgd":
         return optax.sgd(lr)
@@ -71,7 +85,13 @@ def _base_optimizer(
     if name == "adagrad":
         return optax.adagrad(lr, eps=opt.eps)
     if name == "rmsprop":
-        return optax.rmsprop(lr, decay=opt.b2, eps=opt.eps, momentum=opt.momentum or None)
+        return optax.rmsprop(
+            lr,
+            decay=opt.rmsprop_decay,
+            eps=opt.eps,
+            eps_in_sqrt=False,
+            momentum=opt.rmsprop_momentum or None,
+        )
     if name == "adam":
         return optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps)
     if name == "adamw":

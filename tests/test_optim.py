@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -87,3 +88,64 @@ def test_reduce_on_plateau_scales_after_patience():
         _, state = plateau.update(jnp.zeros(()), state, value=value)
         scales.append(float(state.scale))
     assert scales == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+# One known gradient twice: the parameters after each of two updates, by the formulas of
+# optim._base_optimizer's docstring in NumPy (float64), for the config's hyper-parameters.
+G1, G2, P0 = np.array([0.5, -2.0]), np.array([1.5, 0.25]), np.array([3.0, -1.0])
+LR, MOM, B1, B2, EPS, WD, DECAY = 0.1, 0.9, 0.9, 0.999, 1e-8, 1e-2, 0.9
+
+
+def _reference(name, rmsprop_momentum=0.0):
+    """[p1, p2]: the parameters after each update."""
+    p, out, v, s, m = P0.copy(), [], 0.0, 0.0, 0.0
+    for t, g in enumerate((G1, G2), start=1):
+        if name == "sgd":
+            u = -LR * g
+        elif name in ("momentum", "nesterov"):
+            v = MOM * v + g
+            u = -LR * (v if name == "momentum" else g + MOM * v)
+        elif name == "adagrad":
+            s = (0.1 if t == 1 else s) + g**2
+            u = -LR * g / np.sqrt(s + EPS)
+        elif name == "rmsprop":
+            s = DECAY * s + (1 - DECAY) * g**2
+            d = g / (np.sqrt(s) + EPS)
+            v = rmsprop_momentum * v + LR * d
+            u = -v
+        else:  # adam, adamw
+            m, s = B1 * m + (1 - B1) * g, B2 * s + (1 - B2) * g**2
+            u = -LR * (m / (1 - B1**t)) / (np.sqrt(s / (1 - B2**t)) + EPS)
+            if name == "adamw":
+                u = u - LR * WD * p
+        p = p + u
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name,rmsprop_momentum",
+    [(n, 0.0) for n in optim.OPTIMIZERS] + [("rmsprop", 0.5)],
+)
+def test_every_optimizer_makes_its_documented_updates(name, rmsprop_momentum):
+    c = base_config()
+    c.optimizer.update(
+        name=name, learning_rate=LR, momentum=MOM, b1=B1, b2=B2, eps=EPS, weight_decay=WD,
+        rmsprop_decay=DECAY, rmsprop_momentum=rmsprop_momentum,
+    )
+    c.schedule.name = "constant"
+    tx = optim.make_optimizer(c, steps_per_epoch=10)
+    params = jnp.asarray(P0, jnp.float32)
+    state = tx.init(params)
+    for g, expected in zip((G1, G2), _reference(name, rmsprop_momentum)):
+        updates, state = tx.update(jnp.asarray(g, jnp.float32), state, params)
+        params = optax.apply_updates(params, updates)
+        np.testing.assert_allclose(params, expected, rtol=2e-6, err_msg=name)
+
+
+def test_rmsprop_has_no_momentum_unless_set():
+    c = base_config()
+    c.optimizer.name = "rmsprop"
+    assert c.optimizer.rmsprop_momentum == 0.0 and c.optimizer.momentum == 0.9
+    first, second = _reference("rmsprop", 0.0), _reference("rmsprop", 0.9)
+    assert not np.allclose(first[1], second[1])  # the test above tells them apart

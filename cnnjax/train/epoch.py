@@ -9,9 +9,10 @@ steps.
 Two ways to use more hardware, both without changing the step:
 - replicas (`num_replicas` K > 1): K independent models (seeds) trained by one compiled step,
   mapped over the state, the running sums and the permutation (each replica visits the data in
-  its own seed's order); an `active` mask (K,) freezes replicas that stopped early. The map is
-  `jax.vmap` on accelerators; on XLA's CPU backend it is a Python loop unrolled inside the
-  compiled step, because there a vmapped convolution's gradient cost 13x one replica's for
+  its own seed's order); an `active` mask (K,) freezes replicas that stopped early, and a
+  replica whose loss became non-finite keeps its last finite state. The map is `jax.vmap` on
+  accelerators; on XLA's CPU backend it is a Python loop unrolled inside the compiled step,
+  because there a vmapped convolution's gradient cost 13x one replica's for
   K = 8 (and `lax.map` 340x), while the unrolled loop costs 7.4x (jax 0.10.2, 2-core EPYC).
 - data parallelism (`batch_sharding`, a NamedSharding over a mesh axis): the gathered batch is
   constrained to be split over the devices, so each device computes its slice of the batch;
@@ -120,7 +121,9 @@ def make_train_step(
     def replicated_step(state, sums, images, labels, perms, i, active):
         mapped = map_replicas(step, (0, 0, None, None, 0, None), num_replicas)
         new_state, new_sums = mapped(state, sums, images, labels, perms, i)
-        return where_active(active, new_state, state), where_active(active, new_sums, sums)
+        finite = new_sums["nonfinite_step"] < 0  # (K,): no non-finite loss yet this epoch
+        new_state = where_active(active & finite, new_state, state)  # a diverged one freezes
+        return new_state, where_active(active, new_sums, sums)
 
     return jax.jit(replicated_step, donate_argnums=(0, 1))
 

@@ -34,7 +34,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from cnnjax import config as config_lib
-from cnnjax import data, layers, models, optim, pipeline, report, runtime, transfer
+from cnnjax import data, layers, models, optim, pipeline, provenance, report, runtime, transfer
 from cnnjax import layer_stats as layer_stats_lib
 from cnnjax.train import disk, early_stopping, steps
 from cnnjax.train import epoch as epoch_lib
@@ -236,6 +236,7 @@ def _fresh_loop_state(num_replicas: int) -> dict[str, Any]:
         "best_epoch": 0,
         "bad_epochs": 0,  # epochs since the best
         "stopped_early": False,
+        "diverged_step": None,  # the step whose loss was not finite; the replica stays frozen
     }
     return {
         "epoch": 0,  # completed epochs
@@ -245,8 +246,13 @@ def _fresh_loop_state(num_replicas: int) -> dict[str, Any]:
     }
 
 
+def _training(replica: dict[str, Any]) -> bool:
+    """Whether a replica still trains: it neither stopped early nor diverged."""
+    return not replica["stopped_early"] and replica.get("diverged_step") is None
+
+
 def _all_stopped(loop) -> bool:
-    return all(r["stopped_early"] for r in loop["replicas"])
+    return not any(_training(r) for r in loop["replicas"])
 
 
 def _snapshot(state) -> dict[str, Any]:
@@ -423,7 +429,7 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
         }
         if replicated is not None:
             sums = jax.device_put(sums, replicated)
-    extra = () if k == 1 else (jnp.asarray([not r["stopped_early"] for r in loop["replicas"]]),)
+    extra = () if k == 1 else (jnp.asarray([_training(r) for r in loop["replicas"]]),)
     seconds = partial.get("seconds", 0.0)
     first = _step(state) - epoch * spe
     bar = tqdm(
@@ -451,13 +457,22 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
             raise RunInterrupted(signum, _step(state))
     bar.close()
     totals = _host_replicas(sums, k)
-    for seed, t in zip(ctx.seeds, totals):
-        if t["nonfinite_step"] >= 0:
-            raise NonFiniteLossError(
-                f"the training loss became non-finite at step {t['nonfinite_step']} "
-                f"(epoch {epoch + 1}, seed {seed}); {ctx.checkpointer.kept()}. "
-                "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
-            )
+    diverged = [
+        (seed, rep, t["nonfinite_step"])
+        for seed, rep, t in zip(ctx.seeds, loop["replicas"], totals)
+        if t["nonfinite_step"] >= 0 and _training(rep)
+    ]
+    if k > 1:  # a diverged replica is frozen at its last finite step; the others go on
+        for seed, rep, step in diverged:
+            rep["diverged_step"] = step
+            logging.warning("seed %d diverged at step %d (epoch %d): frozen", seed, step, epoch + 1)
+    if (k == 1 and diverged) or (k > 1 and diverged and _all_stopped(loop)):
+        seeds = ", ".join(str(seed) for seed, _, _ in diverged)
+        raise NonFiniteLossError(
+            f"the training loss became non-finite at step {diverged[0][2]} "
+            f"(epoch {epoch + 1}, seed {seeds}); {ctx.checkpointer.kept()}. "
+            "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
+        )
     return state, totals, seconds
 
 
@@ -473,7 +488,7 @@ def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
     Returns (state, best)."""
     config, es, k = ctx.config, ctx.config.early_stopping, ctx.num_replicas
     epoch, step = loop["epoch"] + 1, _step(state)
-    active = [not r["stopped_early"] for r in loop["replicas"]]
+    active = [_training(r) for r in loop["replicas"]]
     scales = np.asarray(state.plateau.scale).reshape(-1)
     count = sum(t["count"] for t in totals)
     records = [
@@ -559,9 +574,9 @@ def _write_replica_reports(ctx: _RunContext, loop) -> None:
 def _log_epoch(ctx: _RunContext, loop) -> None:
     es = ctx.config.early_stopping
     for seed, rep in zip(ctx.seeds, loop["replicas"]):
+        if not rep["history"] or rep["history"][-1]["epoch"] != loop["epoch"]:
+            continue  # stopped early or diverged before this epoch
         r = rep["history"][-1]
-        if r["epoch"] != loop["epoch"]:
-            continue  # stopped early before this epoch
         logging.info(
             "epoch %d/%d%s: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
             "%.0f img/s",
@@ -628,12 +643,14 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         "num_devices": 1 if ctx.mesh is None else ctx.mesh.size,
         "num_processes": jax.process_count(),
         "jax_version": jax.__version__,
+        "provenance": provenance.collect(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         **ctx.data.info,
     }
     per_seed = []
     for seed, rep, test, flip in zip(ctx.seeds, loop["replicas"], tests, flips):
         history = rep["history"]
+        last = history[-1] if history else {}  # empty for a replica that diverged in epoch 1
         val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
         per_seed.append(
             {
@@ -644,21 +661,34 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
                 "best_epoch": rep["best_epoch"] if es.enabled else None,
                 "epochs_run": len(history),
                 "stopped_early": rep["stopped_early"],
-                "final_train_loss": history[-1]["train_loss"],
-                "final_train_accuracy": history[-1]["train_accuracy"],
+                "final_train_loss": last.get("train_loss"),
+                "final_train_accuracy": last.get("train_accuracy"),
             }
         )
         if flip is not None:
             per_seed[-1].update(test_accuracy_flip=flip["accuracy"], test_loss_flip=flip["loss"])
+        if rep.get("diverged_step") is not None:  # its figures are not a result
+            per_seed[-1] = {
+                **{key: None for key in per_seed[-1]},
+                "seed": seed,
+                "epochs_run": len(history),
+                "diverged_step": rep["diverged_step"],
+            }
     if k == 1:
         return {**per_seed[0], **shared}
-    out = {"num_seeds": k, "seeds": list(ctx.seeds)}
-    for key in (k for k in SEED_STATISTICS if k in per_seed[0]):
-        values = [s[key] for s in per_seed]
-        if any(v is None for v in values):
+    finished = [s for s in per_seed if s.get("diverged_step") is None]
+    out = {
+        "num_seeds": k,
+        "seeds": list(ctx.seeds),
+        "diverged_seeds": [s["seed"] for s in per_seed if s.get("diverged_step") is not None],
+    }
+    for key in (k for k in SEED_STATISTICS if k in per_seed[0]):  # over the seeds that finished
+        values = [s[key] for s in finished]
+        if not values or any(v is None for v in values):
             out[key] = out[f"{key}_std"] = None
         else:
-            out[key], out[f"{key}_std"] = float(np.mean(values)), float(np.std(values, ddof=1))
+            std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            out[key], out[f"{key}_std"] = float(np.mean(values)), std
     return {**out, **shared, "per_seed": per_seed}
 
 

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from cnnjax import config as config_lib
-from cnnjax import models, pipeline, report, transfer
+from cnnjax import models, pipeline, provenance, report, transfer
 from cnnjax.train import loop
 from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.state import num_params
@@ -85,6 +85,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
         "num_test": len(test),
         "device": str(jax.devices()[0].platform),
         "jax_version": jax.__version__,
+        "provenance": provenance.collect(),
         "num_seeds": config.num_seeds,
         "per_seed": per_seed,
     }

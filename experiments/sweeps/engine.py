@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from cnnjax import config as config_lib
-from cnnjax import models, report
+from cnnjax import models, provenance, report
 from cnnjax import summary as summary_lib
 from cnnjax.train import errors, loop, probe
 from cnnjax.train import workdir as workdir_lib
@@ -65,6 +65,9 @@ class Sweep:
     best_by: tuple[str, str] | None = None  # (label, figure): the best run per label value
     # plots(sweep, workdir, results_dir, summaries) -> file names of the sweep's own plots
     plots: Callable[..., list[str]] | None = None
+    # Why this sweep compares runs trained on different device kinds or library versions on
+    # purpose (said loudly in its results.md); '' refuses to aggregate such a mix.
+    mixed_setups: str = ""
 
     @property
     def has_target(self) -> bool:
@@ -325,20 +328,49 @@ def _fmt(mean: float | None, std: float | None) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
 
+def trained_on(summary: dict) -> str:
+    """Where a finished run trained, as a short label ('cpu x1, jax 0.10.2'); the full setup
+    a comparison holds fixed is provenance.training_setup's."""
+    record = summary.get("provenance")
+    if record is None:  # a run from before provenance was recorded
+        return f"{summary.get('device', '?')}, jax {summary.get('jax_version', '?')}"
+    return f"{record['device_kind']} x{record['device_count']}, jax {record['versions']['jax']}"
+
+
+def check_one_setup(sweep: Sweep, summaries: dict[str, dict]) -> dict[str, list[str]]:
+    """The runs of each training setup (provenance.training_setup); ValueError when there is
+    more than one and the sweep does not declare `mixed_setups`."""
+    by_setup = collections.defaultdict(list)
+    for name, summary in summaries.items():
+        if "diverged" not in summary:
+            record = summary.get("provenance")
+            setup = provenance.training_setup(record) if record else trained_on(summary)
+            by_setup[setup].append(name)
+    if len(by_setup) > 1 and not sweep.mixed_setups:
+        listing = "; ".join(f"{setup}: {', '.join(runs)}" for setup, runs in by_setup.items())
+        raise ValueError(
+            f"sweep {sweep.name}: its runs trained on {len(by_setup)} different setups "
+            f"({listing}); a comparison needs one device kind and one set of library versions: "
+            "train the rows again on one machine, or declare the mix in Sweep.mixed_setups"
+        )
+    return dict(by_setup)
+
+
 def _table(rows: list[dict], label_keys: list[str], figures: list[str]) -> str:
-    header = ["run", *label_keys, "params", "MACs", *figures]
+    header = ["run", *label_keys, "params", "MACs", *figures, "trained on"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         # A '|' inside a label (e.g. "1x1 | 3x3") would split its cell: Markdown escapes it.
         cells = [row["run"], *(str(row.get(k, "")).replace("|", r"\|") for k in label_keys)]
         if row.get("diverged"):
-            lines.append("| " + " | ".join(cells + ["diverged"] * (2 + len(figures))) + " |")
+            lines.append("| " + " | ".join(cells + ["diverged"] * (3 + len(figures))) + " |")
             continue
         cells += [f"{row['num_params']:,}", f"{row['macs']:,}"]
         cells += [
             _fmt_epochs(row[f]) if f == "epochs_to_target" else _fmt(*mean_std(row[f]))
             for f in figures
         ]
+        cells.append(row["trained_on"])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -364,6 +396,7 @@ def aggregate(
     wall_seconds: float,
 ) -> dict[str, Any]:
     """Writes results.md, results.json and the plots into `results_dir`; returns the JSON."""
+    setups = check_one_setup(sweep, summaries)
     os.makedirs(results_dir, exist_ok=True)
     rows, curves = [], {m: {} for m in sweep.curves}
     for run in sweep.runs:
@@ -388,6 +421,7 @@ def aggregate(
             **run.labels,
             "num_params": summary["num_params"],
             "macs": model_macs(folder, summary),
+            "trained_on": trained_on(summary),
         }
         for figure in sweep.figures:
             row[figure] = _per_seed(summary, histories, figure)
@@ -421,9 +455,7 @@ def aggregate(
         )
     trained = [s for s in summaries.values() if "diverged" not in s]
     datasets = sorted({s["dataset"] for s in trained})
-    trained_on = collections.Counter(
-        f"{s.get('device', '?')} (jax {s.get('jax_version', '?')})" for s in trained
-    )
+    runs_on = collections.Counter(trained_on(s) for s in trained)
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -440,7 +472,8 @@ def aggregate(
         "train_seconds": sum(s.get("train_seconds", 0.0) for s in summaries.values()),
         "num_seeds": sweep.num_seeds,
         "datasets": datasets,
-        "trained_on": dict(trained_on),
+        "trained_on": dict(runs_on),
+        "setups": setups,  # provenance.training_setup -> the runs trained with it
         "machine": machine,
         "rows": rows,
         "best_by": list(sweep.best_by) if sweep.best_by else None,
@@ -477,8 +510,14 @@ def aggregate(
         f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['device']}, "
         f"jax {machine['jax']}  ",
         "Runs trained on: "
-        + ", ".join(f"{n} on {where}" for where, n in sorted(trained_on.items()))
+        + ", ".join(f"{n} on {where}" for where, n in sorted(runs_on.items()))
         + "  ",
+        *(
+            [f"**Mixed setups, on purpose: {sweep.mixed_setups}** Setups: "
+             + "; ".join(f"{k}: {', '.join(v)}" for k, v in setups.items()) + "  "]
+            if len(setups) > 1
+            else [f"Setup of every run: {next(iter(setups), '?')}  "]
+        ),
         f"Wall time: {wall_seconds / 60:.1f} min (this invocation); training time of all runs: "
         f"{results['train_seconds'] / 60:.1f} min",
         "",

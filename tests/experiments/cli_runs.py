@@ -1,6 +1,7 @@
 """The runner in a real subprocess, as a user runs it, and the numbers a run leaves: shared by
 the CLI and failure tests (imported as a plain module: pytest puts this folder on sys.path)."""
 
+import glob
 import json
 import os
 import subprocess
@@ -58,11 +59,24 @@ def final_params(workdir):
     }
 
 
+def _metrics_files(workdir) -> list[str]:
+    """metrics.jsonl of a run, or of every seed of a multi-seed run (seed_<s>/)."""
+    return sorted(
+        glob.glob(os.path.join(workdir, "metrics.jsonl"))
+        + glob.glob(os.path.join(workdir, "seed_*", "metrics.jsonl"))
+    )
+
+
 def numbers(workdir):
-    summary = json.load(open(os.path.join(workdir, "summary.json")))
-    history = [json.loads(x) for x in open(os.path.join(workdir, "metrics.jsonl"))]
+    """summary.json and every metrics.jsonl of a run, without the timing figures."""
     strip = lambda d: {k: v for k, v in d.items() if k not in TIMING}
-    return strip(summary), [strip(r) for r in history]
+    summary = json.load(open(os.path.join(workdir, "summary.json")))
+    summary = {**strip(summary), "per_seed": [strip(s) for s in summary.get("per_seed", [])]}
+    histories = {
+        os.path.relpath(path, workdir): [strip(json.loads(x)) for x in open(path)]
+        for path in _metrics_files(workdir)
+    }
+    return summary, histories
 
 
 def assert_bit_identical(a, b):
@@ -76,5 +90,6 @@ def assert_bit_identical(a, b):
 
 
 def metrics_lines(workdir) -> int:
-    path = os.path.join(workdir, "metrics.jsonl")
-    return len(open(path).read().splitlines()) if os.path.exists(path) else 0
+    """Epochs recorded so far (in the first seed's metrics.jsonl of a multi-seed run)."""
+    files = _metrics_files(workdir)
+    return len(open(files[0]).read().splitlines()) if files else 0

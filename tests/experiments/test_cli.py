@@ -41,10 +41,21 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path, flag, message):
     assert time.perf_counter() - start < 60
 
 
+# Three seeds with reduce-on-plateau and early stopping: every sweep relies on their resume.
+SEEDS_PLATEAU_EARLY_STOPPING = (
+    "--config.num_seeds=3",
+    "--config.plateau.enabled=True",
+    "--config.plateau.patience=1",
+    "--config.early_stopping.enabled=True",
+    "--config.early_stopping.patience=3",
+)
+
+
 @pytest.mark.slow
-def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
+@pytest.mark.parametrize("flags", [(), SEEDS_PLATEAU_EARLY_STOPPING], ids=["one_seed", "three"])
+def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, flags):
     reference = tmp_path / "reference"
-    result = run(reference)
+    result = run(reference, *flags)
     assert result.returncode == 0, result.stderr
     assert "test_accuracy" in result.stdout  # the results table
 
@@ -62,7 +73,7 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
         (signal.SIGINT, True),
     ]
     for sig, after_an_epoch in plan:
-        proc = start(resumed)
+        proc = start(resumed, *flags)
         before = metrics_lines(resumed)
         deadline = time.time() + 120
         while after_an_epoch and time.time() < deadline and proc.poll() is None:
@@ -79,7 +90,7 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path):
             assert proc.returncode == 128 + sig, err
             assert "saved a checkpoint" in err
     assert interrupted == 5
-    result = run(resumed)
+    result = run(resumed, *flags)
     assert result.returncode == 0, result.stderr
 
     assert_bit_identical(resumed, reference)

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from cnnjax import provenance
 from experiments.sweeps import SWEEPS, engine
 
 # Small enough for a test: every run of every sweep, one epoch, 2 seeds.
@@ -196,9 +197,18 @@ def test_activation_plots_of_a_subset_without_relu_sigmoid_or_tanh(tmp_path):
 
 
 def test_a_label_holding_a_pipe_stays_in_its_table_cell():
-    rows = [{"run": "naive", "module": "1x1 | 3x3", "num_params": 10, "macs": 20, "acc": [0.5]}]
+    rows = [
+        {
+            "run": "naive",
+            "module": "1x1 | 3x3",
+            "num_params": 10,
+            "macs": 20,
+            "acc": [0.5],
+            "trained_on": "cpu x1, jax 0.10.2",
+        }
+    ]
     header, rule, line = engine._table(rows, ["module"], ["acc"]).splitlines()
-    assert line == r"| naive | 1x1 \| 3x3 | 10 | 20 | 0.5000 ± 0.0000 |"
+    assert line == r"| naive | 1x1 \| 3x3 | 10 | 20 | 0.5000 ± 0.0000 | cpu x1, jax 0.10.2 |"
     assert line.replace(r"\|", "").count("|") == header.count("|") == rule.count("|")
 
 
@@ -218,3 +228,23 @@ def test_a_perfect_accuracy_keeps_the_four_decimals_of_its_column():
     assert engine._fmt(1.0, 0.0) == "1.0000 ± 0.0000"
     assert engine._fmt(0.5, 0.01) == "0.5000 ± 0.0100"
     assert engine._fmt(12.5, 0.25) == "12.5 ± 0.25"
+
+
+def test_runs_of_different_setups_are_refused_unless_the_sweep_declares_the_mix():
+    sweep = SWEEPS["lenet"].get_sweep(quick=True)
+    record = provenance.collect()
+    gpu = {**record, "device_kind": "NVIDIA H200", "platform": "gpu"}
+    summaries = {
+        sweep.runs[0].name: {"provenance": record},
+        sweep.runs[1].name: {"provenance": gpu},
+        "a diverged run": {"diverged": "non-finite at step 3"},  # trained nowhere: not counted
+    }
+    with pytest.raises(ValueError, match=r"trained on 2 different setups \(cpu x1, jax "):
+        engine.check_one_setup(sweep, summaries)
+    declared = dataclasses.replace(sweep, mixed_setups="the GPU rows are a speed check")
+    setups = engine.check_one_setup(declared, summaries)
+    assert sorted(map(len, setups.values())) == [1, 1]
+    same = {name: {"provenance": record} for name in (r.name for r in sweep.runs)}
+    assert list(engine.check_one_setup(sweep, same).values()) == [[r.name for r in sweep.runs]]
+    assert engine.trained_on({"provenance": gpu}).startswith("NVIDIA H200 x1, jax ")
+    assert engine.trained_on({"device": "cpu", "jax_version": "0.4.1"}) == "cpu, jax 0.4.1"

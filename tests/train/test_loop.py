@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
+from cnnjax import provenance
 from cnnjax.config import ConfigError, base_config, validate
 from cnnjax.train import errors, loop, workdir
 
@@ -60,6 +61,7 @@ def test_run_writes_every_output(tmp_path, make_config):
     assert saved["epochs_run"] == 2 and saved["num_params"] == 64 * 32 + 32 + 32 * 10 + 10
     assert saved["num_test"] == 360 and saved["num_val"] == 100
     assert len(saved["channel_mean"]) == 1 and saved["channel_std"][0] > 0
+    assert saved["provenance"] == json.loads(json.dumps(provenance.collect()))
     events = read_events(str(tmp_path / "tensorboard"))
     assert sorted((s, round(v, 5)) for t, s, v in events if t == "val_accuracy") == [
         (r["epoch"], round(r["val_accuracy"], 5)) for r in lines

@@ -2,10 +2,13 @@
 
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnjax.train import loop
+from cnnjax import models
+from cnnjax.train import errors, loop
 
 # Per-seed figures compared with separate runs (vmapped and unbatched convolutions and matmuls
 # may sum in a different order: fp32 rounding only).
@@ -60,3 +63,32 @@ def test_replicas_stop_early_on_their_own(tmp_path, make_config):
     for replica in summary["per_seed"]:
         seed = replica["seed"]
         _assert_same(replica, loop.run(configure(config(seed=seed)), str(tmp_path / f"s{seed}")))
+
+
+def _kernel_square_sum(model_config, seed):
+    """sum of w^2 over the kernels of the MLP that seed `seed` initialises (as the loop does)."""
+    model = models.create("mlp", 10, **model_config.model_args.mlp.to_dict())
+    init_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+    params = model.init(init_key, jnp.zeros((1, 8, 8, 1)), train=False)["params"]
+    return sum(float(jnp.sum(layer["kernel"] ** 2)) for layer in params.values())
+
+
+@pytest.mark.slow
+def test_a_diverging_replica_is_frozen_and_recorded_and_the_others_finish(tmp_path, make_config):
+    # An L2 weight so large that the initial penalty l2 * sum(w^2) / 2 overflows float32 for the
+    # seed with the larger kernels only; clipping keeps the other seed's updates finite.
+    squares = [_kernel_square_sum(make_config(), s) for s in (0, 1)]
+    assert abs(squares[0] / squares[1] - 1) > 0.02  # far enough apart to split them
+    l2 = 2 * float(np.finfo(np.float32).max) / np.sqrt(squares[0] * squares[1])
+    bad = int(np.argmax(squares))
+    config = lambda **kw: make_config(epochs=2, loss__l2=l2, optimizer__grad_clip_norm=1.0, **kw)
+    summary = loop.run(config(seed=0, num_seeds=2), str(tmp_path / "seeds"))
+    diverged, finished = summary["per_seed"][bad], summary["per_seed"][1 - bad]
+    assert summary["diverged_seeds"] == [bad] and diverged["diverged_step"] == 0
+    assert diverged["test_accuracy"] is None and diverged["epochs_run"] == 0
+    assert finished.get("diverged_step") is None and finished["epochs_run"] == 2
+    _assert_same(finished, loop.run(config(seed=1 - bad), str(tmp_path / "alone")))
+    assert summary["test_accuracy"] == finished["test_accuracy"]
+    assert summary["test_accuracy_std"] == 0.0
+    with pytest.raises(errors.NonFiniteLossError, match="non-finite at step 0"):
+        loop.run(config(seed=bad), str(tmp_path / "bad_alone"))  # one seed alone still stops

@@ -1,0 +1,33 @@
+"""A run's provenance: the commit, the library versions and the machine."""
+
+import importlib.metadata
+import subprocess
+
+import jax
+
+from cnnjax import provenance
+
+
+def test_provenance_names_the_commit_versions_and_devices():
+    record = provenance.collect()
+    head = subprocess.run(
+        ["git", "-C", provenance._SOURCE, "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    assert record["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert record["git_dirty"] in (True, False, None)
+    assert record["versions"]["jax"] == jax.__version__
+    assert record["versions"]["flax"] == importlib.metadata.version("flax")
+    assert set(record["versions"]) == set(provenance.PACKAGES)
+    assert record["device_kind"] == jax.devices()[0].device_kind
+    assert record["device_count"] == jax.device_count()
+    assert record["matmul_precision"] == "default"
+
+
+def test_training_setup_holds_device_kind_count_and_versions():
+    record = provenance.collect()
+    label = provenance.training_setup(record)
+    assert label.startswith(f"{record['device_kind']} x{record['device_count']}, jax ")
+    assert f"flax {record['versions']['flax']}" in label
+    other = {**record, "versions": {**record["versions"], "jaxlib": "0.0.1"}}
+    assert provenance.training_setup(other) != label
+    assert provenance.training_setup({}) == "?"

@@ -14,6 +14,11 @@ Flags:
   --runs         a regular expression: train and tabulate only the runs whose name it matches
                  (e.g. --runs=_mlp_ for the MLP half of the activations grid); the runs keep
                  their folders, so the whole grid run later in the same workdir skips them.
+  --verdicts_only
+                 train nothing: recompute the verdicts of the results in --results_dir
+                 (default experiments/results/<name>) from its results.json and rewrite them
+                 in results.json and in results.md's verdict section (and, for the committed
+                 results, the verdict index of experiments/results/README.md).
 """
 
 from __future__ import annotations
@@ -39,12 +44,22 @@ flags.DEFINE_integer("epochs", None, "Budget: epochs of every run.", lower_bound
 flags.DEFINE_integer("train_size", None, "Budget: training images (0: all).", lower_bound=0)
 flags.DEFINE_integer("seeds", None, "Budget: seeds of every run.", lower_bound=1)
 flags.DEFINE_string("runs", None, "Regular expression: only the runs whose name matches.")
+flags.DEFINE_bool("verdicts_only", False, "Only recompute the verdicts of committed results.")
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     sweep = SWEEPS[FLAGS.sweep].get_sweep(FLAGS.quick)
+    if FLAGS.verdicts_only:
+        folder = FLAGS.results_dir or os.path.join("experiments", "results", sweep.name)
+        if not os.path.isfile(os.path.join(folder, "results.json")):
+            sys.exit(f"error: {folder}/results.json not found: no results to judge")
+        for v in engine.rewrite_verdicts(sweep, folder):
+            print(f"{v['verdict']}: {v['statement']}")
+        if not FLAGS.results_dir:  # the committed results: their index too
+            engine.rewrite_verdict_index(os.path.dirname(folder), SWEEPS)
+        return
     try:
         sweep, extra = engine.with_budget(sweep, FLAGS.epochs, FLAGS.train_size, FLAGS.seeds)
         sweep = engine.select_runs(sweep, FLAGS.runs)

@@ -10,6 +10,7 @@ from cnnjax import report
 from experiments.configs import cifar10, mnist
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep, seed_histories
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Deep sigmoid and tanh networks without batch norm train slowly or not at all, because the "
@@ -17,6 +18,29 @@ CLAIM = (
     "with He initialisation trains; batch norm largely removes the difference. A small fixed "
     "initialisation (N(0, 0.01^2)) starves every activation of signal."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    *(
+        Comparison(
+            f"batch norm rescues a deep {net} sigmoid net ({data})",
+            f"{data}_{net}_bn_sigmoid_glorot_uniform",
+            f"{data}_{net}_plain_sigmoid_glorot_uniform",
+        )
+        for data in ("mnist", "cifar10")
+        for net in ("cnn", "mlp")
+    ),
+    *(
+        Comparison(
+            f"ReLU with He beats sigmoid without batch norm ({net}, {data})",
+            f"{data}_{net}_plain_relu_he_normal",
+            f"{data}_{net}_plain_sigmoid_glorot_uniform",
+        )
+        for data in ("mnist", "cifar10")
+        for net in ("cnn", "mlp")
+    ),
+)
+
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish")
 INITS = ("glorot_uniform", "he_normal", "small_normal")
@@ -96,6 +120,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="activations",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=mnist.get_config,  # every run names its own
         runs=runs,
         num_seeds=common.seeds(quick),

@@ -3,11 +3,20 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Squeeze-and-excitation, CBAM and ECA attention raise a ResNet's accuracy for a parameter "
     "overhead of about 1% (SE, CBAM) or a few dozen parameters (ECA)."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison("SE raises accuracy", "resnet20_se", "resnet20_none"),
+    Comparison("CBAM raises accuracy", "resnet20_cbam", "resnet20_none"),
+    Comparison("ECA raises accuracy", "resnet20_eca", "resnet20_none"),
+)
+
 
 ATTENTIONS = {"none": "none", "se": "SE (r=16)", "cbam": "CBAM (r=16, 7x7)", "eca": "ECA"}
 
@@ -33,6 +42,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="attention",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=runs,
         num_seeds=common.seeds(quick),

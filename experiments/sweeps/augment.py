@@ -3,6 +3,7 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "On a small training set (2,000 CIFAR-10 images) a CNN over-fits: the validation loss "
@@ -10,6 +11,20 @@ CLAIM = (
     "(cnnjax.augment) reduce the over-fitting and raise validation accuracy; geometric "
     "transforms that keep the class (flips, shifts, crops) help most."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    *(
+        Comparison(f"{t} narrows the over-fitting gap", t, "none", figure="final_gap",
+                   claim="lower")
+        for t in ("flip", "crop", "shift", "rotation", "shear", "zoom", "colour", "all")
+    ),
+    *(
+        Comparison(f"{t} raises accuracy", t, "none")
+        for t in ("flip", "crop", "shift", "rotation", "shear", "zoom", "colour", "all")
+    ),
+)
+
 
 A = "dataset.augment."
 # name: (augment overrides, label); the ranges are the usual Keras-example values.
@@ -58,6 +73,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="augment",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=runs,
         num_seeds=common.seeds(quick),

@@ -3,6 +3,7 @@
 from experiments.configs import fashion_mnist
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Scaling the learning rate linearly with the batch size (Goyal et al. 2017) keeps accuracy "
@@ -10,6 +11,25 @@ CLAIM = (
     "accuracy at large batches; at the same number of iterations, not epochs, large batches "
     "see more data and do better."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison("a fixed lr loses accuracy at batch 512", "b512_fixed_lr", "b128_fixed_lr",
+               claim="lower"),
+    Comparison(
+        "a linearly scaled lr keeps batch 512 at batch 128's accuracy (within 0.5 points)",
+        "b512_scaled_lr", "b128_fixed_lr", claim="similar", margin=0.005,
+    ),
+    Comparison(
+        "at batch 128's steps, batch 512 does better", "b512_scaled_lr_same_steps",
+        "b128_fixed_lr",
+    ),
+    Comparison(
+        "at batch 128's steps, batch 32 does worse", "b32_scaled_lr_same_steps",
+        "b128_fixed_lr", claim="lower",
+    ),
+)
+
 
 BATCH_SIZES = (32, 128, 512)
 BASE_BATCH, BASE_LR = 128, 0.05  # momentum 0.9; lr = BASE_LR * batch / BASE_BATCH when scaled
@@ -48,6 +68,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="batch_size",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=fashion_mnist.get_config,
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

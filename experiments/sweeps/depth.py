@@ -3,12 +3,30 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Deeper plain networks reach a higher training error than shallower ones (the degradation "
     "problem, He et al. 2016, figure 6), while residual networks of the same depth and "
     "parameter count do not: their training error falls with depth."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison(
+        "plain-56 trains worse than plain-20", "plain56", "plain20",
+        figure="final_train_accuracy", claim="lower",
+    ),
+    Comparison(
+        "ResNet-56 trains better than ResNet-20", "resnet56", "resnet20",
+        figure="final_train_accuracy",
+    ),
+    Comparison(
+        "ResNet-56 trains better than plain-56", "resnet56", "plain56",
+        figure="final_train_accuracy",
+    ),
+)
+
 
 DEPTHS = (20, 32, 56)
 
@@ -29,6 +47,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="depth",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

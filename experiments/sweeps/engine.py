@@ -36,6 +36,7 @@ from cnnjax import models, provenance, report
 from cnnjax import summary as summary_lib
 from cnnjax.train import errors, loop, probe
 from cnnjax.train import workdir as workdir_lib
+from experiments.sweeps import verdicts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Sweep:
     # Why this sweep compares runs trained on different device kinds or library versions on
     # purpose (said loudly in its results.md); '' refuses to aggregate such a mix.
     mixed_setups: str = ""
+    # The claim as tests (experiments.sweeps.verdicts): verdicts computed, never typed.
+    comparisons: tuple[verdicts.Comparison, ...] = ()
 
     @property
     def has_target(self) -> bool:
@@ -476,6 +479,7 @@ def aggregate(
         "setups": setups,  # provenance.training_setup -> the runs trained with it
         "machine": machine,
         "rows": rows,
+        "verdicts": verdicts.evaluate(sweep.comparisons, rows),
         "best_by": list(sweep.best_by) if sweep.best_by else None,
         "best_runs": [row["run"] for row in best] if best else None,
         "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -504,6 +508,7 @@ def aggregate(
             if best
             else []
         ),
+        *([verdicts.markdown(results["verdicts"]), ""] if sweep.comparisons else []),
         *(f"![{p}]({p})" for p in plots),
         "",
         f"Command: `{command}`  ",
@@ -525,3 +530,37 @@ def aggregate(
     with open(os.path.join(results_dir, "results.md"), "w") as f:
         f.write("\n".join(md))
     return results
+
+
+def rewrite_verdicts(sweep: Sweep, results_dir: str) -> list[dict[str, Any]]:
+    """Recomputes the verdicts of the results in `results_dir` from its results.json rows and
+    writes them into results.json and results.md (its verdict section only), training
+    nothing. Returns the verdicts."""
+    json_path = os.path.join(results_dir, "results.json")
+    results = report.read_json(json_path)
+    results["verdicts"] = verdicts.evaluate(sweep.comparisons, results["rows"])
+    report.write_json(json_path, results)
+    md_path = os.path.join(results_dir, "results.md")
+    text = open(md_path).read()
+    with open(md_path, "w") as f:
+        f.write(verdicts.replace_section(text, verdicts.markdown(results["verdicts"])))
+    return results["verdicts"]
+
+
+def verdict_index(results_root: str, sweeps: Mapping[str, Any]) -> str:
+    """The verdict index (verdicts.index) of the verdicts stored in every committed
+    <results_root>/<sweep>/results.json of `sweeps` (name -> module)."""
+    judged = []
+    for name in sorted(sweeps):
+        path = os.path.join(results_root, name, "results.json")
+        if os.path.isfile(path) and (found := report.read_json(path).get("verdicts")):
+            judged.append((name, sweeps[name].get_sweep(quick=False).claim, found))
+    return verdicts.index(judged)
+
+
+def rewrite_verdict_index(results_root: str, sweeps: Mapping[str, Any]) -> None:
+    """Rewrites the verdict index of <results_root>/README.md (verdict_index)."""
+    readme = os.path.join(results_root, "README.md")
+    text = open(readme).read()
+    with open(readme, "w") as f:
+        f.write(verdicts.replace_index(text, verdict_index(results_root, sweeps)))

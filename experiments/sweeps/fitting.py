@@ -6,6 +6,7 @@ from cnnjax import report
 from experiments.configs import fashion_mnist
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep, epoch_curve, seed_histories
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "A model too small for its data under-fits (low training and test accuracy); one too large "
@@ -13,6 +14,28 @@ CLAIM = (
     "A learning rate too low barely trains and one too high fails; reducing the learning rate "
     "on a plateau, with early stopping, matches a tuned fixed schedule without knowing it."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison(
+        "the narrow net under-fits (lower training accuracy than medium)", "narrow_nall",
+        "medium_nall", figure="final_train_accuracy", claim="lower",
+    ),
+    Comparison(
+        "medium over-fits 1,000 images more than all (larger gap)", "medium_n1000",
+        "medium_nall", figure="final_gap",
+    ),
+    Comparison("too low an lr under-fits", "lr_too_low", "schedule_cosine", claim="lower"),
+    Comparison(
+        "plateau + early stopping matches cosine (within 0.5 points)",
+        "schedule_plateau_early_stop", "schedule_cosine", claim="similar", margin=0.005,
+    ),
+    Comparison(
+        "plateau + early stopping needs fewer epochs", "schedule_plateau_early_stop",
+        "schedule_cosine", figure="epochs_run", claim="lower",
+    ),
+)
+
 
 WIDTHS = {  # name: (SmallCNN widths, dense head units)
     "narrow": ((4, 8, 16), 16),
@@ -64,6 +87,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="fitting",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=fashion_mnist.get_config,
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

@@ -3,12 +3,26 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "A global-average-pooling head (a 1x1 convolution to the classes, averaged over the map; "
     "Network in Network) needs a small fraction of a fully connected head's parameters and "
     "over-fits less, at similar accuracy."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison(
+        "a GAP head reaches similar accuracy (within 1 point)", "head_gap", "head_dense",
+        claim="similar", margin=0.01,
+    ),
+    Comparison(
+        "a GAP head over-fits less (smaller validation-training gap)", "head_gap", "head_dense",
+        figure="final_gap", claim="lower",
+    ),
+)
+
 
 HEADS = {
     "dense": "flatten -> dense 256 -> dense",
@@ -31,6 +45,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="head",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=runs,
         num_seeds=common.seeds(quick),

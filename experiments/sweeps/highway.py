@@ -8,12 +8,33 @@ from cnnjax import report
 from experiments.configs import mnist
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep, figure_stats
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Plain deep fully connected networks become hard to optimise as depth grows (their "
     "training loss stays high), while highway networks of the same depth, whose gates start "
     "close to carrying their input through, keep training (Srivastava et al. 2015, figure 1)."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    *(
+        Comparison(
+            f"highway trains deeper than plain (depth {d}: lower training loss)", f"highway_{d}",
+            f"plain_{d}", figure="final_train_loss", claim="lower",
+        )
+        for d in (10, 20, 30, 50)
+    ),
+    Comparison(
+        "highway with the gradient clipped (plain: not clipped) trains deeper at depth 50",
+        "highway_50_clip", "plain_50", figure="final_train_loss", claim="lower",
+    ),
+    Comparison(
+        "plain nets train worse with depth (50 against 10)", "plain_50", "plain_10",
+        figure="final_train_loss", claim="higher",
+    ),
+)
+
 
 DEPTHS = (10, 20, 30, 50)  # hidden layers after the first projection
 QUICK_DEPTHS = (2, 10)
@@ -47,6 +68,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="highway",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=mnist.get_config,
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

@@ -3,12 +3,30 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "1x1 reductions make Inception modules several times cheaper in parameters and "
     "multiply-accumulates than the naive module at similar accuracy, and factorising "
     "convolutions (5x5 as two 3x3, 3x3 as 1x3 then 3x1) cuts the cost further."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison(
+        "1x1 reductions keep the naive module's accuracy (within 1 point)", "inception_v1",
+        "inception_naive", claim="similar", margin=0.01,
+    ),
+    Comparison(
+        "factorising 5x5 as two 3x3 keeps v1's accuracy (within 1 point)", "inception_v2",
+        "inception_v1", claim="similar", margin=0.01,
+    ),
+    Comparison(
+        "factorising 3x3 as 1x3 + 3x1 keeps v1's accuracy (within 1 point)", "inception_v3",
+        "inception_v1", claim="similar", margin=0.01,
+    ),
+)
+
 
 BLOCKS = {
     "naive": "naive: 1x1 | 3x3 | 5x5 | pool",
@@ -35,6 +53,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="inception",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=runs,
         num_seeds=common.seeds(quick),

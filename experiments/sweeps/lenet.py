@@ -2,12 +2,19 @@
 
 from experiments.configs import mnist
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "The modern LeNet-5 (ReLU, max pooling) trains faster and reaches a higher MNIST accuracy "
     "than the 1998 form (scaled tanh, average pooling, 32x32 zero-padded input) with the same "
     "61,706 parameters and the same training recipe."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison("the modern LeNet-5 is more accurate", "lenet5_modern", "lenet5_1998"),
+)
+
 
 
 def get_sweep(quick: bool) -> Sweep:
@@ -19,6 +26,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="lenet",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=mnist.get_config,
         runs=runs,
         num_seeds=2 if quick else 3,

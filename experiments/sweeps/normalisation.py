@@ -3,12 +3,28 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Standardising the inputs with per-channel training statistics trains faster and at least "
     "as well as scaling to [0, 1], and raw 0-255 pixels train worst (or diverge) at the same "
     "learning rate; batch norm inside the network removes most of the difference."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison("standardising beats scaling to [0, 1]", "standardize", "scale01"),
+    Comparison("standardising beats raw pixels", "standardize", "none"),
+    Comparison(
+        "with batch norm, [0, 1] matches standardising", "scale01_bn", "standardize_bn",
+        claim="similar", margin=0.01,
+    ),
+    Comparison(
+        "with batch norm, raw pixels match standardising", "none_bn", "standardize_bn",
+        claim="similar", margin=0.01,
+    ),
+)
+
 
 NORMALIZE = {
     "standardize": "standardised (train mean/std per channel)",
@@ -35,6 +51,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="normalisation",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

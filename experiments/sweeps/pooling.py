@@ -3,12 +3,23 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Max pooling beats average pooling for down-sampling inside a classification CNN, and a "
     "learned stride-2 convolution (the all-convolutional net) matches max pooling at the cost "
     "of more parameters and multiply-accumulates."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison("max pooling beats average pooling", "pool_max", "pool_avg"),
+    Comparison(
+        "a stride-2 convolution matches max pooling", "pool_conv", "pool_max",
+        claim="similar", margin=0.01,
+    ),
+)
+
 
 POOLS = {"max": "max pool 2x2/2", "avg": "average pool 2x2/2", "conv": "3x3 conv, stride 2"}
 
@@ -28,6 +39,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="pooling",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=runs,
         num_seeds=common.seeds(quick),

@@ -3,12 +3,27 @@
 from experiments.configs import cifar10, fashion_mnist
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Regularisation (weight penalties, dropout, batch norm) narrows the gap between training "
     "and validation loss of a CNN that over-fits; dropout is a training-time noise and is off "
     "at inference (every test figure here is computed with dropout off)."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    *(
+        Comparison(
+            f"{r.replace('_', ' ')} narrows the gap ({d.replace('_', '-')})", f"{d}_{r}",
+            f"{d}_none", figure="final_gap", claim="lower",
+        )
+        for d in ("cifar10", "fashion_mnist")
+        for r in ("l1_1e-4", "l2_2e-3", "dropout_head_0.5", "dropout_conv_0.3", "batchnorm",
+                  "all")
+    ),
+)
+
 
 # The unregularised testbed, on top of each dataset's recipe (experiments/configs):
 # SmallCNN 32-64-128 with a 256-unit dense head, no batch norm, no dropout, no weight penalty,
@@ -74,6 +89,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="regularisation",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=fashion_mnist.get_config,  # every run names its own
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

@@ -3,12 +3,26 @@
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Depthwise-separable convolutions (Xception, MobileNet) cost about 1/C_out + 1/9 of the "
     "parameters and multiply-accumulates of standard 3x3 convolutions for a small loss of "
     "accuracy, so at an equal budget a wider separable network can match a standard one."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison(
+        "separable convolutions lose little accuracy (within 1 point)", "separable_base",
+        "standard_base", claim="similar", margin=0.01,
+    ),
+    Comparison(
+        "a wider separable network matches the standard one", "separable_wide",
+        "standard_base", claim="similar", margin=0.01,
+    ),
+)
+
 
 WIDTHS = {"base": (32, 64, 128), "wide": (64, 128, 256)}
 
@@ -26,6 +40,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="separable",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

@@ -2,12 +2,24 @@
 
 from experiments.configs import mnist
 from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "Shuffling the pixels of every image by one fixed permutation costs a CNN much of its "
     "accuracy, because convolution and pooling assume that neighbouring pixels belong together, "
     "while an MLP, which has no notion of neighbours, is unaffected."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    Comparison("shuffled pixels cost LeNet-5 accuracy", "lenet5_shuffled", "lenet5_original",
+               claim="lower"),
+    Comparison(
+        "shuffled pixels leave the MLP unaffected (within 0.5 points)", "mlp_shuffled",
+        "mlp_original", claim="similar", margin=0.005,
+    ),
+)
+
 
 
 def get_sweep(quick: bool) -> Sweep:
@@ -24,6 +36,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="shuffled_pixels",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=mnist.get_config,
         runs=tuple(runs),
         num_seeds=2 if quick else 3,

@@ -10,6 +10,7 @@ from cnnjax import report
 from experiments.configs import cifar10
 from experiments.sweeps import common
 from experiments.sweeps.engine import Run, Sweep, figure_stats
+from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
     "On a small target set, starting from a network pre-trained on a related task beats "
@@ -17,6 +18,23 @@ CLAIM = (
     "works best, and a linear SVM on the pre-trained network's penultimate features is a "
     "strong baseline; with plenty of target data the advantage of freezing shrinks."
 )
+
+# The claim as tests (experiments.sweeps.verdicts); the verdicts are computed.
+COMPARISONS = (
+    *(
+        Comparison(f"pre-training beats scratch ({n} per class)", f"n{n}_k0", f"n{n}_scratch")
+        for n in ("100", "1000", "all")
+    ),
+    *(
+        Comparison(
+            f"freezing the first layer beats fine-tuning all ({n} per class)", f"n{n}_k1",
+            f"n{n}_k0",
+        )
+        for n in ("100", "1000", "all")
+    ),
+    Comparison("an SVM on the features beats scratch (100 per class)", "n100_svm", "n100_scratch"),
+)
+
 
 SOURCE, TARGET = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)  # airplane..deer -> dog..truck
 LAYERS = 4  # SmallCNN 32-64-128 + dense 256 + head: k = 4 freezes all but the head
@@ -98,6 +116,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="transfer",
         claim=CLAIM,
+        comparisons=COMPARISONS,
         base=cifar10.get_config,  # its SmallCNN, augmentation, L2 and dropout everywhere
         runs=tuple(runs),
         num_seeds=common.seeds(quick),

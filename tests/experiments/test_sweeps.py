@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cnnjax import provenance
-from experiments.sweeps import SWEEPS, engine
+from experiments.sweeps import SWEEPS, engine, verdicts
 
 # Small enough for a test: every run of every sweep, one epoch, 2 seeds.
 TINY = {
@@ -48,6 +48,8 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     assert sum(saved["trained_on"].values()) == sum("diverged" not in s for s in summaries.values())
     table = open(os.path.join(results_dir, "results.md")).read()
     assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
+    assert (verdicts.BEGIN in table) == bool(sweep.comparisons)
+    assert len(saved["verdicts"]) == len(sweep.comparisons)
     # Every plot the page shows, the sweep's own included, was written.
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", table):
         assert os.path.getsize(os.path.join(results_dir, image)) > 0, image

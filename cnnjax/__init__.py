@@ -8,11 +8,12 @@ Subpackages:
   optim    -- Optax optimizers, learning-rate schedules, plateau reduction.
   train    -- TrainState, pure jitted steps, the epoch loop with checkpoint/resume.
   report   -- metrics.jsonl, summary.json, TensorBoard events, curves.png.
-  runtime  -- default XLA flags (set here, before JAX initialises) and the compilation cache.
+  runtime  -- opt-in XLA flag defaults (`runtime.configure()`) and the compilation cache.
+
+Importing cnnjax changes no process-wide setting. For the XLA flag default that the runners in
+experiments/ use, call `cnnjax.runtime.configure()` before your first JAX computation.
 """
 
-from cnnjax import runtime as _runtime
-
-_runtime.set_default_xla_flags()
+from cnnjax import runtime  # noqa: F401  (no side effects; `cnnjax.runtime.configure()`)
 
 __version__ = "0.1.0"

@@ -33,7 +33,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
     c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
     c.compute_dtype = "float32"  # bfloat16 / float16: mixed precision (float32 params, state)
-    c.compile_cache_dir = ""  # '' -> $CNNJAX_COMPILE_CACHE or ~/.cache/cnnjax/...; 'off'
+    c.compile_cache_dir = ""  # '' -> runtime.compilation_cache_dir(): env vars, ~/.cache; 'off'
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "digits"
@@ -44,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.train_size = 0  # > 0: train on this many examples of the training split
     c.dataset.classes = ()  # keep only these classes, relabelled 0, 1, ... in this order; ()=all
     c.dataset.train_per_class = 0  # > 0: this many training examples of every class
+    c.dataset.subset_per_seed = False  # True: each seed its own train_size / per-class subset
     c.dataset.permute_pixels = False  # one fixed pixel permutation (seed split_seed) everywhere
     c.dataset.normalize = "standardize"  # standardize | scale01 | none
     c.dataset.augment = ml_collections.ConfigDict()
@@ -198,6 +199,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ),
     ("dataset.train_per_class", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.permute_pixels", lambda v: isinstance(v, bool), "a bool"),
+    ("dataset.subset_per_seed", lambda v: isinstance(v, bool), "a bool"),
     (
         "dataset.normalize",
         lambda v: v in pipeline.NORMALIZATIONS,
@@ -312,6 +314,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.dataset.train_size and config.dataset.train_per_class:
         raise ConfigError(
             "dataset.train_size and dataset.train_per_class are exclusive: set one of them to 0"
+        )
+    if config.dataset.subset_per_seed and not (
+        config.dataset.train_size or config.dataset.train_per_class
+    ):
+        raise ConfigError(
+            "dataset.subset_per_seed needs dataset.train_size or dataset.train_per_class > 0 "
+            "(a subset to draw per seed)"
         )
     if config.transfer.init_from and not os.path.isfile(
         os.path.join(config.transfer.init_from, "summary.json")

@@ -40,15 +40,22 @@ def holdout(train: Split, val_size: int, seed: int) -> tuple[Split, Split]:
     )
 
 
-def subsample(split: Split, size: int, seed: int) -> Split:
-    """`size` examples of `split` drawn without replacement (permutation from `seed`, kept in
-    their original order); the whole split when size is 0. Raises ValueError if size > N."""
-    n = len(split.labels)
+def subsample_indices(n: int, size: int, seed) -> np.ndarray:
+    """Sorted indices of `size` of n examples drawn without replacement (`seed`: an int or a
+    sequence of ints for numpy's default_rng); all n when size is 0."""
     if size == 0:
-        return split
+        return np.arange(n)
     if not 0 < size <= n:
         raise ValueError(f"dataset.train_size must be in [0, {n}], got {size}")
-    keep = np.sort(np.random.default_rng(seed).permutation(n)[:size])
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
+
+
+def subsample(split: Split, size: int, seed) -> Split:
+    """`size` examples of `split` drawn without replacement (permutation from `seed`, kept in
+    their original order); the whole split when size is 0. Raises ValueError if size > N."""
+    if size == 0:
+        return split
+    keep = subsample_indices(len(split.labels), size, seed)
     return Split(split.images[keep], split.labels[keep])
 
 
@@ -61,21 +68,27 @@ def select_classes(split: Split, classes: tuple[int, ...]) -> Split:
     return Split(split.images[keep], relabel[split.labels[keep]])
 
 
-def per_class(split: Split, count: int, seed: int) -> Split:
-    """`count` examples of every class present (drawn without replacement with `seed`, kept in
-    their original order): a class-balanced subset. Raises ValueError naming a class with
-    fewer than `count` examples."""
+def per_class_indices(labels: np.ndarray, count: int, seed) -> np.ndarray:
+    """Sorted indices of `count` examples of every class present in `labels` (drawn without
+    replacement with `seed`). Raises ValueError naming a class with fewer than `count`."""
     rng = np.random.default_rng(seed)
     keep = []
-    for label in np.unique(split.labels):
-        (where,) = np.nonzero(split.labels == label)
+    for label in np.unique(labels):
+        (where,) = np.nonzero(labels == label)
         if len(where) < count:
             raise ValueError(
                 f"dataset.train_per_class={count}: class {label} has only {len(where)} "
                 f"training examples"
             )
         keep.append(rng.choice(where, count, replace=False))
-    keep = np.sort(np.concatenate(keep))
+    return np.sort(np.concatenate(keep))
+
+
+def per_class(split: Split, count: int, seed) -> Split:
+    """`count` examples of every class present (drawn without replacement with `seed`, kept in
+    their original order): a class-balanced subset. Raises ValueError naming a class with
+    fewer than `count` examples."""
+    keep = per_class_indices(split.labels, count, seed)
     return Split(split.images[keep], split.labels[keep])
 
 

@@ -1,18 +1,22 @@
 """Process-wide JAX settings chosen for speed: default XLA flags and the compilation cache.
 
-XLA reads `XLA_FLAGS` once, when the first backend initialises, so `set_default_xla_flags` runs
-when `cnnjax` is imported (importing jax does not initialise a backend; creating an array does).
-It appends each flag of `DEFAULT_XLA_FLAGS` whose name `XLA_FLAGS` does not already mention, so
-a flag the user set always wins, and only when the installed jaxlib knows the flag (an unknown
-flag makes XLA abort the process). `CNNJAX_XLA_DEFAULTS=0` turns the defaults off.
+Importing cnnjax sets neither. `configure()` sets the XLA flag defaults: the runners in
+experiments/ call it as their package is imported, before any of their modules imports JAX, and a
+library user who wants the same speed-up calls it before the first JAX computation, since XLA
+reads `XLA_FLAGS` once, when the first backend initialises (importing jax does not initialise a
+backend; creating an array does). It appends each flag of `DEFAULT_XLA_FLAGS` whose name
+`XLA_FLAGS` does not already mention, so a flag the user set always wins, and only when the
+installed jaxlib knows the flag (an unknown flag makes XLA abort the process).
+`CNNJAX_XLA_DEFAULTS=0` turns the defaults off.
 
 Why the default: `-individual_convolution` removes the 'individual_convolution' type from the
 fusions XLA's CPU backend hands to YNNPACK, so a lone convolution is not run as its own YNNPACK
 call; the benchmark (`python -m experiments.benchmark`) measures what that gains. The flag only
 affects the CPU backend.
 
-`enable_compilation_cache` turns on JAX's persistent compilation cache, so a second run of the
-same program loads its compiled executables from disk instead of compiling them again.
+`enable_compilation_cache` turns on JAX's persistent compilation cache (the training loop,
+`cnnjax.train.run`, does so from `config.compile_cache_dir`), so a second run of the same program
+loads its compiled executables from disk instead of compiling them again.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ DEFAULT_XLA_FLAGS = {
 
 DEFAULTS_ENV = "CNNJAX_XLA_DEFAULTS"  # '0' disables DEFAULT_XLA_FLAGS
 CACHE_ENV = "CNNJAX_COMPILE_CACHE"  # compilation cache folder; '' or 'off' disables it
+JAX_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"  # JAX's own setting, used when CACHE_ENV is unset
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "cnnjax", "jax_compilation_cache")
 
-_applied: dict[str, str] = {}  # the defaults this process appended to XLA_FLAGS
+_applied: dict[str, str] = {}  # the defaults configure() appended to XLA_FLAGS
 
 
 def _jaxlib_knows(flag: str) -> bool:
@@ -74,17 +79,29 @@ def set_default_xla_flags(environ: dict[str, str] | None = None) -> dict[str, st
     return added
 
 
+def configure() -> dict[str, str]:
+    """Sets cnnjax's process-wide defaults for speed: DEFAULT_XLA_FLAGS in $XLA_FLAGS.
+
+    Call it before the first JAX computation (it has no effect after JAX initialised a backend).
+    A flag that $XLA_FLAGS already names is kept as the user set it, and a flag the installed
+    jaxlib does not know is never set. Returns the flags appended (name -> value); calling it
+    again appends nothing.
+    """
+    return set_default_xla_flags()
+
+
 def applied_xla_flags() -> dict[str, str]:
-    """The default flags `import cnnjax` appended to XLA_FLAGS in this process."""
+    """The default flags `configure()` appended to XLA_FLAGS in this process."""
     return dict(_applied)
 
 
 def compilation_cache_dir(configured: str | None = None) -> str | None:
-    """The cache folder: `configured`, else $CNNJAX_COMPILE_CACHE, else DEFAULT_CACHE_DIR;
-    None when the chosen value is '' or 'off'."""
+    """The cache folder: `configured`, else $CNNJAX_COMPILE_CACHE, else JAX's own
+    $JAX_COMPILATION_CACHE_DIR (when not empty), else DEFAULT_CACHE_DIR; None when the chosen
+    value is '' or 'off'."""
     value = configured if configured is not None else os.environ.get(CACHE_ENV)
     if value is None:
-        value = DEFAULT_CACHE_DIR
+        value = os.environ.get(JAX_CACHE_ENV) or DEFAULT_CACHE_DIR
     if value in ("", "off"):
         return None
     return os.path.abspath(os.path.expanduser(value))

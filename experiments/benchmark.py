@@ -32,7 +32,7 @@ import tempfile
 
 from absl import app, flags
 
-import cnnjax  # noqa: F401  (sets the default XLA flags before JAX initialises)
+import cnnjax
 from cnnjax import data, report, runtime
 from experiments import bench_jax, bench_timing, cli
 

@@ -1,8 +1,12 @@
-"""Shared fixtures: a tiny, fast run config on the embedded digits data."""
+"""Shared fixtures: a tiny, fast run config on the embedded digits data. Every test runs with
+the runners' XLA flag defaults (`runtime.configure()`)."""
 
 import pytest
 
+from cnnjax import runtime
 from cnnjax.config import base_config
+
+runtime.configure()  # the runners' XLA flag defaults, before any test runs a JAX computation
 
 
 def tiny_config(**overrides):

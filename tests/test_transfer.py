@@ -196,3 +196,9 @@ def test_probe_fits_an_svm_on_each_source_replica(source_run, make_config, tmp_p
     assert summary["test_accuracy"] > 0.6  # 5 classes: chance is 0.2
     with pytest.raises(config_lib.ConfigError, match="trained 'small_cnn'"):
         probe.run_probe(make_config(transfer__init_from=source_run), str(tmp_path / "mlp"))
+    # With a subset per seed, each seed's SVM fits its own 30 images per class.
+    config.dataset.update(train_per_class=30, subset_per_seed=True)
+    own = probe.run_probe(config, str(tmp_path / "own"))
+    assert own["num_train"] == 150
+    train_accuracies = [s["final_train_accuracy"] for s in own["per_seed"]]
+    assert train_accuracies != [s["final_train_accuracy"] for s in summary["per_seed"]]

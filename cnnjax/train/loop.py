@@ -48,8 +48,11 @@ from cnnjax.train.state import create_train_state, num_params
 class _Data:
     """The splits of a run, on the device, and what the report needs to know about them."""
 
-    images: jax.Array  # (N, H, W, C) uint8, training split
+    images: jax.Array  # (N, H, W, C) uint8, training split (the pool, with subset_per_seed)
     labels: jax.Array  # (N,) int32
+    # dataset.subset_per_seed: each replica's training subset, indices into images, (n,) for
+    # one replica or (K, n); None when every replica trains on all N
+    subsets: jax.Array | None
     val: tuple | None  # padded evaluation batches (images, labels, mask)
     test: tuple
     normalizer: pipeline.Normalizer
@@ -94,7 +97,9 @@ def _put(x, mesh: Mesh | None) -> jax.Array:
 
 def data_splits(config: ml_collections.ConfigDict):
     """(dataset, train, val, test) of a run: the held-out validation split, the training
-    subset, and every split's pixels permuted when the config asks for it."""
+    subset (drawn with dataset.split_seed; with dataset.subset_per_seed, `train` is the pool
+    that `seed_subset` draws each seed's subset from), and every split's pixels permuted when
+    the config asks for it."""
     ds = data.load(
         config.dataset.name,
         config.dataset.data_dir or None,
@@ -104,14 +109,27 @@ def data_splits(config: ml_collections.ConfigDict):
     if config.dataset.classes:
         ds = _select_classes(ds, tuple(config.dataset.classes))
     train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
-    train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
-    if config.dataset.train_per_class:
-        train = pipeline.per_class(train, config.dataset.train_per_class, config.dataset.split_seed)
+    if not config.dataset.get("subset_per_seed", False):  # absent from older config.json files
+        train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
+        if config.dataset.train_per_class:
+            train = pipeline.per_class(
+                train, config.dataset.train_per_class, config.dataset.split_seed
+            )
     test = ds.test
     if config.dataset.permute_pixels:
         order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
         train, val, test = (pipeline.permute_pixels(x, order) for x in (train, val, test))
     return ds, train, val, test
+
+
+def seed_subset(config: ml_collections.ConfigDict, pool: data.Split, seed: int) -> np.ndarray:
+    """With dataset.subset_per_seed: the indices into the pool (data_splits' `train`) of the
+    training subset of `seed`, drawn from (dataset.split_seed, seed) as dataset.train_size or
+    dataset.train_per_class say, so that seeds vary the data as well as the initialisation."""
+    draw = (config.dataset.split_seed, seed)
+    if config.dataset.train_per_class:
+        return pipeline.per_class_indices(pool.labels, config.dataset.train_per_class, draw)
+    return pipeline.subsample_indices(len(pool.labels), config.dataset.train_size, draw)
 
 
 def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
@@ -137,11 +155,18 @@ def _optimizer(config: ml_collections.ConfigDict, model, input_shape, steps_per_
     return transfer.freeze(optim.make_optimizer(config, steps_per_epoch), frozen), frozen
 
 
-def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _Data:
+def _load_data(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> _Data:
+    """The run's splits on the device; with dataset.subset_per_seed, the pool and each seed's
+    subset of it (the normalisation statistics are then the pool's, shared by the seeds)."""
     ds, train, val, test = data_splits(config)
-    if len(train) < config.batch_size:
+    subsets = None
+    if config.dataset.subset_per_seed:
+        subsets = np.stack([seed_subset(config, train, s) for s in seeds])
+        subsets = subsets[0] if len(seeds) == 1 else subsets
+    num_train = len(train) if subsets is None else subsets.shape[-1]
+    if num_train < config.batch_size:
         raise config_lib.ConfigError(
-            f"batch_size={config.batch_size} exceeds the {len(train)} training examples of "
+            f"batch_size={config.batch_size} exceeds the {num_train} training examples of "
             f"{ds.name} after holding out dataset.val_size={config.dataset.val_size}"
         )
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
@@ -153,7 +178,8 @@ def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _
         "source": ds.source,
         "image_shape": list(train.images.shape[1:]),
         "num_classes": ds.num_classes,
-        "num_train": len(train),
+        "num_train": num_train,
+        "subset_per_seed": bool(config.dataset.subset_per_seed),
         "num_val": len(val),
         "num_test": len(test),
         "permute_pixels": config.dataset.permute_pixels,
@@ -164,6 +190,7 @@ def _load_data(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> _
     return _Data(
         _put(train.images, mesh),
         _put(train.labels, mesh),
+        None if subsets is None else _put(subsets, mesh),
         batches(val) if len(val) else None,
         batches(test),
         normalizer,
@@ -265,10 +292,10 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     `mesh`, if any).
 
     Returns (_RunContext, state)."""
-    d = _load_data(config, mesh)
-    logging.info("data: %s", json.dumps(d.info))
-    steps_per_epoch = len(d.labels) // config.batch_size
     seeds = tuple(config.seed + r for r in range(config.num_seeds))
+    d = _load_data(config, seeds, mesh)
+    logging.info("data: %s", json.dumps(d.info))
+    steps_per_epoch = d.info["num_train"] // config.batch_size
     k = len(seeds)
     model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
     input_shape = (1,) + tuple(d.images.shape[1:])
@@ -298,12 +325,16 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
     )
     augment = pipeline.Augment(**config.dataset.augment.to_dict())
-    n = len(d.labels)
+    n = d.info["num_train"]
     if k == 1:
-        perm_fn = jax.jit(lambda e: pipeline.epoch_permutation(config.seed, e, n))
+        order = lambda e: pipeline.epoch_permutation(config.seed, e, n)
     else:
         perms = jax.vmap(pipeline.epoch_permutation, in_axes=(0, None, None))
-        perm_fn = jax.jit(lambda e: perms(jnp.asarray(seeds), e, n))
+        order = lambda e: perms(jnp.asarray(seeds), e, n)
+    if d.subsets is None:
+        perm_fn = jax.jit(order)
+    else:  # the epoch's order of each seed's own subset, as indices into the pool
+        perm_fn = jax.jit(lambda e: jnp.take_along_axis(d.subsets, order(e), axis=-1))
     if replicated is not None:
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()

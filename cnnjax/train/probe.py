@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from cnnjax import config as config_lib
-from cnnjax import models, pipeline, provenance, report, transfer
+from cnnjax import data, models, pipeline, provenance, report, transfer
 from cnnjax.train import loop
 from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.state import num_params
@@ -55,9 +55,13 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
     per_seed = []
     for r in range(k):
         replica = variables if k == 1 else jax.tree.map(lambda a: a[r], variables)
+        own = train  # the seed's own subset of the pool with dataset.subset_per_seed
+        if config.dataset.subset_per_seed:
+            keep = loop.seed_subset(config, train, config.seed + r)
+            own = data.Split(train.images[keep], train.labels[keep])
         features = [
             (transfer.head_inputs(model.apply, replica, normalizer(s.images)), s.labels)
-            for s in (train, val, test)
+            for s in (own, val, test)
         ]
         fit = transfer.fit_linear_svm(*features, cs=PROBE_CS, seed=config.seed + r)
         per_seed.append(
@@ -80,7 +84,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
         "dataset": ds.name,
         "num_classes": ds.num_classes,
         "image_shape": list(train.images.shape[1:]),
-        "num_train": len(train),
+        "num_train": len(own),  # of one seed (every seed's subset has this size)
         "num_val": len(val),
         "num_test": len(test),
         "device": str(jax.devices()[0].platform),

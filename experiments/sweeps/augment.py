@@ -65,6 +65,7 @@ def get_sweep(quick: bool) -> Sweep:
         A + "crop_padding": 0,
         A + "horizontal_flip": False,
         **common.budget(quick, epochs=30, train_size=2000),  # QUICK: 2,000 images too
+        "dataset.subset_per_seed": True,  # each seed its own 2,000 images
     }
     runs = tuple(
         Run(name, {**shared, **GRID[name][0]}, {"augmentation": GRID[name][1]})

@@ -74,6 +74,7 @@ def get_sweep(quick: bool) -> Sweep:
             w, hidden = WIDTHS[width]
             overrides = {**shared, **common.small_cnn(widths=w, hidden=hidden)}
             overrides["dataset.train_size"] = size
+            overrides["dataset.subset_per_seed"] = size > 0  # seeds vary the data too
             n = f"{size:,}" if size else "all"
             labels = {"part": "capacity x data", "model": width, "train images": n}
             runs.append(Run(f"{width}_n{size or 'all'}", overrides, labels))

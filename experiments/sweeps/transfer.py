@@ -54,6 +54,7 @@ def _target(n: int, epochs: int) -> dict:
     return {
         "dataset.classes": TARGET,
         "dataset.train_per_class": n,
+        "dataset.subset_per_seed": n > 0,  # each seed its own n images per class
         "dataset.val_size": 2500,  # of the target classes' 25,000 training images
         "epochs": epochs,
         "optimizer.learning_rate": LEARNING_RATE,

@@ -19,6 +19,7 @@ TINY = {
     "dataset.train_size": 0,
     "dataset.train_per_class": 0,
     "dataset.exact_counts": False,  # the tiny data are not the canonical releases' sizes
+    "dataset.subset_per_seed": False,  # the tiny data are used whole
 }
 # Sweeps on a class subset (half the tiny data) hold out and batch less.
 TINY_FOR = {"transfer": {"dataset.val_size": 30, "batch_size": 20}}

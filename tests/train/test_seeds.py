@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnnjax import models
+from cnnjax.config import ConfigError
 from cnnjax.train import errors, loop
 
 # Per-seed figures compared with separate runs (vmapped and unbatched convolutions and matmuls
@@ -92,3 +93,22 @@ def test_a_diverging_replica_is_frozen_and_recorded_and_the_others_finish(tmp_pa
     assert summary["test_accuracy_std"] == 0.0
     with pytest.raises(errors.NonFiniteLossError, match="non-finite at step 0"):
         loop.run(config(seed=bad), str(tmp_path / "bad_alone"))  # one seed alone still stops
+
+
+@pytest.mark.slow
+def test_with_subset_per_seed_each_seed_trains_on_its_own_subset(tmp_path, make_config):
+    config = lambda **kw: make_config(
+        epochs=2, dataset__train_size=400, dataset__subset_per_seed=True, **kw
+    )
+    summary = loop.run(config(seed=3, num_seeds=2), str(tmp_path / "seeds"))
+    assert summary["num_train"] == 400 and summary["subset_per_seed"] is True
+    for replica in summary["per_seed"]:
+        separate = loop.run(config(seed=replica["seed"]), str(tmp_path / f"s{replica['seed']}"))
+        _assert_same(replica, separate)
+    pool = loop.data_splits(config())[1]
+    first, second = (loop.seed_subset(config(), pool, s) for s in (3, 4))
+    assert len(first) == len(second) == 400 and not np.array_equal(first, second)
+    fixed = loop.data_splits(make_config(dataset__train_size=400))[1]
+    assert len(fixed) == 400 and len(pool) == 1437 - 100  # the subset of every seed, the pool
+    with pytest.raises(ConfigError, match="subset_per_seed needs dataset.train_size"):
+        loop.run(make_config(dataset__subset_per_seed=True), str(tmp_path / "none"))

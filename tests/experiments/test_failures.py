@@ -133,7 +133,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(small_disk, 
     last = result.stderr.strip().splitlines()[-1]
     kept = _steps(small_disk / "w")[-1]
     assert last.startswith(
-        f"error: the disk is full: no space left on device writing the checkpoint of step "
+        "error: the disk is full: no space left on device writing the checkpoint of step "
     )
     assert f"the last good checkpoint (step {kept}) is kept in {small_disk}/w/checkpoints" in last
     assert last.endswith("Free some space there and run the same command again to resume")

@@ -19,7 +19,8 @@ STATE = {
 
 
 def _saved(tmp_path, steps=(1, 2)):
-    ckpt = checkpoint.Checkpointer(str(tmp_path / "ckpt"), keep=3, aside_dir=str(tmp_path / "aside"))
+    aside = str(tmp_path / "aside")
+    ckpt = checkpoint.Checkpointer(str(tmp_path / "ckpt"), keep=3, aside_dir=aside)
     for step in steps:
         ckpt.save(step, {k: v + step for k, v in STATE.items()}, None, {"epoch": step})
     return ckpt
@@ -61,7 +62,8 @@ def test_when_no_checkpoint_restores_nothing_is_moved(tmp_path):
     ckpt = _saved(tmp_path)
     for step in ("1", "2"):
         _flip_a_byte(tmp_path / "ckpt" / step)
-    with pytest.raises(errors.CheckpointError, match=r"no checkpoint in .*ckpt restores \(step 2: "):
+    match = r"no checkpoint in .*ckpt restores \(step 2: "
+    with pytest.raises(errors.CheckpointError, match=match):
         ckpt.restore(STATE, None)
     assert not (tmp_path / "aside").exists()
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["1", "2"]

@@ -135,6 +135,7 @@ def test_run_outputs_without_a_config_json_are_refused_unless_overwrite(tmp_path
         ("optimizer__learning_rate", -1.0, "optimizer.learning_rate must be a number > 0"),
         ("batch_size", 0, "batch_size must be an integer >= 1"),
         ("epochs", 0, "epochs must be an integer >= 1, got 0"),
+        ("compute_dtype", "float16", "compute_dtype must be float32 or bfloat16 .float16 would"),
         ("dataset__name", "imagenet", "valid dataset names: digits, mnist"),
         ("optimizer__name", "lion", "valid optimizer names: sgd, momentum"),
         ("schedule__name", "linear", "valid schedule names: constant, step"),

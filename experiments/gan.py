@@ -35,6 +35,7 @@ from cnnjax.report import pictures
 from cnnjax.train import loop
 from cnnjax.train.gan import gan_step, generate
 from cnnjax.train.state import create_train_state, num_params
+from cnnjax.train.trained import load_trained
 from experiments import cli, trainings
 from experiments.sweeps.engine import mean_std
 
@@ -70,7 +71,7 @@ def train_judge(config, name: str):
         summary = report.read_json(summary_path)
     else:
         summary = loop.run(c, workdir)
-    trained = loop.load_trained(workdir, config.data_dir or None)
+    trained = load_trained(workdir, config.data_dir or None)
     apply = jax.jit(
         lambda x: jax.nn.softmax(
             trained.model.apply(trained.variables, trained.normalizer((x + 1) * 127.5), train=False)

@@ -18,7 +18,8 @@ from absl import flags
 
 from cnnjax import interpret
 from cnnjax.report import pictures
-from cnnjax.train import errors, loop, workdir
+from cnnjax.train import errors, workdir
+from cnnjax.train.trained import load_trained
 from experiments import cli
 
 FLAGS = flags.FLAGS
@@ -123,7 +124,7 @@ def draw_mistakes(path: str, trained, n: int) -> None:
 def main(argv):
     del argv
     try:  # a bad folder, or a run with no checkpoint that restores: one line
-        trained = loop.load_trained(FLAGS.workdir, FLAGS.data_dir, FLAGS.replica)
+        trained = load_trained(FLAGS.workdir, FLAGS.data_dir, FLAGS.replica)
         out = workdir.ensure_folder(FLAGS.out or os.path.join(FLAGS.workdir, "visualize"), "--out")
     except (ValueError, errors.RunError) as e:
         sys.exit(f"error: {e}")

@@ -14,6 +14,7 @@ from cnnjax import config as config_lib
 from cnnjax import models, pipeline, transfer
 from cnnjax.data import Split
 from cnnjax.train import loop
+from cnnjax.train.trained import load_trained
 
 CNN = {
     "model": "small_cnn",
@@ -155,8 +156,8 @@ def test_fine_tune_freezes_first_layers_and_keeps_statistics(source_run, make_co
     summary = loop.run(config, str(tmp_path))
     assert summary["num_train"] == 40 and summary["frozen_modules"] == ["conv0_0", "bn0_0"]
     assert summary["frozen_params"] == 3 * 3 * 1 * 4 + 2 * 4
-    source = loop.load_trained(source_run, replica=1).variables
-    tuned = loop.load_trained(str(tmp_path), replica=1).variables
+    source = load_trained(source_run, replica=1).variables
+    tuned = load_trained(str(tmp_path), replica=1).variables
     src, new = _flat(source), _flat(tuned)
     for key in src:
         if key[1] in ("conv0_0", "bn0_0"):

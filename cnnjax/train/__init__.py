@@ -1,4 +1,18 @@
-"""Training: the TrainState, pure steps, compiled epochs, checkpoints and the run loop."""
+"""Training: the TrainState, pure steps, compiled epochs, checkpoints and the run loop.
+
+  state.py       TrainState, its creation, and a run's optimizer (frozen layers included)
+  steps.py       pure train/eval steps on a batch
+  epoch.py       compiled training step that gathers its batch, whole evaluation, replicas
+  data_setup.py  a run's splits, training subsets and device mesh, placed on the devices
+  loop.py        run(config, workdir): setup, epochs, validation, early stopping, reports
+  checkpoint.py  Orbax checkpoints validated by CRC-32, with fallback to an older step
+  workdir.py     a workdir's identity (config.json), its outputs, and its lock
+  signals.py     SIGINT/SIGTERM as a checkpoint-and-stop agreed by every process
+  disk.py        a full disk as one clear error
+  errors.py      why a run stops early, each error a one-line message
+  trained.py     a finished run read back (model, variables, test data)
+  probe.py       a linear-SVM probe of a trained network's features
+"""
 
 from cnnjax.train.state import TrainState, create_train_state, num_params
 from cnnjax.train.steps import LossConfig, eval_step, train_step

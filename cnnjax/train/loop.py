@@ -34,169 +34,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from cnnjax import config as config_lib
-from cnnjax import data, layers, models, optim, pipeline, provenance, report, runtime, transfer
 from cnnjax import layer_stats as layer_stats_lib
-from cnnjax.train import disk, early_stopping, steps
+from cnnjax import layers, models, optim, pipeline, provenance, report, runtime, transfer
+from cnnjax.train import data_setup, disk, early_stopping, steps, trained
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.errors import NonFiniteLossError, WorkdirError
+from cnnjax.train.errors import NonFiniteLossError
 from cnnjax.train.signals import RunInterrupted, agreed, recorded
-from cnnjax.train.state import create_train_state, num_params
-
-@dataclasses.dataclass
-class _Data:
-    """The splits of a run, on the device, and what the report needs to know about them."""
-
-    images: jax.Array  # (N, H, W, C) uint8, training split (the pool, with subset_per_seed)
-    labels: jax.Array  # (N,) int32
-    # dataset.subset_per_seed: each replica's training subset, indices into images, (n,) for
-    # one replica or (K, n); None when every replica trains on all N
-    subsets: jax.Array | None
-    val: tuple | None  # padded evaluation batches (images, labels, mask)
-    test: tuple
-    normalizer: pipeline.Normalizer
-    num_classes: int
-    info: dict[str, Any]
-
-
-def _mesh(config: ml_collections.ConfigDict) -> Mesh | None:
-    """A one-axis 'data' mesh over `config.num_devices` devices (0: all), or None for one."""
-    devices = jax.devices()
-    n = config.num_devices or len(devices)
-    if n > len(devices):
-        raise config_lib.ConfigError(
-            f"num_devices={config.num_devices} but JAX sees {len(devices)} device(s): {devices}"
-        )
-    if jax.process_count() > 1 and n != len(devices):
-        raise config_lib.ConfigError(
-            f"num_devices={config.num_devices} in a run of {jax.process_count()} processes: a "
-            f"multi-process run splits each batch over the devices of all processes; set "
-            f"--config.num_devices=0 (all {len(devices)}) or {len(devices)}"
-        )
-    if n == 1:
-        return None
-    for field in ("batch_size", "eval_batch_size"):
-        if config[field] % n:
-            raise config_lib.ConfigError(
-                f"{field}={config[field]} must be divisible by the {n} data-parallel devices"
-            )
-    return Mesh(np.array(devices[:n]), ("data",))
-
-
-def _put(x, mesh: Mesh | None) -> jax.Array:
-    """x on the device, or replicated on every device of `mesh` (each process passing the
-    same full array)."""
-    if mesh is None:
-        return jax.device_put(x)
-    sharding = NamedSharding(mesh, PartitionSpec())
-    if jax.process_count() == 1:
-        return jax.device_put(x, sharding)
-    return jax.make_array_from_process_local_data(sharding, np.asarray(x))
-
-
-def data_splits(config: ml_collections.ConfigDict):
-    """(dataset, train, val, test) of a run: the held-out validation split, the training
-    subset (drawn with dataset.split_seed; with dataset.subset_per_seed, `train` is the pool
-    that `seed_subset` draws each seed's subset from), and every split's pixels permuted when
-    the config asks for it."""
-    ds = data.load(
-        config.dataset.name,
-        config.dataset.data_dir or None,
-        # a config.json saved before the field existed lacks it
-        exact_counts=config.dataset.get("exact_counts", True),
-    )
-    if config.dataset.classes:
-        ds = _select_classes(ds, tuple(config.dataset.classes))
-    train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
-    if not config.dataset.get("subset_per_seed", False):  # absent from older config.json files
-        train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
-        if config.dataset.train_per_class:
-            train = pipeline.per_class(
-                train, config.dataset.train_per_class, config.dataset.split_seed
-            )
-    test = ds.test
-    if config.dataset.permute_pixels:
-        order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
-        train, val, test = (pipeline.permute_pixels(x, order) for x in (train, val, test))
-    return ds, train, val, test
-
-
-def seed_subset(config: ml_collections.ConfigDict, pool: data.Split, seed: int) -> np.ndarray:
-    """With dataset.subset_per_seed: the indices into the pool (data_splits' `train`) of the
-    training subset of `seed`, drawn from (dataset.split_seed, seed) as dataset.train_size or
-    dataset.train_per_class say, so that seeds vary the data as well as the initialisation."""
-    draw = (config.dataset.split_seed, seed)
-    if config.dataset.train_per_class:
-        return pipeline.per_class_indices(pool.labels, config.dataset.train_per_class, draw)
-    return pipeline.subsample_indices(len(pool.labels), config.dataset.train_size, draw)
-
-
-def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
-    if max(classes) >= ds.num_classes:
-        raise config_lib.ConfigError(
-            f"dataset.classes={classes}: {ds.name} has classes 0..{ds.num_classes - 1}"
-        )
-    return dataclasses.replace(
-        ds,
-        train=pipeline.select_classes(ds.train, classes),
-        test=pipeline.select_classes(ds.test, classes),
-        class_names=tuple(ds.class_names[c] for c in classes),
-    )
-
-
-def _optimizer(config: ml_collections.ConfigDict, model, input_shape, steps_per_epoch: int):
-    """(the run's Optax transformation, its frozen modules): config.optimizer and schedule,
-    with zero updates for the first config.transfer.freeze_layers layers (cnnjax.transfer)."""
-    try:
-        frozen = transfer.frozen_modules(model, input_shape, config.transfer.freeze_layers)
-    except ValueError as e:
-        raise config_lib.ConfigError(str(e)) from None
-    return transfer.freeze(optim.make_optimizer(config, steps_per_epoch), frozen), frozen
-
-
-def _load_data(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> _Data:
-    """The run's splits on the device; with dataset.subset_per_seed, the pool and each seed's
-    subset of it (the normalisation statistics are then the pool's, shared by the seeds)."""
-    ds, train, val, test = data_splits(config)
-    subsets = None
-    if config.dataset.subset_per_seed:
-        subsets = np.stack([seed_subset(config, train, s) for s in seeds])
-        subsets = subsets[0] if len(seeds) == 1 else subsets
-    num_train = len(train) if subsets is None else subsets.shape[-1]
-    if num_train < config.batch_size:
-        raise config_lib.ConfigError(
-            f"batch_size={config.batch_size} exceeds the {num_train} training examples of "
-            f"{ds.name} after holding out dataset.val_size={config.dataset.val_size}"
-        )
-    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
-    batches = lambda split: tuple(
-        _put(a, mesh) for a in pipeline.padded_batches(split, config.eval_batch_size)
-    )
-    info = {
-        "dataset": ds.name,
-        "source": ds.source,
-        "image_shape": list(train.images.shape[1:]),
-        "num_classes": ds.num_classes,
-        "num_train": num_train,
-        "subset_per_seed": bool(config.dataset.subset_per_seed),
-        "num_val": len(val),
-        "num_test": len(test),
-        "permute_pixels": config.dataset.permute_pixels,
-        "normalize": config.dataset.normalize,
-        "channel_mean": list(normalizer.mean),
-        "channel_std": list(normalizer.std),
-    }
-    return _Data(
-        _put(train.images, mesh),
-        _put(train.labels, mesh),
-        None if subsets is None else _put(subsets, mesh),
-        batches(val) if len(val) else None,
-        batches(test),
-        normalizer,
-        ds.num_classes,
-        info,
-    )
+from cnnjax.train.state import create_train_state, num_params, run_optimizer
 
 
 def _host_replicas(tree, num_replicas: int) -> list[dict[str, Any]]:
@@ -221,7 +67,7 @@ class _RunContext:
 
     config: ml_collections.ConfigDict
     workdir: str
-    data: _Data
+    data: data_setup.RunData
     seeds: tuple[int, ...]  # one per replica
     mesh: Mesh | None  # the data-parallel mesh, None on one device
     steps_per_epoch: int
@@ -293,13 +139,13 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
 
     Returns (_RunContext, state)."""
     seeds = tuple(config.seed + r for r in range(config.num_seeds))
-    d = _load_data(config, seeds, mesh)
+    d = data_setup.load(config, seeds, mesh)
     logging.info("data: %s", json.dumps(d.info))
     steps_per_epoch = d.info["num_train"] // config.batch_size
     k = len(seeds)
     model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
     input_shape = (1,) + tuple(d.images.shape[1:])
-    tx, frozen = _optimizer(config, model, input_shape, steps_per_epoch)
+    tx, frozen = run_optimizer(config, model, input_shape, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
     init = lambda seed: create_train_state(
         model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape
@@ -378,32 +224,11 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     return ctx, state
 
 
-def source_variables(source_dir: str, k: int):
-    """(config, summary, variables) of the finished run in `source_dir`, the variables for k
-    replicas: with a leading axis of k when k > 1, replica r being the source's replica r mod
-    its number of seeds."""
-    source_config = ml_collections.ConfigDict(
-        report.read_json(os.path.join(source_dir, "config.json"))
-    )
-    summary = report.read_json(os.path.join(source_dir, "summary.json"))
-    variables = restore_variables(
-        source_dir, source_config, summary["num_classes"], summary["image_shape"]
-    )
-    k_src = source_config.num_seeds
-    if k == 1:
-        pick = (lambda a: a) if k_src == 1 else (lambda a: a[0])
-    elif k_src == 1:
-        pick = lambda a: jnp.broadcast_to(a, (k,) + a.shape)
-    else:
-        pick = lambda a: a[jnp.arange(k) % k_src]
-    return source_config, summary, jax.tree.map(pick, variables)
-
-
 def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
     """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer):
     replica r starts from the source's replica r mod its number of seeds."""
     source_dir = config.transfer.init_from
-    _, _, source = source_variables(source_dir, k)
+    _, _, source = trained.source_variables(source_dir, k)
     try:
         merged = transfer.transplant(state.variables(), source, config.transfer.reinit_head)
     except transfer.TransferError as e:
@@ -413,7 +238,7 @@ def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
     return state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
 
 
-def _make_layer_stats(config: ml_collections.ConfigDict, model, d: _Data, k: int):
+def _make_layer_stats(config: ml_collections.ConfigDict, model, d: data_setup.RunData, k: int):
     """state -> [per-replica cnnjax.layer_stats record] on the probe batch, or None when off."""
     if not config.layer_stats.enabled:
         return None
@@ -749,7 +574,7 @@ def run(
     all processes of a multi-process run).
     """
     config_lib.validate(config)
-    mesh = _mesh(config)
+    mesh = data_setup.mesh(config)
     runtime.enable_compilation_cache(config.compile_cache_dir or None)
     workdir = os.path.abspath(workdir)
     lock = contextlib.nullcontext()
@@ -800,54 +625,3 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
-
-@dataclasses.dataclass
-class Trained:
-    """A run's model and variables from its latest checkpoint, with what is needed to feed it."""
-
-    config: ml_collections.ConfigDict
-    model: Any  # the linen Module
-    variables: dict[str, Any]  # {'params', 'batch_stats'?} of one replica
-    normalizer: pipeline.Normalizer
-    test_images: np.ndarray  # (N, H, W, C) uint8, pixels permuted if the run permuted them
-    test_labels: np.ndarray  # (N,) int
-    class_names: tuple[str, ...]
-
-
-def restore_variables(
-    workdir: str, config: ml_collections.ConfigDict, num_classes: int, image_shape
-) -> dict[str, Any]:
-    """The variables ({'params', 'batch_stats'?}, with a leading replica axis for a multi-seed
-    run) of the latest checkpoint in `workdir` of a run of `config`."""
-    model = models.create(config.model, num_classes, **config_lib.model_overrides(config))
-    shape = (1,) + tuple(image_shape)
-    tx, _ = _optimizer(config, model, shape, 1)  # the state's structure, not its schedule
-    init = lambda seed: create_train_state(
-        model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape
-    )
-    k = config.num_seeds
-    template = jax.eval_shape(init if k == 1 else jax.vmap(init), jnp.arange(k) if k > 1 else 0)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
-    if checkpointer.latest_step() is None:  # (reading a run moves nothing aside)
-        raise WorkdirError(f"no checkpoint in {workdir}/checkpoints: the run has not finished an epoch")
-    state, _, _ = checkpointer.restore(template, None)
-    checkpointer.close()
-    return state.variables()
-
-
-def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:
-    """The latest checkpoint of the run in `workdir` (replica `replica` of a multi-seed run),
-    rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise WorkdirError(f"{path} not found: {workdir} is not a cnnjax run folder")
-    config = ml_collections.ConfigDict(report.read_json(path))
-    if data_dir:
-        config.dataset.data_dir = data_dir
-    ds, train, _, test = data_splits(config)
-    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
-    model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
-    variables = restore_variables(workdir, config, ds.num_classes, train.images.shape[1:])
-    if config.num_seeds > 1:
-        variables = jax.tree.map(lambda a: a[replica], variables)
-    return Trained(config, model, variables, normalizer, test.images, test.labels, ds.class_names)

@@ -23,7 +23,7 @@ import numpy as np
 
 from cnnjax import config as config_lib
 from cnnjax import data, models, pipeline, provenance, report, transfer
-from cnnjax.train import loop
+from cnnjax.train import data_setup, trained
 from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.state import num_params
 
@@ -39,7 +39,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
     if config.dataset.val_size == 0:
         raise config_lib.ConfigError("dataset.val_size must be > 0: the probe picks C on it")
     k = config.num_seeds
-    source_config, source_summary, variables = loop.source_variables(source_dir, k)
+    source_config, source_summary, variables = trained.source_variables(source_dir, k)
     if source_config.model != config.model:
         raise config_lib.ConfigError(
             f"model={config.model!r}: the run in transfer.init_from trained "
@@ -49,7 +49,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
     workdir_lib.prepare_workdir(config, workdir, overwrite=True)
     overrides = config_lib.model_overrides(source_config)
     model = models.create(source_config.model, source_summary["num_classes"], **overrides)
-    ds, train, val, test = loop.data_splits(config)
+    ds, train, val, test = data_setup.data_splits(config)
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
     start = time.perf_counter()
     per_seed = []
@@ -57,7 +57,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str, **_: Any) -> dict
         replica = variables if k == 1 else jax.tree.map(lambda a: a[r], variables)
         own = train  # the seed's own subset of the pool with dataset.subset_per_seed
         if config.dataset.subset_per_seed:
-            keep = loop.seed_subset(config, train, config.seed + r)
+            keep = data_setup.seed_subset(config, train, config.seed + r)
             own = data.Split(train.images[keep], train.labels[keep])
         features = [
             (transfer.head_inputs(model.apply, replica, normalizer(s.images)), s.labels)

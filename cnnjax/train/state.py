@@ -7,8 +7,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 from flax import struct
+
+from cnnjax import config as config_lib
+from cnnjax import optim, transfer
 
 
 class TrainState(struct.PyTreeNode):
@@ -62,3 +66,13 @@ def create_train_state(
 def num_params(params) -> int:
     """Number of scalar parameters in a parameter tree."""
     return int(sum(x.size for x in jax.tree.leaves(params)))
+
+
+def run_optimizer(config: ml_collections.ConfigDict, model, input_shape, steps_per_epoch: int):
+    """(the run's Optax transformation, its frozen modules): config.optimizer and schedule,
+    with zero updates for the first config.transfer.freeze_layers layers (cnnjax.transfer)."""
+    try:
+        frozen = transfer.frozen_modules(model, input_shape, config.transfer.freeze_layers)
+    except ValueError as e:
+        raise config_lib.ConfigError(str(e)) from None
+    return transfer.freeze(optim.make_optimizer(config, steps_per_epoch), frozen), frozen

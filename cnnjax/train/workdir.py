@@ -35,7 +35,7 @@ RUN_OUTPUTS = (
     "curves.png",
     "tensorboard",
     "checkpoints",
-    "checkpoints_corrupt",  # checkpoints that did not restore, moved aside (cnnjax.train.checkpoint)
+    "checkpoints_corrupt",  # checkpoints that did not restore, moved aside (train.checkpoint)
     "seed_*",  # per-seed reports of a multi-seed run
 )
 

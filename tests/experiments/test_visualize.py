@@ -1,4 +1,4 @@
-"""experiments.visualize on a finished tiny run; loop.load_trained restores what was trained."""
+"""experiments.visualize on a finished tiny run; trained.load_trained restores what was trained."""
 
 import os
 import subprocess
@@ -10,6 +10,7 @@ import pytest
 
 from cnnjax.config import base_config
 from cnnjax.train import errors, loop
+from cnnjax.train.trained import load_trained
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,7 +32,7 @@ def finished_run(tmp_path_factory):
 
 def test_load_trained_restores_the_final_model(finished_run):
     workdir, summary = finished_run
-    trained = loop.load_trained(workdir)
+    trained = load_trained(workdir)
     logits = trained.model.apply(
         trained.variables, trained.normalizer(jnp.asarray(trained.test_images)), train=False
     )
@@ -42,7 +43,7 @@ def test_load_trained_restores_the_final_model(finished_run):
 
 def test_load_trained_names_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(errors.WorkdirError, match="is not a cnnjax run folder"):
-        loop.load_trained(str(tmp_path))
+        load_trained(str(tmp_path))
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from cnnjax import models
 from cnnjax.config import ConfigError
-from cnnjax.train import errors, loop
+from cnnjax.train import data_setup, errors, loop
 
 # Per-seed figures compared with separate runs (vmapped and unbatched convolutions and matmuls
 # may sum in a different order: fp32 rounding only).
@@ -105,10 +105,10 @@ def test_with_subset_per_seed_each_seed_trains_on_its_own_subset(tmp_path, make_
     for replica in summary["per_seed"]:
         separate = loop.run(config(seed=replica["seed"]), str(tmp_path / f"s{replica['seed']}"))
         _assert_same(replica, separate)
-    pool = loop.data_splits(config())[1]
-    first, second = (loop.seed_subset(config(), pool, s) for s in (3, 4))
+    pool = data_setup.data_splits(config())[1]
+    first, second = (data_setup.seed_subset(config(), pool, s) for s in (3, 4))
     assert len(first) == len(second) == 400 and not np.array_equal(first, second)
-    fixed = loop.data_splits(make_config(dataset__train_size=400))[1]
+    fixed = data_setup.data_splits(make_config(dataset__train_size=400))[1]
     assert len(fixed) == 400 and len(pool) == 1437 - 100  # the subset of every seed, the pool
     with pytest.raises(ConfigError, match="subset_per_seed needs dataset.train_size"):
         loop.run(make_config(dataset__subset_per_seed=True), str(tmp_path / "none"))

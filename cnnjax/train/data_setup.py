@@ -1,0 +1,163 @@
+"""A run's data on its devices: the splits (validation held out, training subsets drawn, pixels
+permuted), the data-parallel mesh, and the arrays placed on it with what the reports need.
+
+    run_data = data_setup.load(config, seeds, data_setup.mesh(config))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from cnnjax import config as config_lib
+from cnnjax import data, pipeline
+
+
+@dataclasses.dataclass
+class RunData:
+    """The splits of a run, on the device, and what the report needs to know about them."""
+
+    images: jax.Array  # (N, H, W, C) uint8, training split (the pool, with subset_per_seed)
+    labels: jax.Array  # (N,) int32
+    # dataset.subset_per_seed: each replica's training subset, indices into images, (n,) for
+    # one replica or (K, n); None when every replica trains on all N
+    subsets: jax.Array | None
+    val: tuple | None  # padded evaluation batches (images, labels, mask)
+    test: tuple
+    normalizer: pipeline.Normalizer
+    num_classes: int
+    info: dict[str, Any]
+
+
+def mesh(config: ml_collections.ConfigDict) -> Mesh | None:
+    """A one-axis 'data' mesh over `config.num_devices` devices (0: all), or None for one."""
+    devices = jax.devices()
+    n = config.num_devices or len(devices)
+    if n > len(devices):
+        raise config_lib.ConfigError(
+            f"num_devices={config.num_devices} but JAX sees {len(devices)} device(s): {devices}"
+        )
+    if jax.process_count() > 1 and n != len(devices):
+        raise config_lib.ConfigError(
+            f"num_devices={config.num_devices} in a run of {jax.process_count()} processes: a "
+            f"multi-process run splits each batch over the devices of all processes; set "
+            f"--config.num_devices=0 (all {len(devices)}) or {len(devices)}"
+        )
+    if n == 1:
+        return None
+    for field in ("batch_size", "eval_batch_size"):
+        if config[field] % n:
+            raise config_lib.ConfigError(
+                f"{field}={config[field]} must be divisible by the {n} data-parallel devices"
+            )
+    return Mesh(np.array(devices[:n]), ("data",))
+
+
+def put(x, mesh: Mesh | None) -> jax.Array:
+    """x on the device, or replicated on every device of `mesh` (each process passing the
+    same full array)."""
+    if mesh is None:
+        return jax.device_put(x)
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
+
+def data_splits(config: ml_collections.ConfigDict):
+    """(dataset, train, val, test) of a run: the held-out validation split, the training
+    subset (drawn with dataset.split_seed; with dataset.subset_per_seed, `train` is the pool
+    that `seed_subset` draws each seed's subset from), and every split's pixels permuted when
+    the config asks for it."""
+    ds = data.load(
+        config.dataset.name,
+        config.dataset.data_dir or None,
+        # a config.json saved before the field existed lacks it
+        exact_counts=config.dataset.get("exact_counts", True),
+    )
+    if config.dataset.classes:
+        ds = _select_classes(ds, tuple(config.dataset.classes))
+    train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
+    if not config.dataset.get("subset_per_seed", False):  # absent from older config.json files
+        train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
+        if config.dataset.train_per_class:
+            train = pipeline.per_class(
+                train, config.dataset.train_per_class, config.dataset.split_seed
+            )
+    test = ds.test
+    if config.dataset.permute_pixels:
+        order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
+        train, val, test = (pipeline.permute_pixels(x, order) for x in (train, val, test))
+    return ds, train, val, test
+
+
+def seed_subset(config: ml_collections.ConfigDict, pool: data.Split, seed: int) -> np.ndarray:
+    """With dataset.subset_per_seed: the indices into the pool (data_splits' `train`) of the
+    training subset of `seed`, drawn from (dataset.split_seed, seed) as dataset.train_size or
+    dataset.train_per_class say, so that seeds vary the data as well as the initialisation."""
+    draw = (config.dataset.split_seed, seed)
+    if config.dataset.train_per_class:
+        return pipeline.per_class_indices(pool.labels, config.dataset.train_per_class, draw)
+    return pipeline.subsample_indices(len(pool.labels), config.dataset.train_size, draw)
+
+
+def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
+    if max(classes) >= ds.num_classes:
+        raise config_lib.ConfigError(
+            f"dataset.classes={classes}: {ds.name} has classes 0..{ds.num_classes - 1}"
+        )
+    return dataclasses.replace(
+        ds,
+        train=pipeline.select_classes(ds.train, classes),
+        test=pipeline.select_classes(ds.test, classes),
+        class_names=tuple(ds.class_names[c] for c in classes),
+    )
+
+
+def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> RunData:
+    """The run's splits on the device; with dataset.subset_per_seed, the pool and each seed's
+    subset of it (the normalisation statistics are then the pool's, shared by the seeds)."""
+    ds, train, val, test = data_splits(config)
+    subsets = None
+    if config.dataset.subset_per_seed:
+        subsets = np.stack([seed_subset(config, train, s) for s in seeds])
+        subsets = subsets[0] if len(seeds) == 1 else subsets
+    num_train = len(train) if subsets is None else subsets.shape[-1]
+    if num_train < config.batch_size:
+        raise config_lib.ConfigError(
+            f"batch_size={config.batch_size} exceeds the {num_train} training examples of "
+            f"{ds.name} after holding out dataset.val_size={config.dataset.val_size}"
+        )
+    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
+    batches = lambda split: tuple(
+        put(a, mesh) for a in pipeline.padded_batches(split, config.eval_batch_size)
+    )
+    info = {
+        "dataset": ds.name,
+        "source": ds.source,
+        "image_shape": list(train.images.shape[1:]),
+        "num_classes": ds.num_classes,
+        "num_train": num_train,
+        "subset_per_seed": bool(config.dataset.subset_per_seed),
+        "num_val": len(val),
+        "num_test": len(test),
+        "permute_pixels": config.dataset.permute_pixels,
+        "normalize": config.dataset.normalize,
+        "channel_mean": list(normalizer.mean),
+        "channel_std": list(normalizer.std),
+    }
+    return RunData(
+        put(train.images, mesh),
+        put(train.labels, mesh),
+        None if subsets is None else put(subsets, mesh),
+        batches(val) if len(val) else None,
+        batches(test),
+        normalizer,
+        ds.num_classes,
+        info,
+    )

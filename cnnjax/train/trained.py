@@ -1,0 +1,98 @@
+"""A finished (or checkpointed) run read back: its model and variables, for evaluation,
+visualisation, transfer learning and probes.
+
+    trained = trained.load_trained("runs/mnist")  # -> Trained
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from cnnjax import config as config_lib
+from cnnjax import models, optim, pipeline, report
+from cnnjax.train.checkpoint import Checkpointer
+from cnnjax.train.data_setup import data_splits
+from cnnjax.train.errors import WorkdirError
+from cnnjax.train.state import create_train_state, run_optimizer
+
+
+def source_variables(source_dir: str, k: int):
+    """(config, summary, variables) of the finished run in `source_dir`, the variables for k
+    replicas: with a leading axis of k when k > 1, replica r being the source's replica r mod
+    its number of seeds."""
+    source_config = ml_collections.ConfigDict(
+        report.read_json(os.path.join(source_dir, "config.json"))
+    )
+    summary = report.read_json(os.path.join(source_dir, "summary.json"))
+    variables = restore_variables(
+        source_dir, source_config, summary["num_classes"], summary["image_shape"]
+    )
+    k_src = source_config.num_seeds
+    if k == 1:
+        pick = (lambda a: a) if k_src == 1 else (lambda a: a[0])
+    elif k_src == 1:
+        pick = lambda a: jnp.broadcast_to(a, (k,) + a.shape)
+    else:
+        pick = lambda a: a[jnp.arange(k) % k_src]
+    return source_config, summary, jax.tree.map(pick, variables)
+
+
+@dataclasses.dataclass
+class Trained:
+    """A run's model and variables from its latest checkpoint, with what is needed to feed it."""
+
+    config: ml_collections.ConfigDict
+    model: Any  # the linen Module
+    variables: dict[str, Any]  # {'params', 'batch_stats'?} of one replica
+    normalizer: pipeline.Normalizer
+    test_images: np.ndarray  # (N, H, W, C) uint8, pixels permuted if the run permuted them
+    test_labels: np.ndarray  # (N,) int
+    class_names: tuple[str, ...]
+
+
+def restore_variables(
+    workdir: str, config: ml_collections.ConfigDict, num_classes: int, image_shape
+) -> dict[str, Any]:
+    """The variables ({'params', 'batch_stats'?}, with a leading replica axis for a multi-seed
+    run) of the latest checkpoint in `workdir` of a run of `config`."""
+    model = models.create(config.model, num_classes, **config_lib.model_overrides(config))
+    shape = (1,) + tuple(image_shape)
+    tx, _ = run_optimizer(config, model, shape, 1)  # the state's structure, not its schedule
+    init = lambda seed: create_train_state(
+        model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape
+    )
+    k = config.num_seeds
+    template = jax.eval_shape(init if k == 1 else jax.vmap(init), jnp.arange(k) if k > 1 else 0)
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.checkpoint.keep)
+    if checkpointer.latest_step() is None:  # (reading a run moves nothing aside)
+        raise WorkdirError(
+            f"no checkpoint in {workdir}/checkpoints: the run has not finished an epoch"
+        )
+    state, _, _ = checkpointer.restore(template, None)
+    checkpointer.close()
+    return state.variables()
+
+
+def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:
+    """The latest checkpoint of the run in `workdir` (replica `replica` of a multi-seed run),
+    rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise WorkdirError(f"{path} not found: {workdir} is not a cnnjax run folder")
+    config = ml_collections.ConfigDict(report.read_json(path))
+    if data_dir:
+        config.dataset.data_dir = data_dir
+    ds, train, _, test = data_splits(config)
+    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
+    model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
+    variables = restore_variables(workdir, config, ds.num_classes, train.images.shape[1:])
+    if config.num_seeds > 1:
+        variables = jax.tree.map(lambda a: a[replica], variables)
+    return Trained(config, model, variables, normalizer, test.images, test.labels, ds.class_names)

@@ -124,8 +124,3 @@ class ESPCN(nn.Module):
 
 
 MODELS = {"srcnn": SRCNN, "espcn": ESPCN}
-
-
-def upscale(model: nn.Module) -> int:
-    """Output size / input size of a super-resolution model (SRCNN's input is already up)."""
-    return getattr(model, "scale", 1)

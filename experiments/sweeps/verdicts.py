@@ -141,22 +141,31 @@ def markdown(verdicts: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines + ["", RULE, END])
 
 
+def _replaced(text: str, begin: str, end: str, section: str) -> str | None:
+    """`text` with what stands from `begin` to `end` replaced by `section` (None if no `begin`)."""
+    if begin not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    return head + section + rest.split(end, 1)[1]
+
+
 def replace_section(text: str, section: str) -> str:
     """`text` (a results.md) with its verdict section replaced by `section`, or with `section`
     inserted before its first plot when it has none."""
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        return head + section + rest.split(END, 1)[1]
+    replaced = _replaced(text, BEGIN, END, section)
+    if replaced is not None:
+        return replaced
     at = text.find("\n![")
     at = len(text) if at < 0 else at + 1
     return text[:at] + section + "\n\n" + text[at:]
 
 
-def section_of(text: str) -> str | None:
-    """The verdict section of a results.md (None if it has none)."""
-    if BEGIN not in text:
+def section_of(text: str, begin: str = BEGIN, end: str = END) -> str | None:
+    """The section of `text` from `begin` to `end`, markers included (None if it has none):
+    by default a results.md's verdict section."""
+    if begin not in text:
         return None
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
 
 
 INDEX_BEGIN = "<!-- verdict index: computed from every results.json -->"
@@ -185,7 +194,7 @@ def index(judged: Sequence[tuple[str, str, Sequence[dict[str, Any]]]]) -> str:
 def replace_index(text: str, section: str) -> str:
     """`text` (the results README) with its verdict index replaced by `section` (appended when
     it has none)."""
-    if INDEX_BEGIN in text:
-        head, rest = text.split(INDEX_BEGIN, 1)
-        return head + section + rest.split(INDEX_END, 1)[1]
+    replaced = _replaced(text, INDEX_BEGIN, INDEX_END, section)
+    if replaced is not None:
+        return replaced
     return text.rstrip("\n") + "\n\n" + section + "\n"

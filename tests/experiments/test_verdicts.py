@@ -101,7 +101,5 @@ def test_every_comparison_names_rows_of_its_full_grid():
 def test_the_committed_verdict_index_is_the_one_the_results_give():
     readme = open(os.path.join(RESULTS, "README.md")).read()
     index = engine.verdict_index(RESULTS, SWEEPS)
-    found = verdicts.INDEX_BEGIN + readme.split(verdicts.INDEX_BEGIN, 1)[1].split(
-        verdicts.INDEX_END, 1
-    )[0] + verdicts.INDEX_END
+    found = verdicts.section_of(readme, verdicts.INDEX_BEGIN, verdicts.INDEX_END)
     assert found == index, "run: python -m experiments.sweep --sweep=<any> --verdicts_only"

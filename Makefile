@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 visualize genomic segmentation superres gan flow clean
+	train-cifar10 train-cifar10-resnet20 readme-results visualize genomic segmentation superres gan flow clean
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ bench: install-bench
 	mkdir -p $(RUNS)
 	$(PY) -m experiments.benchmark --out=$(RUNS)/benchmark.json \
 		$(if $(QUICK),--quick,--time_to_accuracy --compile_cache) $(ARGS)
+
+# The README's results table from the runs committed in experiments/results/main_runs/
+# (add one with ARGS="--add=mnist:runs/mnist").
+readme-results: install
+	$(PY) -m experiments.readme_results $(ARGS)
 
 # Sweeps (experiments/sweeps/, listed in the README): make sweep-<name>; QUICK=1 for the
 # reduced grid. Full sweeps write experiments/results/<name>/.

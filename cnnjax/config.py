@@ -81,6 +81,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.eps = 1e-8
     c.optimizer.weight_decay = 1e-4  # adamw's decoupled weight decay
     c.optimizer.grad_clip_norm = 0.0  # clip by global norm when > 0
+    # Gradient accumulation (optax.MultiSteps): one update per k steps from the mean gradient
+    # of k micro-batches of batch_size images (batch norm statistics still move every step).
+    c.optimizer.accumulate_steps = 1
 
     c.schedule = ml_collections.ConfigDict()
     c.schedule.name = "cosine"  # constant step cosine warmup_cosine onecycle
@@ -237,6 +240,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.eps", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("optimizer.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("optimizer.grad_clip_norm", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("optimizer.accumulate_steps", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     (
         "schedule.boundaries_epochs",
         lambda v: isinstance(v, (tuple, list)) and all(_is_num(e) and e >= 0 for e in v),

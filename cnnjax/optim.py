@@ -2,8 +2,12 @@
 
 `make_optimizer(config, steps_per_epoch)` returns the Optax transformation for the optimizer
 named in `config.optimizer.name` driven by the schedule named in `config.schedule.name`
-(schedule lengths are given in epochs in the config, converted to steps here), with optional
-gradient clipping by global norm. Reduce-on-plateau is separate (`make_plateau`): its state is
+(schedule lengths are given in epochs in the config, converted to updates here), with optional
+gradient clipping by global norm and gradient accumulation: with
+`optimizer.accumulate_steps` = k > 1, `optax.MultiSteps` averages the gradients of k
+consecutive steps (micro-batches) and applies one update every k-th step (zero updates in
+between), so an update sees k * batch_size images and the schedule counts updates, not steps.
+Reduce-on-plateau is separate (`make_plateau`): its state is
 updated once per epoch from a validation metric and its `scale` multiplies every update.
 """
 
@@ -16,9 +20,10 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adam
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "onecycle")
 
 
-def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
-    """Learning rate as a function of the step, from `config.optimizer.learning_rate` and
-    `config.schedule`:
+def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: float) -> optax.Schedule:
+    """Learning rate as a function of the update count, from `config.optimizer.learning_rate`
+    and `config.schedule`, for `steps_per_epoch` updates an epoch (a fraction with gradient
+    accumulation over a number of steps that does not divide the epoch's):
 
     - constant: lr.
     - step: lr * decay_factor ** (number of `boundaries_epochs` passed).
@@ -29,7 +34,7 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> op
     """
     lr = config.optimizer.learning_rate
     sched = config.schedule
-    total = max(1, config.epochs * steps_per_epoch)
+    total = max(1, round(config.epochs * steps_per_epoch))
     name = sched.name
     if name == "constant":
         return optax.constant_schedule(lr)
@@ -99,16 +104,35 @@ def _base_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; valid optimizer names: {', '.join(OPTIMIZERS)}")
 
 
+def accumulate_steps(config: ml_collections.ConfigDict) -> int:
+    """k of gradient accumulation (1: none; absent from configs that predate it)."""
+    return int(config.optimizer.get("accumulate_steps", 1))
+
+
 def make_optimizer(
     config: ml_collections.ConfigDict, steps_per_epoch: int
 ) -> optax.GradientTransformation:
-    """clip_by_global_norm (if grad_clip_norm > 0) followed by the scheduled optimizer."""
-    schedule = make_schedule(config, steps_per_epoch)
+    """clip_by_global_norm (if grad_clip_norm > 0) followed by the scheduled optimizer, for
+    `steps_per_epoch` steps an epoch; with accumulate_steps k > 1, all of it inside
+    optax.MultiSteps (the clipping then acts on the averaged gradient of k steps)."""
+    k = accumulate_steps(config)
+    schedule = make_schedule(config, steps_per_epoch / k)
     parts = []
     if config.optimizer.grad_clip_norm > 0:
         parts.append(optax.clip_by_global_norm(config.optimizer.grad_clip_norm))
     parts.append(_base_optimizer(config.optimizer, schedule))
-    return optax.chain(*parts)
+    tx = optax.chain(*parts)
+    return optax.MultiSteps(tx, every_k_schedule=k).gradient_transformation() if k > 1 else tx
+
+
+def learning_rate_after(
+    config: ml_collections.ConfigDict, steps_per_epoch: int, step: int
+) -> float:
+    """The learning rate of the last update made by `step` steps (step >= 1), as the
+    optimizer of make_optimizer(config, steps_per_epoch) applied it."""
+    k = accumulate_steps(config)
+    schedule = make_schedule(config, steps_per_epoch / k)
+    return float(schedule(max(0, step // k - 1)))
 
 
 def make_plateau(config: ml_collections.ConfigDict) -> optax.GradientTransformationExtraArgs:

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ import tempfile
 from absl import app, flags
 
 import cnnjax
-from cnnjax import data, report, runtime
+from cnnjax import data, provenance, report, runtime
 from experiments import bench_jax, bench_timing, cli
 
 IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
@@ -265,7 +266,9 @@ def main(argv):
         timing = {"windows": 3, "steps_per_window": 5}
     bt = _torch()
     peak = bench_jax.matmul_peak_flops()
-    results = {"machine": machine(), "batch_size": FLAGS.batch_size, "dtype": "float32",
+    command = "python -m experiments.benchmark " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    results = {"command": command, "provenance": provenance.collect(), "machine": machine(),
+               "batch_size": FLAGS.batch_size, "dtype": "float32",
                "matmul_peak_gflops": peak / 1e9, **timing}  # fmt: skip
     if bt is not None:
         import torch

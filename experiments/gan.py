@@ -37,7 +37,7 @@ from cnnjax.train.gan import gan_step, generate
 from cnnjax.train.state import create_train_state, num_params
 from cnnjax.train.trained import load_trained
 from experiments import cli, trainings
-from experiments.sweeps.engine import mean_std
+from experiments.sweeps.figures import mean_std
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "experiments/configs/gan.py", "GAN config.")

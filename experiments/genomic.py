@@ -36,7 +36,8 @@ from cnnjax.data import genomic
 from cnnjax.train.state import create_train_state
 from cnnjax.train.steps import regression_step
 from experiments import cli
-from experiments.sweeps.engine import mean_std
+from experiments.configs import genomic as genomic_config
+from experiments.sweeps.figures import mean_std
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "experiments/configs/genomic.py", "Genomic config.")
@@ -192,6 +193,10 @@ def main(argv):
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}, "
         f"jax {jax.__version__}  ",
         f"Wall time: {wall / 60:.1f} min",
+        "",
+        "## What it shows",
+        "",
+        genomic_config.NOTES.strip(),
         "",
     ]
     with open(os.path.join(results_dir, "results.md"), "w") as f:

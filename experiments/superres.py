@@ -34,7 +34,7 @@ from cnnjax.report import pictures
 from cnnjax.train.state import create_train_state, num_params
 from cnnjax.train.steps import regression_step
 from experiments import cli, trainings
-from experiments.sweeps.engine import mean_std
+from experiments.sweeps.figures import mean_std
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "experiments/configs/superres.py", "Super-res config.")

@@ -16,9 +16,9 @@ Flags:
                  their folders, so the whole grid run later in the same workdir skips them.
   --verdicts_only
                  train nothing: recompute the verdicts of the results in --results_dir
-                 (default experiments/results/<name>) from its results.json and rewrite them
-                 in results.json and in results.md's verdict section (and, for the committed
-                 results, the verdict index of experiments/results/README.md).
+                 (default experiments/results/<name>) from its results.json, store them there
+                 and render results.md again (and, for the committed results, the computed
+                 parts of experiments/results/README.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from absl import flags, logging
 
 from cnnjax.train import workdir as workdir_lib
 from experiments import cli
-from experiments.sweeps import SWEEPS, engine
+from experiments.sweeps import SWEEPS, aggregate, engine, overview
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("sweep", None, sorted(SWEEPS), "The sweep to run.", required=True)
@@ -55,10 +55,14 @@ def main(argv):
         folder = FLAGS.results_dir or os.path.join("experiments", "results", sweep.name)
         if not os.path.isfile(os.path.join(folder, "results.json")):
             sys.exit(f"error: {folder}/results.json not found: no results to judge")
-        for v in engine.rewrite_verdicts(sweep, folder):
+        try:
+            found = aggregate.rewrite(sweep, folder)
+        except ValueError as e:  # e.g. a notes placeholder that names no row
+            sys.exit(f"error: {e}")
+        for v in found:
             print(f"{v['verdict']}: {v['statement']}")
-        if not FLAGS.results_dir:  # the committed results: their index too
-            engine.rewrite_verdict_index(os.path.dirname(folder), SWEEPS)
+        if not FLAGS.results_dir:  # the committed results: the results README too
+            overview.rewrite(os.path.dirname(folder), SWEEPS)
         return
     try:
         sweep, extra = engine.with_budget(sweep, FLAGS.epochs, FLAGS.train_size, FLAGS.seeds)
@@ -85,7 +89,12 @@ def main(argv):
     except ValueError as e:  # bad input: no traceback
         sys.exit(f"error: {e}")
     wall = time.perf_counter() - start
-    engine.aggregate(sweep, workdir, results_dir, summaries, command, wall)
+    try:  # mixed setups, or a notes placeholder that names no row
+        aggregate.aggregate(sweep, workdir, results_dir, summaries, command, wall)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    if not FLAGS.quick and not FLAGS.results_dir:  # the committed results: the README too
+        overview.rewrite(os.path.dirname(results_dir), SWEEPS)
     print(open(os.path.join(results_dir, "results.md")).read())
     print(f"results in {results_dir}")
 

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from cnnjax import data, report
-from experiments.sweeps.engine import mean_std
+from experiments.sweeps.figures import mean_std
 
 
 def config_identity(config, fields: tuple[str, ...], **extra: Any) -> dict[str, Any]:

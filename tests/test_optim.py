@@ -149,3 +149,38 @@ def test_rmsprop_has_no_momentum_unless_set():
     assert c.optimizer.rmsprop_momentum == 0.0 and c.optimizer.momentum == 0.9
     first, second = _reference("rmsprop", 0.0), _reference("rmsprop", 0.9)
     assert not np.allclose(first[1], second[1])  # the test above tells them apart
+
+
+def test_accumulation_applies_the_mean_gradient_of_k_steps_once_every_k_steps():
+    c = base_config()
+    c.optimizer.name = "sgd"
+    c.optimizer.learning_rate = 0.1
+    c.optimizer.accumulate_steps = 2
+    c.schedule.name = "constant"
+    tx = optim.make_optimizer(c, steps_per_epoch=10)
+    params = {"w": jnp.array([1.0, -2.0])}
+    state = tx.init(params)
+    first, state = tx.update({"w": jnp.array([1.0, 3.0])}, state, params)
+    np.testing.assert_array_equal(first["w"], [0.0, 0.0])  # no update between the k-th steps
+    second, state = tx.update({"w": jnp.array([3.0, -1.0])}, state, params)
+    np.testing.assert_allclose(second["w"], [-0.1 * 2.0, -0.1 * 1.0], rtol=1e-6)
+
+
+def test_with_accumulation_the_schedule_counts_updates_not_steps():
+    c = base_config()
+    c.epochs, c.optimizer.learning_rate, c.schedule.name = 10, 1.0, "cosine"
+    c.schedule.final_lr_fraction = 0.0
+    c.optimizer.accumulate_steps = 4
+    # 40 steps an epoch, 10 updates an epoch: the last update of the run has the last lr.
+    assert optim.learning_rate_after(c, 40, 4) == pytest.approx(1.0)
+    # After 200 steps, 50 updates: the 50th of 100 has lr (1 + cos(pi 49 / 100)) / 2.
+    assert optim.learning_rate_after(c, 40, 200) == pytest.approx(
+        (1 + np.cos(np.pi * 49 / 100)) / 2, rel=1e-6
+    )
+    assert optim.learning_rate_after(c, 40, 400) == pytest.approx(
+        float(optim.make_schedule(c, 10)(99))
+    )
+    c.optimizer.accumulate_steps = 1
+    assert optim.learning_rate_after(c, 40, 200) == pytest.approx(float(
+        optim.make_schedule(c, 40)(199)
+    ))

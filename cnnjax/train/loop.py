@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -72,7 +73,7 @@ class _RunContext:
     mesh: Mesh | None  # the data-parallel mesh, None on one device
     steps_per_epoch: int
     sync_every: int  # steps between host syncs (progress bar, signal checks)
-    schedule: Any  # step -> learning rate
+    learning_rate: Any  # steps made -> the learning rate of the last update (before plateau)
     train_step: Any  # compiled epoch_lib.make_train_step
     evaluate: Any  # jitted epoch_lib.make_evaluate
     evaluate_flip: Any  # the same with flip_average (test-time flips); None unless configured
@@ -202,7 +203,7 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         mesh=mesh,
         steps_per_epoch=steps_per_epoch,
         sync_every=config.steps_per_sync or max(1, -(-steps_per_epoch // 10)),
-        schedule=optim.make_schedule(config, steps_per_epoch),
+        learning_rate=functools.partial(optim.learning_rate_after, config, steps_per_epoch),
         train_step=train_step,
         evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype),
         evaluate_flip=(
@@ -354,7 +355,7 @@ def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
             "train_loss": t["loss_sum"] / t["count"],
             "train_accuracy": t["correct"] / t["count"],
             "penalty": t["penalty_sum"] / t["count"],
-            "learning_rate": float(ctx.schedule(step - 1)) * float(scales[r]),
+            "learning_rate": ctx.learning_rate(step) * float(scales[r]),
             "epoch_seconds": seconds,
             "images_per_second": count / seconds,  # of all replicas together
             "val_loss": None,

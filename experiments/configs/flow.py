@@ -6,6 +6,12 @@ a tiny network and a few steps (seconds)."""
 
 import ml_collections
 
+# What the runner's results test (experiments/results/README.md lists it).
+CLAIM = (
+    "A CNN reading two stacked frames learns dense optical flow end to end (FlowNetSimple, "
+    "Dosovitskiy et al. 2015), far better than assuming no motion."
+)
+
 
 def get_config(variant: str | None = None):
     c = ml_collections.ConfigDict()

@@ -8,6 +8,14 @@ import ml_collections
 
 from experiments.configs import mnist
 
+# What the runner's results test (experiments/results/README.md lists it).
+CLAIM = (
+    "A DC-GAN (transposed convolutions with batch norm against strided convolutions with leaky "
+    "ReLU) learns to generate images that a classifier recognises, their quality rising with "
+    "training (Radford et al. 2016); conditioning both networks on the class makes the samples "
+    "class-controllable (Mirza & Osindero 2014)."
+)
+
 
 def get_config(variant: str | None = None):
     c = ml_collections.ConfigDict()

@@ -9,6 +9,13 @@ import ml_collections
 
 from cnnjax.config import base_config
 
+# What the runner's results test (experiments/results/README.md lists it).
+CLAIM = (
+    "A fully convolutional network labels every pixel; fusing the coarse, strided predictions "
+    "with skip connections from finer layers recovers the detail that one large up-sampling "
+    "step loses (Long et al. 2015: FCN-32s → FCN-8s)."
+)
+
 
 def get_config(variant: str | None = None):
     c = ml_collections.ConfigDict()

@@ -9,6 +9,14 @@ import ml_collections
 from cnnjax import models
 from cnnjax.config import base_config
 
+# What the runner's results test (experiments/results/README.md lists it).
+CLAIM = (
+    "A CNN trained end to end to map a low-resolution image to a high-resolution one beats "
+    "bicubic interpolation (SRCNN, Dong et al. 2014); ESPCN's sub-pixel convolution, working at "
+    "low resolution and up-sampling by a pixel shuffle at its end, does as well at a fraction "
+    "of the cost (Shi et al. 2016)."
+)
+
 
 def get_config(variant: str | None = None):
     c = ml_collections.ConfigDict()

@@ -30,6 +30,24 @@ COMPARISONS = (
     ),
 )
 
+# What the results show, for results.md (every figure a placeholder filled from results.json).
+NOTES = """
+**Budget.** Every row trained on the project's CPU on a subset of Fashion-MNIST's training
+images (`--train_size=10000`; the full grid uses all of them and takes hours there), the
+validation images held out as usual and the whole test set for `test_accuracy`. Epochs are the
+sweep's own (`--epochs` is refused: the "same steps" rows differ in epochs by design), so at
+batch `512` an epoch is only a few dozen updates.
+
+**What it shows.** At the same number of epochs with a fixed learning rate, batch `512` reaches
+{{pct test_accuracy b512_fixed_lr}} against batch `128`'s {{pct test_accuracy b128_fixed_lr}}
+({{points 1}}: {{verdict 1}}); batch `32` reaches {{pct test_accuracy b32_fixed_lr}}. Scaling
+the learning rate linearly brings batch `512` to {{pct test_accuracy b512_scaled_lr}}: within
+half a point of batch `128` is {{verdict 2}} ({{points 2}}). At batch `128`'s number of
+updates, batch `512` (four times the epochs, so four times the images) reaches {{pct
+test_accuracy b512_scaled_lr_same_steps}} ({{verdict 3}}) and batch `32` (a quarter of the
+images) {{pct test_accuracy b32_scaled_lr_same_steps}} ({{verdict 4}}). With so few images an
+epoch holds few large-batch updates, which is where a fixed learning rate hurts most.
+"""
 
 BATCH_SIZES = (32, 128, 512)
 BASE_BATCH, BASE_LR = 128, 0.05  # momentum 0.9; lr = BASE_LR * batch / BASE_BATCH when scaled
@@ -73,4 +91,5 @@ def get_sweep(quick: bool) -> Sweep:
         runs=tuple(runs),
         num_seeds=common.seeds(quick),
         figures=("test_accuracy", "best_val_accuracy", "final_train_loss"),
+        notes=NOTES,
     )

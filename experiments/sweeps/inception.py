@@ -36,6 +36,29 @@ BLOCKS = {
 }
 
 
+# What the results show, for results.md (every figure a placeholder filled from results.json).
+NOTES = """
+These rows trained on an NVIDIA H200 lent to one session, not on the project's CPU, with a
+cut-down copy of the CIFAR-10 binary release (that machine accepts few files): the first `3000`
+records of each `data_batch_*.bin` and the first `5000` of `test_batch.bin`, so `test_accuracy`
+is over those test images. To rerun on the same data: `head -c $((3000*3073))` of each training
+file and `head -c $((5000*3073))` of the test file into `<dir>/cifar10/cifar-10-batches-bin/`
+(with `batches.meta.txt`), then `CNNJAX_DATA_DIR=<dir> python -m experiments.sweep
+--sweep=inception`. Other sweep processes shared that GPU, so the training times are not speed
+figures.
+
+1x1 reductions make the module much cheaper: the v1 network has {{ratio num_params inception_v1
+inception_naive}} of the naive one's parameters and {{ratio macs inception_v1 inception_naive}}
+of its multiply-accumulates, and it is *more* accurate, not just as accurate ({{points 1}}), so
+"similar accuracy" is a no in the better direction. Factorising 5x5 as two 3x3 (v2) does not
+cut the cost at these widths: the second 3x3 runs at the branch's output width, so v2 costs
+{{ratio num_params inception_v2 inception_v1}} times v1's parameters; its accuracy against v1
+is {{verdict 2}} ({{points 2}}). Factorising 3x3 as 1x3 + 3x1 (v3) does cut it, to {{ratio
+num_params inception_v3 inception_v1}} of v1's parameters, at a loss of accuracy at this short
+budget ({{points 3}}).
+"""
+
+
 def get_sweep(quick: bool) -> Sweep:
     # inception_net with stages of 64 and 128 channels (2 modules each); CIFAR-10 recipe on
     # 5,000 training images for 10 epochs in the full grid (the naive network's ~140M
@@ -53,6 +76,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="inception",
         claim=CLAIM,
+        notes=NOTES,
         comparisons=COMPARISONS,
         base=cifar10.get_config,
         runs=runs,

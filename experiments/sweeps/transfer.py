@@ -9,7 +9,8 @@ import numpy as np
 from cnnjax import report
 from experiments.configs import cifar10
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep, figure_stats
+from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.figures import figure_stats
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (
@@ -109,6 +110,19 @@ def _runs(sizes: dict[int, int], source_overrides: dict) -> list[Run]:
     return runs
 
 
+# What the results show, for results.md (every figure a placeholder filled from results.json).
+NOTES = """
+Pre-training on classes `0-4` and fine-tuning everything beats training from scratch on classes
+`5-9` at every target-set size, by less as the target set grows ({{points 1}}, {{points 2}},
+{{points 3}}). Freezing the first convolution before fine-tuning is indistinguishable from
+fine-tuning everything at every size (the verdict table), and freezing more layers costs
+accuracy, increasingly with more data (the table's `k2` to `k4` rows): "freezing the first
+layers works best" is not supported. A linear SVM on the frozen penultimate features beats
+scratch with the fewest images ({{points 7}}) but stays well below fine-tuning. These runs
+predate per-seed subsets: the seeds of a row share one target subset.
+"""
+
+
 def get_sweep(quick: bool) -> Sweep:
     if quick:
         runs = _runs(QUICK_SIZES, {"epochs": common.QUICK_EPOCHS, "dataset.train_size": 2000})
@@ -117,6 +131,7 @@ def get_sweep(quick: bool) -> Sweep:
     return Sweep(
         name="transfer",
         claim=CLAIM,
+        notes=NOTES,
         comparisons=COMPARISONS,
         base=cifar10.get_config,  # its SmallCNN, augmentation, L2 and dropout everywhere
         runs=tuple(runs),

@@ -85,17 +85,27 @@ def _values(rows: dict[str, dict], run: str, figure: str) -> list[float] | None:
     return [float(v) for v in values]
 
 
-def evaluate(comparisons: Sequence[Comparison], rows: Sequence[dict]) -> list[dict[str, Any]]:
-    """The verdict of each comparison on a results.json's rows (JSON-serialisable)."""
+def evaluate(
+    comparisons: Sequence[Comparison],
+    rows: Sequence[dict],
+    aliases: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The verdict of each comparison on a results.json's rows (JSON-serialisable). `aliases`
+    maps names a comparison may use for a row to the row's name (e.g. "best:adam" -> the best
+    Adam row); a record then also names the rows it compared ("rows")."""
+    aliases = aliases or {}
     by_name = {row["run"]: row for row in rows}
     out = []
     for c in comparisons:
         record = {**dataclasses.asdict(c), "difference": None, "ci": None, "p": None}
-        if c.run not in by_name or c.baseline not in by_name:  # e.g. a --runs subset
+        run, baseline = aliases.get(c.run, c.run), aliases.get(c.baseline, c.baseline)
+        if (run, baseline) != (c.run, c.baseline):
+            record["rows"] = [run, baseline]
+        if run not in by_name or baseline not in by_name:  # e.g. a --runs subset
             record["verdict"] = "n/a (a row is not in this grid)"
             out.append(record)
             continue
-        a, b = _values(by_name, c.run, c.figure), _values(by_name, c.baseline, c.figure)
+        a, b = _values(by_name, run, c.figure), _values(by_name, baseline, c.figure)
         if a is None or b is None or len(a) < 2 or len(b) < 2:
             record["verdict"] = "n/a (a row diverged or has fewer than 2 seeds)"
         else:
@@ -136,28 +146,21 @@ def markdown(verdicts: Sequence[dict[str, Any]]) -> str:
                 f"[{_num(low)}, {_num(high)}]",
                 "n/a" if math.isnan(p) else f"{p:.2g}",
             ]
-        cells = [v["statement"], f"`{v['run']}`", f"`{v['baseline']}`", v["figure"], claimed]
+        names = [f"`{v['run']}`", f"`{v['baseline']}`"]
+        if "rows" in v:  # aliases such as best:adam, with the rows they stand for
+            names = [n if n == f"`{r}`" else f"{n} = `{r}`" for n, r in zip(names, v["rows"])]
+        cells = [v["statement"], *names, v["figure"], claimed]
         lines.append("| " + " | ".join(cells + figures + [f"**{v['verdict']}**"]) + " |")
     return "\n".join(lines + ["", RULE, END])
 
 
-def _replaced(text: str, begin: str, end: str, section: str) -> str | None:
-    """`text` with what stands from `begin` to `end` replaced by `section` (None if no `begin`)."""
+def replace_between(text: str, begin: str, end: str, section: str) -> str:
+    """`text` with what stands from `begin` to `end` (markers included) replaced by `section`,
+    or with `section` appended when `text` has no `begin`."""
     if begin not in text:
-        return None
+        return text.rstrip("\n") + "\n\n" + section + "\n"
     head, rest = text.split(begin, 1)
     return head + section + rest.split(end, 1)[1]
-
-
-def replace_section(text: str, section: str) -> str:
-    """`text` (a results.md) with its verdict section replaced by `section`, or with `section`
-    inserted before its first plot when it has none."""
-    replaced = _replaced(text, BEGIN, END, section)
-    if replaced is not None:
-        return replaced
-    at = text.find("\n![")
-    at = len(text) if at < 0 else at + 1
-    return text[:at] + section + "\n\n" + text[at:]
 
 
 def section_of(text: str, begin: str = BEGIN, end: str = END) -> str | None:
@@ -189,12 +192,3 @@ def index(judged: Sequence[tuple[str, str, Sequence[dict[str, Any]]]]) -> str:
                 figure = f"{_num(v['difference'])} [{_num(low)}, {_num(high)}] ({v['figure']})"
             lines.append(f"| `{name}` | {v['statement']} | {figure} | **{v['verdict']}** |")
     return "\n".join(lines + ["", RULE, INDEX_END])
-
-
-def replace_index(text: str, section: str) -> str:
-    """`text` (the results README) with its verdict index replaced by `section` (appended when
-    it has none)."""
-    replaced = _replaced(text, INDEX_BEGIN, INDEX_END, section)
-    if replaced is not None:
-        return replaced
-    return text.rstrip("\n") + "\n\n" + section + "\n"

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cnnjax import provenance
-from experiments.sweeps import SWEEPS, engine, verdicts
+from experiments.sweeps import SWEEPS, aggregate, engine, figures, page, verdicts
 
 # Small enough for a test: every run of every sweep, one epoch, 2 seeds.
 TINY = {
@@ -35,7 +35,7 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     summaries = engine.run_sweep(sweep, workdir, tiny_data_root, tiny, log.append)
     assert len(summaries) == len(sweep.runs)
     assert sum(" training " in line for line in log) == len(sweep.runs)
-    results = engine.aggregate(sweep, workdir, results_dir, summaries, "cmd", 1.0)
+    results = aggregate.aggregate(sweep, workdir, results_dir, summaries, "cmd", 1.0)
     for f in ["results.md", "results.json", f"{sweep.figures[0]}.png"] + [
         f"{m}.png" for m in sweep.curves
     ]:
@@ -127,9 +127,9 @@ def test_epochs_to_target():
         [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.95}],
         [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.6}],
     ]
-    assert engine.epochs_to(histories, 0.9) == [2, None]
-    assert engine._fmt_epochs([2, None]) == "2 ± 0 (1/2 seeds)"
-    assert engine._fmt_epochs([None, None]) == "not reached (0/2)"
+    assert figures.epochs_to(histories, 0.9) == [2, None]
+    assert page.fmt_epochs([2, None]) == "2 ± 0 (1/2 seeds)"
+    assert page.fmt_epochs([None, None]) == "not reached (0/2)"
 
 
 def test_best_rows_pick_the_highest_mean_per_label():
@@ -139,7 +139,7 @@ def test_best_rows_pick_the_highest_mean_per_label():
         {"run": "b1", "opt": "b", "acc": [0.9, None]},  # a missing seed never wins
         {"run": "b2", "opt": "b", "acc": [0.1, 0.2]},
     ]
-    assert [r["run"] for r in engine.best_rows(rows, "opt", "acc")] == ["a2", "b2"]
+    assert [r["run"] for r in figures.best_rows(rows, "opt", "acc")] == ["a2", "b2"]
 
 
 def test_final_gap_is_last_validation_minus_training_loss():
@@ -147,8 +147,8 @@ def test_final_gap_is_last_validation_minus_training_loss():
         {"epoch": 1, "train_loss": 1.0, "val_loss": 1.5},
         {"epoch": 2, "train_loss": 0.25, "val_loss": 1.0},
     ]
-    assert engine.HISTORY_FIGURES["final_gap"](history) == 0.75
-    assert engine.HISTORY_FIGURES["final_gap"]([{"train_loss": 0.2, "val_loss": None}]) is None
+    assert figures.HISTORY_FIGURES["final_gap"](history) == 0.75
+    assert figures.HISTORY_FIGURES["final_gap"]([{"train_loss": 0.2, "val_loss": None}]) is None
 
 
 def test_a_diverged_run_is_a_result_and_is_not_retrained(tmp_path, monkeypatch):
@@ -210,7 +210,7 @@ def test_a_label_holding_a_pipe_stays_in_its_table_cell():
             "trained_on": "cpu x1, jax 0.10.2",
         }
     ]
-    header, rule, line = engine._table(rows, ["module"], ["acc"]).splitlines()
+    header, rule, line = page.table(rows, ["module"], ["acc"]).splitlines()
     assert line == r"| naive | 1x1 \| 3x3 | 10 | 20 | 0.5000 ± 0.0000 | cpu x1, jax 0.10.2 |"
     assert line.replace(r"\|", "").count("|") == header.count("|") == rule.count("|")
 
@@ -228,9 +228,9 @@ def test_batch_size_same_steps_runs_take_as_many_steps_as_batch_128():
 
 
 def test_a_perfect_accuracy_keeps_the_four_decimals_of_its_column():
-    assert engine._fmt(1.0, 0.0) == "1.0000 ± 0.0000"
-    assert engine._fmt(0.5, 0.01) == "0.5000 ± 0.0100"
-    assert engine._fmt(12.5, 0.25) == "12.5 ± 0.25"
+    assert page.fmt(1.0, 0.0) == "1.0000 ± 0.0000"
+    assert page.fmt(0.5, 0.01) == "0.5000 ± 0.0100"
+    assert page.fmt(12.5, 0.25) == "12.5 ± 0.25"
 
 
 def test_runs_of_different_setups_are_refused_unless_the_sweep_declares_the_mix():
@@ -243,11 +243,11 @@ def test_runs_of_different_setups_are_refused_unless_the_sweep_declares_the_mix(
         "a diverged run": {"diverged": "non-finite at step 3"},  # trained nowhere: not counted
     }
     with pytest.raises(ValueError, match=r"trained on 2 different setups \(cpu x1, jax "):
-        engine.check_one_setup(sweep, summaries)
+        aggregate.check_one_setup(sweep, summaries)
     declared = dataclasses.replace(sweep, mixed_setups="the GPU rows are a speed check")
-    setups = engine.check_one_setup(declared, summaries)
+    setups = aggregate.check_one_setup(declared, summaries)
     assert sorted(map(len, setups.values())) == [1, 1]
     same = {name: {"provenance": record} for name in (r.name for r in sweep.runs)}
-    assert list(engine.check_one_setup(sweep, same).values()) == [[r.name for r in sweep.runs]]
-    assert engine.trained_on({"provenance": gpu}).startswith("NVIDIA H200 x1, jax ")
-    assert engine.trained_on({"device": "cpu", "jax_version": "0.4.1"}) == "cpu, jax 0.4.1"
+    assert list(aggregate.check_one_setup(sweep, same).values()) == [[r.name for r in sweep.runs]]
+    assert aggregate.trained_on({"provenance": gpu}).startswith("NVIDIA H200 x1, jax ")
+    assert aggregate.trained_on({"device": "cpu", "jax_version": "0.4.1"}) == "cpu, jax 0.4.1"

@@ -1,5 +1,6 @@
 """Verdicts computed from per-seed figures by one rule, and the committed ones equal to it."""
 
+import dataclasses
 import json
 import os
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.sweeps import SWEEPS, engine, verdicts
+from experiments.sweeps import SWEEPS, aggregate, overview, verdicts
 from experiments.sweeps.verdicts import Comparison
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -81,25 +82,45 @@ COMMITTED = sorted(
 def test_committed_verdicts_are_those_the_rule_gives_on_the_committed_rows(name):
     sweep, folder = SWEEPS[name].get_sweep(quick=False), os.path.join(RESULTS, name)
     results = json.load(open(os.path.join(folder, "results.json")))
-    expected = json.loads(json.dumps(verdicts.evaluate(sweep.comparisons, results["rows"])))
+    expected = json.loads(json.dumps(aggregate.judge(sweep, results["rows"])))
     hint = f"run: python -m experiments.sweep --sweep={name} --verdicts_only"
     assert results["verdicts"] == expected, hint
     text = open(os.path.join(folder, "results.md")).read()
     assert verdicts.section_of(text) == verdicts.markdown(expected), hint
 
 
+def test_a_comparison_may_name_the_best_row_of_a_label_value():
+    rows = [
+        {"run": "a1", "opt": "a", "acc": [0.60, 0.61, 0.62]},
+        {"run": "a2", "opt": "a", "acc": [0.70, 0.71, 0.72]},
+        {"run": "b1", "opt": "b", "acc": [0.65, 0.66, 0.64]},
+    ]
+    sweep = dataclasses.replace(
+        SWEEPS["lenet"].get_sweep(quick=True),
+        best_by=("opt", "acc"),
+        comparisons=(Comparison("best a beats best b", "best:a", "best:b", figure="acc"),),
+    )
+    [found] = aggregate.judge(sweep, rows)
+    assert found["rows"] == ["a2", "b1"] and found["verdict"] == "yes"
+    assert "`best:a` = `a2`" in verdicts.markdown([found])
+
+
 def test_every_comparison_names_rows_of_its_full_grid():
     for name, module in SWEEPS.items():
         sweep = module.get_sweep(quick=False)
         runs = {run.name for run in sweep.runs}
+        if sweep.best_by:  # "best:<label value>": the best row of that value
+            runs |= {f"best:{run.labels[sweep.best_by[0]]}" for run in sweep.runs}
         figures = set(sweep.figures) | {"epochs_to_target"}
         for c in sweep.comparisons:
             assert {c.run, c.baseline} <= runs, (name, c)
             assert c.figure in figures, (name, c.figure)
 
 
-def test_the_committed_verdict_index_is_the_one_the_results_give():
+def test_the_committed_results_readme_is_the_one_the_results_give():
     readme = open(os.path.join(RESULTS, "README.md")).read()
-    index = engine.verdict_index(RESULTS, SWEEPS)
-    found = verdicts.section_of(readme, verdicts.INDEX_BEGIN, verdicts.INDEX_END)
-    assert found == index, "run: python -m experiments.sweep --sweep=<any> --verdicts_only"
+    hint = "run: python -m experiments.sweep --sweep=<any> --verdicts_only"
+    index = overview.verdict_index(RESULTS, SWEEPS)
+    assert verdicts.section_of(readme, verdicts.INDEX_BEGIN, verdicts.INDEX_END) == index, hint
+    claims = overview.claims(RESULTS, SWEEPS)
+    assert verdicts.section_of(readme, overview.CLAIMS_BEGIN, overview.CLAIMS_END) == claims, hint

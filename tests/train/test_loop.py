@@ -5,6 +5,7 @@ import json
 import os
 import struct
 
+import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from tensorboardX.proto import event_pb2
 
 from cnnjax import provenance
 from cnnjax.config import ConfigError, base_config, validate
-from cnnjax.train import errors, loop, workdir
+from cnnjax.train import errors, loop, trained, workdir
 
 
 def read_events(logdir):
@@ -189,3 +190,25 @@ def test_a_field_added_after_a_run_matches_it_when_it_holds_its_default(tmp_path
     assert loop.run(make_config(epochs=1), str(tmp_path))["test_loss"] == summary["test_loss"]
     enabled = json.loads(make_config(epochs=1, layer_stats__enabled=True).to_json())
     assert workdir.config_differences(saved, enabled) == ["layer_stats.enabled: None -> True"]
+
+
+def test_accumulating_k_steps_trains_as_one_k_times_larger_batch(tmp_path, make_config):
+    """A model without batch norm or dropout: k micro-batches of B images give the mean
+    gradient of the batch of k B images, so the runs' weights and figures agree."""
+    common = {"epochs": 2, "dataset__train_size": 1024, "schedule__name": "cosine"}
+    big = loop.run(make_config(batch_size=128, **common), str(tmp_path / "big"))
+    small = make_config(batch_size=64, optimizer__accumulate_steps=2, **common)
+    accumulated = loop.run(small, str(tmp_path / "acc"))
+    assert accumulated["steps"] == 2 * big["steps"]
+    for key in ("test_accuracy", "test_loss", "final_train_loss"):
+        assert accumulated[key] == pytest.approx(big[key], rel=1e-4), key
+    weights = [
+        trained.load_trained(str(tmp_path / name)).variables["params"] for name in ("big", "acc")
+    ]
+    for a, b in zip(*(jax.tree.leaves(w) for w in weights)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    rates = [
+        [json.loads(x)["learning_rate"] for x in (tmp_path / name / "metrics.jsonl").open()]
+        for name in ("big", "acc")
+    ]
+    assert rates[1] == pytest.approx(rates[0])

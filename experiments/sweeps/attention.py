@@ -22,16 +22,7 @@ ATTENTIONS = {"none": "none", "se": "SE (r=16)", "cbam": "CBAM (r=16, 7x7)", "ec
 
 
 # What the results show, for results.md (every figure a placeholder filled from results.json).
-NOTES = """
-These rows trained on an NVIDIA H200 lent to one session, not on the project's CPU, with a
-cut-down copy of the CIFAR-10 binary release (that machine accepts few files): the first `3000`
-records of each `data_batch_*.bin` and the first `5000` of `test_batch.bin`, so `test_accuracy`
-is over those test images. To rerun on the same data: `head -c $((3000*3073))` of each training
-file and `head -c $((5000*3073))` of the test file into `<dir>/cifar10/cifar-10-batches-bin/`
-(with `batches.meta.txt`), then `CNNJAX_DATA_DIR=<dir> python -m experiments.sweep
---sweep=attention`. Other sweep processes shared that GPU, so the training times are not speed
-figures.
-
+NOTES = common.gpu_cifar_copy("attention") + """
 The cost half of the claim holds by construction: with SE the network has {{count num_params
 resnet20_se}} parameters against {{count num_params resnet20_none}} without attention (a ratio
 of {{ratio num_params resnet20_se resnet20_none}}), with CBAM {{count num_params

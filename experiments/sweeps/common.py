@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 # QUICK: 2 epochs on 2,000 training images, 2 seeds (minutes on 2 CPU cores).
@@ -33,3 +34,19 @@ def small_cnn(**fields: Any) -> dict[str, Any]:
     }
     args = {f"model_args.small_cnn.{k}": v for k, v in {**defaults, **fields}.items()}
     return {"model": "small_cnn", **args}
+
+
+def gpu_cifar_copy(name: str) -> str:
+    """A sweep's notes paragraph for rows trained on a lent GPU with the cut-down CIFAR-10 copy
+    (the project's CPU takes hours for these grids)."""
+    text = (
+        "These rows trained on an NVIDIA H200 lent to one session, not on the project's CPU, "
+        "with a cut-down copy of the CIFAR-10 binary release (that machine accepts few files): "
+        "the first `3000` records of each `data_batch_*.bin` and the first `5000` of "
+        "`test_batch.bin`, so `test_accuracy` is over those test images. To rerun on the same "
+        "data: `head -c $((3000*3073))` of each training file and `head -c $((5000*3073))` of "
+        "the test file into `<dir>/cifar10/cifar-10-batches-bin/` (with `batches.meta.txt`), "
+        f"then `CNNJAX_DATA_DIR=<dir> python -m experiments.sweep --sweep={name}`. Other sweep "
+        "processes shared that GPU, so the training times are not speed figures."
+    )
+    return textwrap.fill(text, 95, break_on_hyphens=False, break_long_words=False) + "\n"

@@ -37,16 +37,7 @@ BLOCKS = {
 
 
 # What the results show, for results.md (every figure a placeholder filled from results.json).
-NOTES = """
-These rows trained on an NVIDIA H200 lent to one session, not on the project's CPU, with a
-cut-down copy of the CIFAR-10 binary release (that machine accepts few files): the first `3000`
-records of each `data_batch_*.bin` and the first `5000` of `test_batch.bin`, so `test_accuracy`
-is over those test images. To rerun on the same data: `head -c $((3000*3073))` of each training
-file and `head -c $((5000*3073))` of the test file into `<dir>/cifar10/cifar-10-batches-bin/`
-(with `batches.meta.txt`), then `CNNJAX_DATA_DIR=<dir> python -m experiments.sweep
---sweep=inception`. Other sweep processes shared that GPU, so the training times are not speed
-figures.
-
+NOTES = common.gpu_cifar_copy("inception") + """
 1x1 reductions make the module much cheaper: the v1 network has {{ratio num_params inception_v1
 inception_naive}} of the naive one's parameters and {{ratio macs inception_v1 inception_naive}}
 of its multiply-accumulates, and it is *more* accurate, not just as accurate ({{points 1}}), so

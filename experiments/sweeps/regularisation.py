@@ -77,16 +77,7 @@ DATASETS = {  # name: (label, base config: the dataset's own recipe)
 
 
 # What the results show, for results.md (every figure a placeholder filled from results.json).
-NOTES = """
-These rows trained on an NVIDIA H200 lent to one session, not on the project's CPU, with a
-cut-down copy of the CIFAR-10 binary release (that machine accepts few files): the first `3000`
-records of each `data_batch_*.bin` and the first `5000` of `test_batch.bin`, so `test_accuracy`
-is over those test images. To rerun on the same data: `head -c $((3000*3073))` of each training
-file and `head -c $((5000*3073))` of the test file into `<dir>/cifar10/cifar-10-batches-bin/`
-(with `batches.meta.txt`), then `CNNJAX_DATA_DIR=<dir> python -m experiments.sweep
---sweep=regularisation`. Other sweep processes shared that GPU, so the training times are not
-speed figures.
-
+NOTES = common.gpu_cifar_copy("regularisation") + """
 On CIFAR-10 every regulariser tried narrows the gap between validation and training loss (the
 verdict table), dropout in the convolutions most ({{diff 4}}), and all together most of all
 ({{diff 6}}). On Fashion-MNIST the weight penalties and dropout narrow it too, but batch norm

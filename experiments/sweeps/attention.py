@@ -23,15 +23,20 @@ ATTENTIONS = {"none": "none", "se": "SE (r=16)", "cbam": "CBAM (r=16, 7x7)", "ec
 
 # What the results show, for results.md (every figure a placeholder filled from results.json).
 NOTES = common.gpu_cifar_copy("attention") + """
-The cost half of the claim holds by construction: with SE the network has {{count num_params
-resnet20_se}} parameters against {{count num_params resnet20_none}} without attention (a ratio
-of {{ratio num_params resnet20_se resnet20_none}}), with CBAM {{count num_params
-resnet20_cbam}} (its 7x7 spatial convolution also adds multiply-accumulates), with ECA {{count
-num_params resnet20_eca}}: one three-tap 1-D convolution per block. The accuracy half is not
-supported at this budget: none of the three separates from the plain ResNet-20 over three seeds
-(SE {{points 1}}, CBAM {{points 2}}, ECA {{points 3}}). ECA's mean is the highest, but its
-interval includes zero. The papers' gains come from long ImageNet trainings of much larger
-ResNets; this short budget may not train the gates to help.
+Every network follows the CIFAR-10 ResNet-20 recipe for `15` epochs on `10000` training images
+of that copy.
+
+The cost half of the claim holds by construction: SE brings the network to
+{{count num_params resnet20_se}} parameters from {{count num_params resnet20_none}} (a ratio of
+{{ratio num_params resnet20_se resnet20_none}}), CBAM to {{count num_params resnet20_cbam}} (its
+7x7 spatial convolution also raises the multiply-accumulates, by a factor of
+{{ratio macs resnet20_cbam resnet20_none}}), ECA to {{count num_params resnet20_eca}}: one
+three-tap 1-D convolution per block. The accuracy half is not supported at this budget: none of
+the three separates from the plain ResNet-20 over {{seeds}} seeds (SE {{points 1}}; CBAM
+{{points 2}}; ECA {{points 3}}). ECA has the highest mean ({{pct test_accuracy resnet20_eca}}
+against {{pct test_accuracy resnet20_none}}) and the lowest training loss, but its interval
+includes zero. The papers' gains come from long ImageNet trainings of much larger ResNets on far
+more data; this short budget may not train the gates to help.
 """
 
 

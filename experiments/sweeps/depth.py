@@ -34,11 +34,14 @@ DEPTHS = (20, 32, 56)
 # What the results show, for results.md (every figure a placeholder filled from results.json).
 NOTES = common.gpu_cifar_copy("depth") + """
 Training accuracy is the running mean over the last epoch in train mode (random crops and flips
-on), as the loop reports it. The degradation problem appears clearly: plain-56 ends with a
-lower training accuracy than plain-20 ({{points 1}}), and ResNet-56 trains far better than
-plain-56 ({{points 3}}). The other half of the paper's figure, a residual network's training
-error falling with depth, is not seen at this budget: ResNet-56 against ResNet-20: {{verdict
-2}} ({{points 2}}); fifteen epochs on a subset are far from the paper's long schedule.
+on), as the loop reports it. The degradation problem appears clearly: the plain network's
+training accuracy falls with depth, from {{pct final_train_accuracy plain20}} (plain-20) through
+{{pct final_train_accuracy plain32}} (plain-32) to {{pct final_train_accuracy plain56}}
+(plain-56; {{points 1}}), and ResNet-56, with the same {{count num_params resnet56}} parameters
+as plain-56, trains far better ({{points 3}}). The other half of the paper's figure, a residual
+network's training error falling with depth, is not seen at this budget: the seeds do not
+separate ResNet-56 from ResNet-20 ({{points 2}}), and fifteen epochs on a training subset are
+far from the paper's long schedule.
 """
 
 

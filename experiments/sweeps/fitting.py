@@ -40,55 +40,63 @@ COMPARISONS = (
 # What the results show, for results.md (figures are placeholders filled from results.json).
 NOTES = """
 **Data and recipe.** Fashion-MNIST from the canonical IDX files of the Debian package
-`dataset-fashion-mnist`: the training split less a held-out validation set (`train_size=0`: all
-`55000` images), or its first `1000` or `5000` images of a fixed shuffle, and the `10000` test
-images for `test_accuracy`. These runs predate per-seed subsets: the seeds of a row share one
-training subset and vary only the initialisation and batch order. SmallCNN with batch norm (one
-3x3 convolution per stage, no dropout, no L2, no augmentation) at three widths: narrow `(4, 8,
-16)` with a `16`-unit head, medium `(32, 64, 128)` / `256`, wide `(96, 192, 384)` / `1024`;
-momentum SGD at lr `0.05`, batch `128`, `20` epochs, cosine decay unless the row says otherwise
-(`plateau`: constant lr, halved after `2` epochs without a better validation loss;
+`dataset-fashion-mnist`: the training split less a held-out validation set (`train_size=0`:
+all `55000` images) or its first `1000` or `5000` images of a fixed shuffle, and the `10000`
+test images for `test_accuracy`. These runs predate per-seed subsets: the seeds of a row share
+one training subset and vary only the initialisation and batch order. SmallCNN with batch norm
+(one 3x3 convolution per stage, no dropout, no L2, no augmentation) at three widths: narrow
+`(4, 8, 16)` with a `16`-unit head, medium `(32, 64, 128)` / `256`, wide `(96, 192, 384)` /
+`1024`; momentum SGD at lr `0.05`, batch `128`, `20` epochs, cosine decay unless the row says
+otherwise (`plateau`: constant lr, halved after `2` epochs without a better validation loss;
 `early_stop`: plus stopping after `4` such epochs and testing the best epoch's parameters).
 `lr_too_high` diverged on the project's CPU within its first steps; a diverged run is a result
 and was not retrained on the GPU. `final_gap` is the last epoch's validation loss minus its
 training loss.
 
-**What it shows.** - Too small a model under-fits: narrow reaches only {{pct
-final_train_accuracy narrow_nall}}   training accuracy on all images and {{pct test_accuracy
-narrow_nall}} test, where medium fits   the same data to {{pct final_train_accuracy
-medium_nall}} and tests at   {{pct test_accuracy medium_nall}} ({{points 1}} in training
-accuracy). Narrow's training and   validation losses stay close (gap {{mean final_gap
-narrow_nall}}) and both still fall slowly   at the last epoch (`learning_curves.png`). - Too
-large a model for its data over-fits: medium on the `1000`- and `5000`-image subsets   reaches
-{{pct final_train_accuracy medium_n1000}} and   {{pct final_train_accuracy medium_n5000}}
-training accuracy against   {{pct test_accuracy medium_n1000}} and {{pct test_accuracy
-medium_n5000}} test (gap   {{mean final_gap medium_n1000}} and {{mean final_gap medium_n5000}},
-against   {{mean final_gap medium_nall}} on all images: {{diff 2}} for the smallest subset). On
-the   `5000`-image subset its validation loss is lowest after the first epochs and climbs
-again,   to {{mean final_val_loss medium_n5000}} at the end, while the training loss keeps
-falling. - More data raises the test accuracy of every width (the table), and more capacity
-pays only   with enough data: with all images wide has the highest mean ({{pct test_accuracy
-wide_nall}}),   with the smallest subset it stays below medium ({{pct test_accuracy
-wide_n1000}} against   {{pct test_accuracy medium_n1000}}) because so few steps do not fit it
-(training accuracy   {{pct final_train_accuracy wide_n1000}}): it under-trains rather than
-over-fits. - A rising validation loss is not falling accuracy: on all images medium's
-validation loss is   lowest after a few epochs and ends at {{mean final_val_loss medium_nall}},
-yet its validation   accuracy goes on rising to the end; the network grows over-confident on
-the images it gets   wrong, and stopping at the validation-loss minimum would have cost
-accuracy here. - Learning rate: `1e-4` barely trains in the budget, {{pct final_train_accuracy
-lr_too_low}}   training and {{pct test_accuracy lr_too_low}} test accuracy with a gap of
-{{mean final_gap lr_too_low}}: it under-fits ({{points 3}} against the cosine run at `0.05`);
-`3.0` makes the loss non-finite within the first steps of every seed. - Schedules (medium, all
-images): a constant rate ends at {{pct test_accuracy schedule_constant}},   cosine decay at
-{{pct test_accuracy schedule_cosine}}, reduce-on-plateau at   {{pct test_accuracy
-schedule_plateau}}, and plateau + early stopping at   {{pct test_accuracy
-schedule_plateau_early_stop}} after   {{mean epochs_run schedule_plateau_early_stop}} epochs
-instead of `20` ({{diff 5}}).   Plateau reduction keeps the validation loss lowest ({{mean
-final_val_loss schedule_plateau}}   against {{mean final_val_loss schedule_cosine}} for cosine
-and   {{mean final_val_loss schedule_constant}} constant). Plateau + early stopping against
-cosine   is {{points 4}}: close on average, but three seeds leave the interval wider than the
-half-point margin, so whether it matches the tuned schedule is {{verdict 4}}; the constant
-rate ends below both.
+**Under-fitting.** Too small a model under-fits: narrow reaches only
+{{pct final_train_accuracy narrow_nall}} training accuracy on all images and
+{{pct test_accuracy narrow_nall}} test, where medium fits the same data to
+{{pct final_train_accuracy medium_nall}} and tests at {{pct test_accuracy medium_nall}} (in
+training accuracy {{points 1}}). Narrow's training and validation losses stay close (gap
+{{mean final_gap narrow_nall}}) and both still fall slowly at the last epoch
+(`learning_curves.png`).
+
+**Over-fitting.** Too large a model for its data over-fits: medium on the `1000`- and
+`5000`-image subsets reaches {{pct final_train_accuracy medium_n1000}} and
+{{pct final_train_accuracy medium_n5000}} training accuracy against
+{{pct test_accuracy medium_n1000}} and {{pct test_accuracy medium_n5000}} test, with gaps of
+{{mean final_gap medium_n1000}} and {{mean final_gap medium_n5000}} against
+{{mean final_gap medium_nall}} on all images (for the smallest subset {{diff 2}}). On the
+`5000`-image subset its validation loss is lowest after the first epochs and climbs again, to
+{{mean final_val_loss medium_n5000}} at the end, while the training loss keeps falling.
+
+**Capacity against data.** More data raises the test accuracy of every width (the table), and
+more capacity pays only with enough data: with all images wide has the highest mean
+({{pct test_accuracy wide_nall}}); with the smallest subset it stays below medium
+({{pct test_accuracy wide_n1000}} against {{pct test_accuracy medium_n1000}}) because so few
+steps do not fit it (training accuracy {{pct final_train_accuracy wide_n1000}}): it
+under-trains rather than over-fits. A rising validation loss is not falling accuracy: on all
+images medium's validation loss is lowest after a few epochs and ends at
+{{mean final_val_loss medium_nall}}, yet its validation accuracy goes on rising to the end; the
+network grows over-confident on the images it gets wrong, and stopping at the validation-loss
+minimum would have cost accuracy here.
+
+**Learning rate and schedule.** `1e-4` barely trains in the budget:
+{{pct final_train_accuracy lr_too_low}} training and {{pct test_accuracy lr_too_low}} test
+accuracy with a gap of {{mean final_gap lr_too_low}}, an under-fit (against the cosine run at
+`0.05`: {{points 3}}); `3.0` makes the loss non-finite within the first steps of every seed. On
+all images, medium with a constant rate ends at {{pct test_accuracy schedule_constant}}, with
+cosine decay at {{pct test_accuracy schedule_cosine}}, with reduce-on-plateau at
+{{pct test_accuracy schedule_plateau}}, and with plateau + early stopping at
+{{pct test_accuracy schedule_plateau_early_stop}} after
+{{mean epochs_run schedule_plateau_early_stop}} epochs instead of `20`, a saving the verdict
+table confirms ({{verdict 5}}). Plateau
+reduction keeps the validation loss lowest ({{mean final_val_loss schedule_plateau}} against
+{{mean final_val_loss schedule_cosine}} for cosine and
+{{mean final_val_loss schedule_constant}} constant). Plateau + early stopping against cosine is
+{{points 4}}: close on average, but over three seeds the interval is wider than the half-point
+margin, so whether it matches the tuned schedule is {{verdict 4}}; the constant rate ends below
+both.
 """
 
 

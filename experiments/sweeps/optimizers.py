@@ -59,7 +59,7 @@ decay `optimizer.rmsprop_decay`); an earlier version of this sweep ran it with m
 mistake. Each optimizer is taken at the learning rate of its best validation accuracy, and the
 best-run table's `lr in grid` column says whether that rate is inside the grid tried.
 
-**What it shows.** Adaptive methods against plain SGD, on the final training loss at equal
+**The verdicts.** Adaptive methods against plain SGD, on the final training loss at equal
 budget: AdaGrad {{verdict 1}}, RMSprop {{verdict 2}}, Adam {{verdict 3}}, AdamW {{verdict 4}}
 (Adam's best run ends at {{value final_train_loss best:adam}} against plain SGD's {{value
 final_train_loss best:sgd}}). Momentum SGD against the Adam family, on test accuracy: momentum

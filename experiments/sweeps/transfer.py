@@ -112,14 +112,25 @@ def _runs(sizes: dict[int, int], source_overrides: dict) -> list[Run]:
 
 # What the results show, for results.md (every figure a placeholder filled from results.json).
 NOTES = """
-Pre-training on classes `0-4` and fine-tuning everything beats training from scratch on classes
-`5-9` at every target-set size, by less as the target set grows ({{points 1}}, {{points 2}},
-{{points 3}}). Freezing the first convolution before fine-tuning is indistinguishable from
-fine-tuning everything at every size (the verdict table), and freezing more layers costs
-accuracy, increasingly with more data (the table's `k2` to `k4` rows): "freezing the first
-layers works best" is not supported. A linear SVM on the frozen penultimate features beats
-scratch with the fewest images ({{points 7}}) but stays well below fine-tuning. These runs
-predate per-seed subsets: the seeds of a row share one target subset.
+Every run trains the CIFAR-10 config's SmallCNN `32-64-128` (batch norm, dropout, L2,
+flip-and-crop augmentation). The source network learns classes `0-4` (airplane to deer) for
+`12` epochs; the target task is classes `5-9` (dog to truck) with `100`, `1000` or all `4500`
+training images per class (`30`, `12` and `6` epochs). "frozen k" keeps the first k weight
+layers of the source network fixed (`k4`: all but the new head); "two-phase" starts from `k4`
+and fine-tunes every layer at a tenth of the learning rate; "linear SVM" fits a linear SVM to
+the source network's penultimate features. These runs predate per-seed subsets: the seeds of a
+row share one target subset.
+
+Pre-training and fine-tuning everything beats scratch at every target size, by less as the
+target set grows (per class `100`: {{points 1}}; `1000`: {{points 2}}; all: {{points 3}}).
+Freezing the first convolution is indistinguishable from fine-tuning everything at every size
+(the verdict table), and each further frozen layer costs accuracy, more so with more data (the
+`k2` to `k4` rows): the generic first layers transfer as they are, the later ones must adapt,
+and what shrinks with more target data is the benefit of pre-training as a whole, not an
+advantage of freezing. The SVM beats scratch with the fewest images ({{points 7}}), but falls
+below it with more target data and stays well below fine-tuning. The two-phase recipe ends
+below plain fine-tuning at every size: its second phase has too few epochs to move the network
+as far.
 """
 
 

@@ -1,4 +1,10 @@
-"""The sweeps: each module defines `get_sweep(quick: bool) -> engine.Sweep`."""
+"""The sweeps: each module defines `get_sweep(quick: bool) -> engine.Sweep`.
+
+The machinery beside them, one job a module: engine (the grid and its running, resumable),
+figures (a run's per-seed figures), verdicts (comparisons judged by one rule), aggregate
+(results.json and plots), page (results.md rendered from results.json) and overview (the
+results README's computed parts); common holds what several sweeps share.
+"""
 
 from experiments.sweeps import (
     activations,

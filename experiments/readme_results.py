@@ -162,10 +162,14 @@ def benchmark(results: dict, name: str) -> str:
         for key, r in tta.items():
             if key == "target":
                 continue
-            seeds = ", ".join(f"{show(x['seconds'])} ({x['epochs']})" for x in r["runs"])
-            lines.append(
-                f"| {key} | {show(r['median_seconds'])} ({r['median_epochs']} epochs) | {seeds} |"
+            seeds = ", ".join(
+                show(x["seconds"]) + ("" if x["seconds"] is None else f" ({x['epochs']})")
+                for x in r["runs"]
             )
+            median = show(r["median_seconds"])
+            if r["median_seconds"] is not None:
+                median += f" ({r['median_epochs']} epochs)"
+            lines.append(f"| {key} | {median} | {seeds} |")
     return "\n".join(lines)
 
 

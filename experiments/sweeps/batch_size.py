@@ -36,9 +36,9 @@ NOTES = """
 images (`--train_size=10000`; the full grid uses all of them and takes hours there), the
 validation images held out as usual and the whole test set for `test_accuracy`. Epochs are the
 sweep's own (`--epochs` is refused: the "same steps" rows differ in epochs by design), so at
-batch `512` an epoch is only a few dozen updates.
+batch `512` an epoch is only a few updates.
 
-**What it shows.** At the same number of epochs with a fixed learning rate, batch `512` reaches
+**The verdicts.** At the same number of epochs with a fixed learning rate, batch `512` reaches
 {{pct test_accuracy b512_fixed_lr}} against batch `128`'s {{pct test_accuracy b128_fixed_lr}}
 ({{points 1}}: {{verdict 1}}); batch `32` reaches {{pct test_accuracy b32_fixed_lr}}. Scaling
 the learning rate linearly brings batch `512` to {{pct test_accuracy b512_scaled_lr}}: within
@@ -46,7 +46,10 @@ half a point of batch `128` is {{verdict 2}} ({{points 2}}). At batch `128`'s nu
 updates, batch `512` (four times the epochs, so four times the images) reaches {{pct
 test_accuracy b512_scaled_lr_same_steps}} ({{verdict 3}}) and batch `32` (a quarter of the
 images) {{pct test_accuracy b32_scaled_lr_same_steps}} ({{verdict 4}}). With so few images an
-epoch holds few large-batch updates, which is where a fixed learning rate hurts most.
+epoch holds few updates at batch `512` (its warm-up alone is one epoch), which is where the
+linear rule is known to break down (Goyal et al. 2017 needed a gradual warm-up for large
+batches); the full grid on all images is the test of the rule at the batch sizes it was stated
+for.
 """
 
 BATCH_SIZES = (32, 128, 512)

@@ -72,6 +72,14 @@ def collect() -> dict[str, Any]:
     return {**code(), "versions": versions(), **machine()}
 
 
+def short_commit(record: dict[str, Any] | None, missing: str = "?") -> str:
+    """A record's commit as '3f2a1bc', '3f2a1bc+dirty' (uncommitted changes), or `missing`."""
+    commit = (record or {}).get("git_commit")
+    if not commit:
+        return missing
+    return commit[:7] + ("+dirty" if record.get("git_dirty") else "")
+
+
 def training_setup(record: dict[str, Any]) -> str:
     """The part of a provenance record that a fair comparison holds fixed, as one label:
     device kind, device count and library versions, e.g. 'cpu x1, jax 0.10.2, jaxlib 0.10.2,

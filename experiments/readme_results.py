@@ -24,7 +24,7 @@ import sys
 
 from absl import flags
 
-from cnnjax import report
+from cnnjax import provenance, report
 from experiments import cli
 
 # name -> (what the row shows, the command that produces the run)
@@ -73,7 +73,7 @@ def row(name: str, summary: dict, config: dict) -> str:
     what, command = MAIN_RUNS[name]
     record = summary.get("provenance") or {}
     versions = record.get("versions") or {}
-    commit = (record.get("git_commit") or "?")[:7] + ("+dirty" if record.get("git_dirty") else "")
+    commit = provenance.short_commit(record)
     where = (
         f"{record.get('device_kind', '?')} x{record.get('device_count', '?')}, "
         f"jax {versions.get('jax', '?')}, {commit}"
@@ -116,7 +116,7 @@ def benchmark(results: dict, name: str) -> str:
     """One benchmark file's figures: throughput against PyTorch, compile seconds with a cold
     and a warm cache, and the wall time to the MNIST target, each where it was measured."""
     m, record = results["machine"], results.get("provenance") or {}
-    commit = (record.get("git_commit") or "?")[:7] + ("+dirty" if record.get("git_dirty") else "")
+    commit = provenance.short_commit(record)
     torch = f", torch {m['torch']} ({m['torch_threads']} threads)" if "torch" in m else ""
     lines = [
         f"Measured by `{results['command']}` on {m['device_kind']} ({m['cpu']}, {m['cores']} "

@@ -35,11 +35,7 @@ def trained_on(summary: dict) -> str:
 
 def code_of(summary: dict) -> str:
     """The commit a run trained from ('3f2a1bc', '3f2a1bc+dirty', or 'not recorded')."""
-    record = summary.get("provenance") or {}
-    commit = record.get("git_commit")
-    if not commit:
-        return "not recorded"
-    return commit[:7] + ("+dirty" if record.get("git_dirty") else "")
+    return provenance.short_commit(summary.get("provenance"), missing="not recorded")
 
 
 def check_one_setup(sweep: Sweep, summaries: dict[str, dict]) -> dict[str, list[str]]:
@@ -134,7 +130,7 @@ def aggregate(
         report.plot_metric_by_run(
             os.path.join(results_dir, f"{metric}.png"), by_run, metric, title=sweep.name
         )
-    plots = [f"{first}.png"] + [f"{m}.png" for m in sweep.curves]
+    plots = page.standard_plots(sweep)
     if sweep.plots is not None:
         plots += sweep.plots(sweep, workdir, results_dir, summaries)
     trained = [s for s in summaries.values() if "diverged" not in s]

@@ -261,6 +261,11 @@ def _provenance_lines(sweep: Sweep, results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def standard_plots(sweep: Sweep) -> list[str]:
+    """The plots every sweep gets: a bar per run of its first figure, then each curve."""
+    return [f"{sweep.figures[0]}.png"] + [f"{m}.png" for m in sweep.curves]
+
+
 def render(sweep: Sweep, results: dict[str, Any]) -> str:
     """The results.md of `results` (a results.json's contents) for `sweep`."""
     rows = results["rows"]
@@ -299,9 +304,7 @@ def render(sweep: Sweep, results: dict[str, Any]) -> str:
         md += [verdicts.markdown(results["verdicts"]), ""]
     if sweep.notes:
         md += ["## What it shows", "", fill(sweep.notes.strip(), sweep, results), ""]
-    plots = results.get("plots") or [f"{sweep.figures[0]}.png"] + [
-        f"{m}.png" for m in sweep.curves
-    ]
+    plots = results.get("plots") or standard_plots(sweep)
     md += [f"![{p}]({p})" for p in plots]
     md += ["", *_provenance_lines(sweep, results), ""]
     return "\n".join(md)

@@ -1,9 +1,16 @@
 """On-device, per-example random image augmentation, jit-compiled, with the semantics of Keras'
-ImageDataGenerator for the geometric transforms.
+ImageDataGenerator for the geometric transforms, and the Inception recipe's random resized crop.
 
 Images are (N, H, W, C) in pixel units (0..255). Each example draws its own parameters from its
 own key (the batch key split N ways), so a given (seed, step) always gives the same batch and a
 resumed run sees the same augmentations. In order:
+
+0. Random resized crop (Szegedy et al. 2015, torchvision's RandomResizedCrop): a box of area
+   a x H W, a ~ U(random_resized_crop, 1), and aspect ratio (width / height) r with
+   log r ~ U(log 3/4, log 4/3), so height h = sqrt(a H W / r) and width w = sqrt(a H W r)
+   (each clipped to the image), at a uniform position inside the image, resampled bilinearly
+   back to H x W: output pixel o = (row, column) samples the input at
+   (top, left) + (o + 1/2) (h / H, w / W) - 1/2.
 
 1. Affine resampling (rotation, shift, shear, zoom), one bilinear interpolation per image
    (dm-pix). In (row, column) coordinates, output pixel o samples the input at
@@ -39,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+RESIZED_CROP_RATIOS = (3 / 4, 4 / 3)  # the box's aspect ratios (width / height), log-uniform
 
 
 def affine_matrix(
@@ -79,6 +87,32 @@ def apply_affine(
     return pix.affine_transform(image.astype(jnp.float32), full, order=1, mode=fill_mode, cval=cval)
 
 
+def resized_crop_box(key: jax.Array, shape: tuple[int, int], min_area: float) -> jax.Array:
+    """(top, left, height, width) in pixels, floats, of a random resized crop's box in an image
+    of `shape` (H, W) (step 0 of the module docstring)."""
+    h, w = shape
+    k_area, k_ratio, k_top, k_left = jax.random.split(key, 4)
+    area = jax.random.uniform(k_area, (), minval=min_area, maxval=1.0) * h * w
+    low, high = (jnp.log(r) for r in RESIZED_CROP_RATIOS)
+    ratio = jnp.exp(jax.random.uniform(k_ratio, (), minval=low, maxval=high))
+    box_h = jnp.clip(jnp.sqrt(area / ratio), 1.0, h)
+    box_w = jnp.clip(jnp.sqrt(area * ratio), 1.0, w)
+    top = jax.random.uniform(k_top, ()) * (h - box_h)
+    left = jax.random.uniform(k_left, ()) * (w - box_w)
+    return jnp.stack([top, left, box_h, box_w])
+
+
+def resized_crop(image: jax.Array, box: jax.Array) -> jax.Array:
+    """image (H, W, C) cropped to box (top, left, height, width) and resampled bilinearly back
+    to H x W (pixel centres aligned); float32 out."""
+    h, w = image.shape[:2]
+    sr, sc = box[2] / h, box[3] / w
+    matrix = jnp.array(
+        [[sr, 0.0, box[0] + 0.5 * sr - 0.5], [0.0, sc, box[1] + 0.5 * sc - 0.5], [0, 0, 1.0]]
+    )
+    return apply_affine(image, matrix, "nearest")
+
+
 def _shift_pixels(key: jax.Array, shift_range: float, size: int) -> jax.Array:
     """A shift drawn from U(-r, r) x size (r < 1: a fraction of the size) or U(-r, r) pixels."""
     scale = size if shift_range < 1 else 1.0
@@ -101,6 +135,7 @@ class Augment:
     brightness: float = 0.0  # max |delta| on [0, 1] pixel values
     contrast: float = 0.0  # contrast factors in [1 - contrast, 1 + contrast]
     saturation: float = 0.0  # saturation factors in [1 - saturation, 1 + saturation] (RGB)
+    random_resized_crop: float = 0.0  # smallest area fraction of the box (0.08: Inception)
 
     def __post_init__(self):
         _check_fill_mode(self.fill_mode)
@@ -116,12 +151,16 @@ class Augment:
 
     @property
     def enabled(self) -> bool:
-        return self.affine or self.colour or self.crop_padding > 0 or self.horizontal_flip
+        geometric = self.affine or self.crop_padding > 0 or self.random_resized_crop > 0
+        return geometric or self.colour or self.horizontal_flip
 
     def _one(self, key: jax.Array, image: jax.Array) -> jax.Array:
         """One example (H, W, C) with its own key."""
         h, w, c = image.shape
         keys = jax.random.split(key, 10)
+        if self.random_resized_crop:  # its own key, leaving the others' draws as they were
+            box = resized_crop_box(jax.random.fold_in(key, 10), (h, w), self.random_resized_crop)
+            image = resized_crop(image, box)
         if self.affine:
             uniform = lambda k, r: jax.random.uniform(k, (), minval=-r, maxval=r)
             matrix = affine_matrix(

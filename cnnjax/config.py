@@ -47,6 +47,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.subset_per_seed = False  # True: each seed its own train_size / per-class subset
     c.dataset.permute_pixels = False  # one fixed pixel permutation (seed split_seed) everywhere
     c.dataset.normalize = "standardize"  # standardize | scale01 | none
+    c.dataset.stratified_val = False  # True: the val_size holdout keeps every class's share
+    # name='folder' (cnnjax.data.folder): data_dir/<class>/<image> or data_dir/train/<class>/...
+    c.dataset.image_size = 64  # pixels: shorter side resized to it, then the centre square
+    c.dataset.color_mode = "auto"  # auto (the mode all images share) | rgb | grayscale
+    c.dataset.skip_bad_images = False  # True: skip unusable files (listed in summary.json)
+    c.dataset.folder_test_fraction = 0.2  # without test/: stratified share held out as test
+    c.dataset.cache_dir = ""  # decoded images; '' -> $CNNJAX_CACHE_DIR or ~/.cache/cnnjax; off
     c.dataset.augment = ml_collections.ConfigDict()
     # cnnjax.augment: every field is one Augment field; ranges of 0 turn transforms off.
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
@@ -61,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.augment.brightness = 0.0  # max |delta| on [0, 1] pixel values
     c.dataset.augment.contrast = 0.0  # contrast factors in [1 - contrast, 1 + contrast]
     c.dataset.augment.saturation = 0.0  # saturation factors in [1 -, 1 + saturation] (RGB)
+    c.dataset.augment.random_resized_crop = 0.0  # min area fraction of the box (0.08: Inception)
 
     c.model = "mlp"  # a name from cnnjax.models.list_models()
     # Constructor fields of every registered model, with their defaults: model_args[<name>] is
@@ -95,6 +103,21 @@ def base_config() -> ml_collections.ConfigDict:
     c.schedule.div_factor = 25.0  # onecycle: initial lr = peak / div_factor
     c.schedule.final_div_factor = 1e4  # onecycle: final lr = initial lr / final_div_factor
 
+    # Mixup and CutMix (cnnjax.mixing): one lam per step, each image paired with the image at
+    # the mirrored position of its batch, the labels' losses blended by lam.
+    c.mixing = ml_collections.ConfigDict()
+    c.mixing.mixup_alpha = 0.0  # lam ~ Beta(alpha, alpha); 0: no mixup (0.2 a common choice)
+    c.mixing.cutmix_alpha = 0.0  # lam ~ Beta(alpha, alpha) for CutMix's box; 0: no CutMix
+    c.mixing.prob = 1.0  # probability that a step mixes its batch
+    c.mixing.switch_prob = 0.5  # both alphas > 0: probability of CutMix rather than mixup
+
+    # An exponential moving average of the weights (params and batch-norm statistics), updated
+    # after every step: ema = decay ema + (1 - decay) w. When on, validation, early stopping,
+    # the test figures and a trained run's model (predict, export, transfer) use the average;
+    # the summary adds the raw weights' test_accuracy_no_ema.
+    c.ema = ml_collections.ConfigDict()
+    c.ema.decay = 0.0  # per step; 0: off (0.999 averages over about the last 1000 steps)
+
     c.loss = ml_collections.ConfigDict()
     c.loss.label_smoothing = 0.0
     c.loss.l1 = 0.0  # coefficient of sum |w|
@@ -126,6 +149,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.transfer.reinit_head = True  # the head starts fresh (new task); False keeps the source's
     c.transfer.freeze_layers = 0  # first k conv/dense layers (forward order) and their norms
 
+    # What TensorBoard shows (cnnjax.train.monitoring), in <workdir>/tensorboard/.
+    c.tensorboard = ml_collections.ConfigDict()
+    c.tensorboard.every_steps = 0  # > 0: also train loss/accuracy every that many steps
+    c.tensorboard.hparams = True  # the config's fields against the final figures (HParams tab)
+    # A jax.profiler trace of num_steps steps from global step first_step into tensorboard/
+    # (TensorBoard's profile plugin, or Perfetto, reads it); nothing when num_steps is 0.
+    c.profile = ml_collections.ConfigDict()
+    c.profile.first_step = 10  # steps after the start, so compilation is not in the trace
+    c.profile.num_steps = 0
+
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 2  # checkpoints kept in <workdir>/checkpoints
 
@@ -143,9 +176,14 @@ def base_config() -> ml_collections.ConfigDict:
 RESUME_INDEPENDENT_FIELDS = (
     "dataset.data_dir",
     "dataset.exact_counts",  # a check only: canonical data reads the same either way
+    "dataset.cache_dir",  # where decoded folder images are kept: the same pixels either way
     "steps_per_sync",
     "compile_cache_dir",
     "num_devices",  # the same numbers within fp32 rounding on any number of devices
+    "tensorboard.every_steps",  # what is shown, not what is trained
+    "tensorboard.hparams",
+    "profile.first_step",
+    "profile.num_steps",
 )
 
 
@@ -204,6 +242,16 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("dataset.train_per_class", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.permute_pixels", lambda v: isinstance(v, bool), "a bool"),
     ("dataset.subset_per_seed", lambda v: isinstance(v, bool), "a bool"),
+    ("dataset.stratified_val", lambda v: isinstance(v, bool), "a bool"),
+    ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1 (pixels)"),
+    (
+        "dataset.color_mode",
+        lambda v: v in data.COLOR_MODES,
+        f"one of {', '.join(data.COLOR_MODES)}",
+    ),
+    ("dataset.skip_bad_images", lambda v: isinstance(v, bool), "a bool"),
+    ("dataset.folder_test_fraction", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("dataset.cache_dir", lambda v: isinstance(v, str), "a string ('off': no cache)"),
     (
         "dataset.normalize",
         lambda v: v in pipeline.NORMALIZATIONS,
@@ -223,7 +271,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ),
     *(
         (f"dataset.augment.{name}", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)")
-        for name in ("zoom_range", "contrast", "saturation")
+        for name in ("zoom_range", "contrast", "saturation", "random_resized_crop")
     ),
     (
         "dataset.augment.fill_mode",
@@ -252,6 +300,11 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("schedule.pct_start", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
     ("schedule.div_factor", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("schedule.final_div_factor", lambda v: _is_num(v) and v > 0, "a number > 0"),
+    ("mixing.mixup_alpha", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("mixing.cutmix_alpha", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("mixing.prob", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("mixing.switch_prob", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("ema.decay", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("loss.label_smoothing", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("loss.l1", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("loss.l2", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
@@ -272,6 +325,10 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("transfer.init_from", lambda v: isinstance(v, str), "a string (a run's workdir)"),
     ("transfer.reinit_head", lambda v: isinstance(v, bool), "a bool"),
     ("transfer.freeze_layers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("tensorboard.every_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("tensorboard.hparams", lambda v: isinstance(v, bool), "a bool"),
+    ("profile.first_step", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("profile.num_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("checkpoint.keep", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("layer_stats.enabled", lambda v: isinstance(v, bool), "a bool"),
     ("layer_stats.probe_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -316,6 +373,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"model_args.{config.model}.{unknown[0]}: model {config.model!r} has no such field; "
             f"its fields are: {', '.join(sorted(known))}"
         )
+    if config.dataset.name == "folder" and not config.dataset.data_dir:
+        raise ConfigError(
+            "dataset.data_dir: dataset.name='folder' needs the root of your image folder "
+            "(ROOT/<class>/<image> or ROOT/train/<class>/<image>)"
+        )
     if config.dataset.train_size and config.dataset.train_per_class:
         raise ConfigError(
             "dataset.train_size and dataset.train_per_class are exclusive: set one of them to 0"
@@ -339,6 +401,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "dataset.val_size must be > 0 when plateau or early_stopping is enabled "
             "(both watch a validation metric)"
         )
+
+
+def ema_decay(config: ml_collections.ConfigDict) -> float:
+    """The run's weight-average decay: config.ema.decay, 0 (off) for a config.json saved
+    before the field existed."""
+    return float(config.ema.decay) if "ema" in config else 0.0
 
 
 def model_overrides(config: ml_collections.ConfigDict) -> dict[str, Any]:

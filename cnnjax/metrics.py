@@ -31,15 +31,52 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def confusion_matrix(predictions: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
-    """C (num_classes, num_classes) int32 of int `predictions` and `labels` of one shape (any)."""
+def confusion_matrix(
+    predictions: jax.Array, labels: jax.Array, num_classes: int, mask: jax.Array | None = None
+) -> jax.Array:
+    """C (num_classes, num_classes) int32 of int `predictions` and `labels` of one shape (any);
+    with `mask` (the same shape, or broadcastable to it), only the elements where it is
+    non-zero count (the padding of an evaluation's last batch does not)."""
     if predictions.shape != labels.shape:
         raise ValueError(
             f"confusion_matrix: predictions {predictions.shape} and labels {labels.shape} differ"
         )
+    cells = num_classes * num_classes
     pairs = labels.reshape(-1) * num_classes + predictions.reshape(-1)
-    counts = jnp.bincount(pairs, length=num_classes * num_classes)
+    if mask is not None:  # masked elements go to an extra bin, dropped below
+        pairs = jnp.where(jnp.broadcast_to(mask, labels.shape).reshape(-1) != 0, pairs, cells)
+    counts = jnp.bincount(pairs, length=cells + 1)[:cells]
     return counts.reshape(num_classes, num_classes).astype(jnp.int32)
+
+
+def per_class_report(confusion: np.ndarray, class_names=None) -> dict[str, list]:
+    """Per-class precision, recall, F1 and support of a classification confusion matrix
+    (C[i, j]: examples of true class i predicted as j), by scikit-learn's
+    `precision_recall_fscore_support` on the (true, predicted) pairs the matrix counts:
+
+        precision_i = C[i, i] / sum_j C[j, i]     recall_i = C[i, i] / sum_j C[i, j]
+        F1_i = 2 precision_i recall_i / (precision_i + recall_i)
+
+    with 0 where a denominator is 0 (a class never predicted, or absent from the labels).
+    Returns {'class_names', 'precision', 'recall', 'f1', 'support'} (lists of floats, ints)."""
+    from sklearn import metrics as sk_metrics  # Imported here: slow to import.
+
+    c = np.asarray(confusion, np.int64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.sum() == 0 or (c < 0).any():
+        raise ValueError(f"per_class_report needs a non-empty (K, K) count matrix, got {c.shape}")
+    k = c.shape[0]
+    true, predicted = np.divmod(np.repeat(np.arange(k * k), c.reshape(-1)), k)
+    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+        true, predicted, labels=np.arange(k), zero_division=0
+    )
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    return {
+        "class_names": names,
+        "precision": [float(v) for v in precision],
+        "recall": [float(v) for v in recall],
+        "f1": [float(v) for v in f1],
+        "support": [int(v) for v in support],
+    }
 
 
 def segmentation_scores(confusion: np.ndarray) -> dict[str, float | list[float]]:

@@ -134,3 +134,39 @@ def test_saturation_needs_rgb_and_bad_fill_mode_is_named():
         augment.Augment(saturation=0.3)(jax.random.PRNGKey(0), batch(channels=1))
     with pytest.raises(ValueError, match="unknown fill_mode 'mirror'; valid: nearest, constant"):
         augment.Augment(fill_mode="mirror")
+
+
+def test_random_resized_crop_resamples_its_box_as_scipy_does():
+    image = np.random.default_rng(0).random((12, 10, 2)).astype(np.float32) * 255
+    for seed in range(4):
+        key = jax.random.PRNGKey(seed)
+        top, left, h, w = np.asarray(augment.resized_crop_box(key, (12, 10), 0.08), np.float64)
+        area = h * w / 120
+        assert 0.08 - 1e-6 <= area <= 1 + 1e-6 and 0 <= top <= 12 - h and 0 <= left <= 10 - w
+        # the box's pixels, by SciPy, pixel centres aligned: row o -> top + (o + 1/2) h/12 - 1/2
+        rows = top + (np.arange(12) + 0.5) * h / 12 - 0.5
+        cols = left + (np.arange(10) + 0.5) * w / 10 - 0.5
+        grid = np.meshgrid(rows, cols, indexing="ij")
+        expected = np.stack(
+            [ndi.map_coordinates(image[..., c], grid, order=1, mode="nearest") for c in (0, 1)],
+            axis=-1,
+        )
+        box = augment.resized_crop_box(key, (12, 10), 0.08)
+        got = np.asarray(augment.resized_crop(jnp.asarray(image), box))
+        np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_random_resized_crop_leaves_the_other_draws_as_they_were():
+    images = jnp.asarray(np.random.default_rng(1).random((4, 8, 8, 1)) * 255, jnp.float32)
+    key = jax.random.PRNGKey(3)
+    flip = augment.Augment(horizontal_flip=True)(key, images)
+    both = augment.Augment(horizontal_flip=True, random_resized_crop=0.999999)
+    # an (almost) full-area box of ratio r != 1 is clipped to the image: not the identity,
+    # but each example is flipped exactly when it was flipped without the crop
+    out = np.asarray(both(key, images))
+    flipped = np.asarray(flip[:, :, 0] != images[:, :, 0]).any(axis=(1, 2))
+    crop_only = np.asarray(augment.Augment(random_resized_crop=0.999999)(key, images))
+    for i in range(4):
+        expected = crop_only[i, :, ::-1] if flipped[i] else crop_only[i]
+        np.testing.assert_allclose(out[i], expected, atol=1e-4)
+    assert both.enabled and not augment.Augment().enabled

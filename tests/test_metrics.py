@@ -46,3 +46,31 @@ def test_sample_scores_at_their_extremes():
     assert collapsed["coverage"] == pytest.approx(1 / k)
     with pytest.raises(ValueError, match="summing to 1"):
         metrics.sample_scores(np.ones((3, 2)))
+
+
+def test_a_masked_confusion_matrix_counts_only_the_real_examples():
+    rng = np.random.default_rng(0)
+    labels, preds = rng.integers(0, 4, 30), rng.integers(0, 4, 30)
+    mask = (rng.random(30) > 0.3).astype(np.float32)
+    c = np.asarray(metrics.confusion_matrix(jnp.asarray(preds), jnp.asarray(labels), 4,
+                                            jnp.asarray(mask)))
+    expected = np.zeros((4, 4), int)
+    for t, p, m in zip(labels, preds, mask):
+        expected[t, p] += int(m)
+    np.testing.assert_array_equal(c, expected)
+
+
+def test_per_class_report_follows_the_definitions():
+    # class 0: 5 right, 1 called 1; class 1: 2 right, 2 called 0; class 2: never predicted.
+    c = np.array([[5, 1, 0], [2, 2, 0], [1, 0, 0]])
+    r = metrics.per_class_report(c, ("a", "b", "c"))
+    assert r["class_names"] == ["a", "b", "c"] and r["support"] == [6, 4, 1]
+    precision, recall = [5 / 8, 2 / 3, 0.0], [5 / 6, 2 / 4, 0.0]
+    np.testing.assert_allclose(r["precision"], precision)
+    np.testing.assert_allclose(r["recall"], recall)
+    f1 = [2 * p * q / (p + q) if p + q else 0.0 for p, q in zip(precision, recall)]
+    np.testing.assert_allclose(r["f1"], f1)
+    # support-weighted recall is the accuracy
+    assert np.dot(r["recall"], r["support"]) / 11 == pytest.approx(np.trace(c) / c.sum())
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.per_class_report(np.zeros((2, 2), int))

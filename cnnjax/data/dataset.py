@@ -45,6 +45,9 @@ class Dataset:
       test: the test split.
       class_names: one name per class; label i is class_names[i].
       source: where it came from: a file or folder path, 'sklearn', or 'tfds:<name>'.
+      val: a validation split the source provides (an image folder's val/), else None.
+      skipped: (path, reason) of the files a reader skipped (image folders with
+        dataset.skip_bad_images), else ().
     """
 
     name: str
@@ -52,9 +55,12 @@ class Dataset:
     test: Split
     class_names: tuple[str, ...]
     source: str
+    val: Split | None = None
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
-        for split_name, split in (("train", self.train), ("test", self.test)):
+        splits = (("train", self.train), ("test", self.test), ("val", self.val))
+        for split_name, split in ((n, s) for n, s in splits if s is not None):
             if split.images.shape[1:] != self.train.images.shape[1:]:
                 raise DataError(
                     f"{self.name} ({self.source}): {split_name} images are "

@@ -3,11 +3,13 @@
 import functools
 import os
 
-from cnnjax.data import cifar, digits, idx, locate, tfds
+from cnnjax.data import cifar, digits, folder, idx, locate, tfds
 from cnnjax.data.dataset import Dataset
 from cnnjax.data.errors import DataError, DataNotFoundError
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse")
+DATASETS = (
+    "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse", "folder"
+)
 
 _READERS = {
     "mnist": functools.partial(idx.load_mnist_dir, name="mnist"),
@@ -24,7 +26,11 @@ def list_datasets() -> list[str]:
 
 
 def load(
-    name: str, data_dir: str | os.PathLike | None = None, *, exact_counts: bool = True
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    exact_counts: bool = True,
+    folder_options: folder.FolderOptions = folder.FolderOptions(),
 ) -> Dataset:
     """Finds and reads a dataset, fully validated.
 
@@ -38,6 +44,8 @@ def load(
         of records (e.g. 10000 per CIFAR-10 batch, 60000 MNIST training
         images); False accepts a copy of another size in the official layout.
         Ignored by 'digits' and by TFDS's prepared copies (read as TFDS built them).
+      folder_options: how to read 'folder', your own images in an ImageFolder layout
+        under data_dir (`cnnjax.data.folder`); ignored by the other names.
     Returns:
       The Dataset: (N, H, W, C) uint8 images and int32 labels per split.
     Raises:
@@ -49,6 +57,10 @@ def load(
         raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if name == "digits":
         return digits.load_digits()
+    if name == "folder":
+        if not data_dir:
+            raise DataError("the folder dataset needs data_dir: the root of your image folder")
+        return folder.load_folder(os.fspath(data_dir), folder_options)
     try:
         path = locate.find(name, data_dir)
     except DataNotFoundError as not_found:

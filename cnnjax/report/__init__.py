@@ -7,12 +7,14 @@ files always match the checkpoint.
 from cnnjax.report.files import (
     format_table,
     read_json,
+    write_hparams,
     write_json,
     write_metrics,
     write_tensorboard,
 )
 from cnnjax.report.plots import (
     plot_bars,
+    plot_confusion,
     plot_curves,
     plot_lines,
     plot_metric_by_run,
@@ -21,6 +23,7 @@ from cnnjax.report.plots import (
 
 __all__ = [
     "read_json",
+    "write_hparams",
     "write_json",
     "write_metrics",
     "write_tensorboard",
@@ -28,6 +31,7 @@ __all__ = [
     "plot_curves",
     "plot_metric_by_run",
     "plot_bars",
+    "plot_confusion",
     "plot_panels",
     "plot_lines",
 ]

@@ -45,8 +45,11 @@ def write_metrics(path: str, history: Iterable[dict[str, Any]]) -> None:
     _atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
 
 
-def write_tensorboard(logdir: str, history: Sequence[dict[str, Any]]) -> None:
-    """Replaces the event files in `logdir` with the history's scalars, one point per epoch.
+def write_tensorboard(
+    logdir: str, history: Sequence[dict[str, Any]], steps: Sequence[dict[str, Any]] = ()
+) -> None:
+    """Replaces the event files in `logdir` with the history's scalars, one point per epoch,
+    and `steps`' records (step, train_loss, train_accuracy) as `step/<name>` at their step.
 
     Written with tensorboardX, so TensorBoard reads them without TensorFlow installed here.
     """
@@ -58,6 +61,23 @@ def write_tensorboard(logdir: str, history: Sequence[dict[str, Any]]) -> None:
             for key in TENSORBOARD_SCALARS:
                 if record.get(key) is not None:
                     writer.add_scalar(key, record[key], global_step=record["epoch"])
+        for record in steps:
+            for key in ("train_loss", "train_accuracy"):
+                writer.add_scalar(f"step/{key}", record[key], global_step=record["step"])
+
+
+def write_hparams(logdir: str, hparams: dict[str, Any], figures: dict[str, float]) -> None:
+    """TensorBoard's HParams tab: the run's config fields (scalars; others as text) against
+    its final figures, in `logdir`/hparams (rewritten)."""
+    folder = os.path.join(logdir, "hparams")
+    for old in glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"), recursive=True):
+        os.remove(old)
+    values = {
+        k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in hparams.items()
+    }
+    metrics = {f"hparam/{k}": v for k, v in figures.items() if isinstance(v, (int, float))}
+    with SummaryWriter(logdir=folder) as writer:
+        writer.add_hparams(values, metrics, name=".")
 
 
 def format_table(rows: Sequence[tuple[str, Any]], title: str = "") -> str:

@@ -173,3 +173,36 @@ def plot_lines(
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_confusion(
+    path: str, confusion: np.ndarray, class_names: Sequence[str], title: str = ""
+) -> None:
+    """A confusion matrix (rows: true class, columns: predicted) drawn by scikit-learn's
+    ConfusionMatrixDisplay, coloured by each row's share (recall on the diagonal) so classes of
+    any size compare; the counts are written in the cells up to 20 classes."""
+    from sklearn import metrics  # Imported here: slow to import.
+
+    counts = np.asarray(confusion)
+    k = counts.shape[0]
+    rows = counts.sum(1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    side = min(16.0, max(5.0, 0.45 * k))
+    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    labels = list(class_names) if k <= 60 else None
+    display = metrics.ConfusionMatrixDisplay(share, display_labels=labels)
+    display.plot(ax=ax, include_values=False, cmap="Blues", colorbar=True,
+                 xticks_rotation="vertical")
+    display.im_.set_clim(0, 1)
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                colour = "white" if share[i, j] > 0.5 else "black"
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color=colour)
+    display.im_.colorbar.set_label("share of the true class")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -11,6 +11,7 @@ used; the skipped ones are then moved aside (never deleted) into `aside_dir`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -66,10 +67,22 @@ def _first_line(error: BaseException, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _arrays(state) -> dict[str, Any]:
+    """The state's array fields as a dict, without `ema`: stored under the field names, as
+    checkpoints have always held a TrainState, so that those written before the EMA existed
+    restore; the EMA, when the state keeps one, is an item of its own."""
+    return {
+        f.name: getattr(state, f.name)
+        for f in dataclasses.fields(state)
+        if f.metadata.get("pytree_node", True) and f.name != "ema"
+    }
+
+
 class Checkpointer:
     """Saves and restores (state, best, loop) at a global step in `directory`.
 
-    state: the TrainState pytree; best: a pytree of the best epoch's variables or None;
+    state: the TrainState (its weight average, if it keeps one, stored as the item "ema");
+    best: a pytree of the best epoch's variables or None;
     loop: a JSON-serialisable dict (epoch counter, history, early-stopping counters, ...).
     aside_dir: where checkpoints that do not restore are moved; None to leave them in place.
     """
@@ -96,16 +109,18 @@ class Checkpointer:
         """Writes the checkpoint of `step`, or raises DiskFullError (keeping the previous ones
         and removing the partial write) when the disk has no room for it."""
         what = f"the checkpoint of step {step}"
-        sums = checksums({"state": state, "best": best}, {"loop": loop})
+        trees = {"state": state.replace(ema=None), "ema": state.ema, "best": best}
+        sums = checksums(trees, {"loop": loop})
         need = _payload_bytes(state, best) + len(json.dumps(loop)) + METADATA_BYTES
         disk.require_free(self.directory, need, what, self.kept)
         items = {
-            "state": ocp.args.StandardSave(state),
+            "state": ocp.args.StandardSave(_arrays(state)),
             "loop": ocp.args.JsonSave(loop),
             "checksums": ocp.args.JsonSave(sums),
         }
-        if best is not None:
-            items["best"] = ocp.args.StandardSave(best)
+        for name in ("ema", "best"):
+            if trees[name] is not None:
+                items[name] = ocp.args.StandardSave(trees[name])
         with disk.guard(what, self.directory, self.kept):
             try:
                 self._manager.save(step, args=ocp.args.Composite(**items), force=True)
@@ -149,24 +164,26 @@ class Checkpointer:
     def _restore_step(self, step: int, state_template, best_template):
         abstract = lambda tree: jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
         items = {
-            "state": ocp.args.StandardRestore(abstract(state_template)),
+            "state": ocp.args.StandardRestore(abstract(_arrays(state_template))),
             "loop": ocp.args.JsonRestore(),
         }
-        if best_template is not None:
-            items["best"] = ocp.args.StandardRestore(abstract(best_template))
+        for name, template in (("ema", state_template.ema), ("best", best_template)):
+            if template is not None:
+                items[name] = ocp.args.StandardRestore(abstract(template))
         has_sums = os.path.isdir(os.path.join(self.directory, str(step), "checksums"))
         if has_sums:  # checkpoints written before checksums existed restore unchecked
             items["checksums"] = ocp.args.JsonRestore()
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-        state, best, loop = restored["state"], restored.get("best"), restored["loop"]
+        state = state_template.replace(**restored["state"], ema=None)
+        ema, best, loop = restored.get("ema"), restored.get("best"), restored["loop"]
         if has_sums:
-            found = checksums({"state": state, "best": best}, {"loop": loop})
+            found = checksums({"state": state, "ema": ema, "best": best}, {"loop": loop})
             bad = sorted(k for k, v in restored["checksums"].items() if found.get(k) != v)
             if bad or found.keys() != restored["checksums"].keys():
                 raise CheckpointError(
                     f"{len(bad)} array(s) differ from their saved CRC-32, first {bad[:1]}"
                 )
-        return state, best if best_template is not None else None, loop
+        return state.replace(ema=ema), best if best_template is not None else None, loop
 
     def _move_aside(self, steps: list[int]) -> None:
         """Moves the folders of `steps` into aside_dir (process 0; the others wait for it)."""

@@ -33,6 +33,10 @@ class RunData:
     num_classes: int
     info: dict[str, Any]
 
+    @property
+    def class_names(self) -> list[str]:
+        return self.info["class_names"]
+
 
 def mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     """A one-axis 'data' mesh over `config.num_devices` devices (0: all), or None for one."""
@@ -79,10 +83,11 @@ def data_splits(config: ml_collections.ConfigDict):
         config.dataset.data_dir or None,
         # a config.json saved before the field existed lacks it
         exact_counts=config.dataset.get("exact_counts", True),
+        folder_options=folder_options(config),
     )
     if config.dataset.classes:
         ds = _select_classes(ds, tuple(config.dataset.classes))
-    train, val = pipeline.holdout(ds.train, config.dataset.val_size, config.dataset.split_seed)
+    train, val = _validation(config, ds)
     if not config.dataset.get("subset_per_seed", False):  # absent from older config.json files
         train = pipeline.subsample(train, config.dataset.train_size, config.dataset.split_seed)
         if config.dataset.train_per_class:
@@ -94,6 +99,39 @@ def data_splits(config: ml_collections.ConfigDict):
         order = pipeline.pixel_permutation(*train.images.shape[1:3], config.dataset.split_seed)
         train, val, test = (pipeline.permute_pixels(x, order) for x in (train, val, test))
     return ds, train, val, test
+
+
+def folder_options(config: ml_collections.ConfigDict) -> data.FolderOptions:
+    """How the config reads an image folder (dataset.name='folder'); the defaults for a
+    config.json saved before these fields existed."""
+    d, default = config.dataset, data.FolderOptions()
+    return data.FolderOptions(
+        image_size=d.get("image_size", default.image_size),
+        color_mode=d.get("color_mode", default.color_mode),
+        skip_bad_images=d.get("skip_bad_images", default.skip_bad_images),
+        test_fraction=d.get("folder_test_fraction", default.test_fraction),
+        split_seed=d.split_seed,
+        cache_dir=d.get("cache_dir", default.cache_dir),
+    )
+
+
+def _validation(config: ml_collections.ConfigDict, ds: data.Dataset):
+    """(train, val): the dataset's own validation split (an image folder's val/), or
+    dataset.val_size examples held out of train (stratified by class with
+    dataset.stratified_val)."""
+    size, seed = config.dataset.val_size, config.dataset.split_seed
+    if ds.val is not None:
+        if size:
+            raise config_lib.ConfigError(
+                f"dataset.val_size={size}: {ds.source} has its own val/ split; set "
+                "dataset.val_size=0 to use it (or move val/ away to hold out from train/)"
+            )
+        return ds.train, ds.val
+    if config.dataset.get("stratified_val", False) and size:
+        return data.stratified_split(
+            ds.train, size, seed, ds.class_names, what="dataset.val_size (stratified_val)"
+        )
+    return pipeline.holdout(ds.train, size, seed)
 
 
 def seed_subset(config: ml_collections.ConfigDict, pool: data.Split, seed: int) -> np.ndarray:
@@ -115,6 +153,7 @@ def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
         ds,
         train=pipeline.select_classes(ds.train, classes),
         test=pipeline.select_classes(ds.test, classes),
+        val=None if ds.val is None else pipeline.select_classes(ds.val, classes),
         class_names=tuple(ds.class_names[c] for c in classes),
     )
 
@@ -142,6 +181,7 @@ def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> 
         "source": ds.source,
         "image_shape": list(train.images.shape[1:]),
         "num_classes": ds.num_classes,
+        "class_names": list(ds.class_names),
         "num_train": num_train,
         "subset_per_seed": bool(config.dataset.subset_per_seed),
         "num_val": len(val),
@@ -151,6 +191,9 @@ def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> 
         "channel_mean": list(normalizer.mean),
         "channel_std": list(normalizer.std),
     }
+    if ds.name == "folder":
+        info["skipped_files"] = len(ds.skipped)
+        info["skipped"] = [{"path": p, "reason": why} for p, why in ds.skipped]
     return RunData(
         put(train.images, mesh),
         put(train.labels, mesh),

@@ -27,6 +27,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from cnnjax.mixing import Mixing
 from cnnjax.pipeline import Augment, Normalizer
 from cnnjax.train import steps
 from cnnjax.train.state import TrainState
@@ -80,6 +81,8 @@ def make_train_step(
     num_replicas: int = 1,
     batch_sharding: jax.sharding.Sharding | None = None,
     compute_dtype: jnp.dtype = jnp.float32,
+    mixing: Mixing = Mixing(),
+    ema_decay: float = 0.0,
 ) -> Callable:
     """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
 
@@ -92,7 +95,9 @@ def make_train_step(
     active)`: state, sums and perms (K, N) carry a leading replica axis, and a replica whose
     `active` entry is False keeps its state and sums. `batch_sharding` splits each gathered
     batch over devices (data parallelism; see the module docstring). `compute_dtype`: see
-    cnnjax.train.steps (mixed precision).
+    cnnjax.train.steps (mixed precision). `mixing`: mixup / CutMix of the normalised batch
+    (cnnjax.mixing), drawn from the step's key like the augmentation. `ema_decay`: the decay
+    of a state's weight average, when it keeps one (`TrainState.ema`).
     """
 
     def step(state: TrainState, sums: EpochSums, images, labels, perm, i):
@@ -103,7 +108,15 @@ def make_train_step(
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
         if augment.enabled:
             x = augment(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1), x)
-        new_state, m = steps.train_step(state, normalizer(x), y, loss_config, compute_dtype)
+        x = normalizer(x)
+        mixed = {}
+        if mixing.enabled:
+            key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 2)
+            x, labels_b, lam = mixing(key, x, y)
+            mixed = {"labels_b": labels_b, "lam": lam}
+        new_state, m = steps.train_step(
+            state, x, y, loss_config, compute_dtype, **mixed, ema_decay=ema_decay
+        )
         sums = {
             "loss_sum": sums["loss_sum"] + m["loss_sum"],
             "penalty_sum": sums["penalty_sum"] + m["penalty"] * m["count"],
@@ -135,25 +148,31 @@ def make_evaluate(
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
 ) -> Callable:
-    """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count'}`
-    over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b). With
+    """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count',
+    'confusion'}` over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b),
+    'confusion' the (C, C) int32 counts of true class i predicted as j. With
     num_replicas K > 1 the state and every output carry a leading replica axis.
     flip_average: average each image's logits with its mirror image's (`steps.eval_step`)."""
 
     def evaluate(state: TrainState, images, labels, mask):
-        def body(total, batch):
+        def batch_sums(batch):
             x, y, m = batch
             if batch_sharding is not None:
                 x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
-            out = steps.eval_step(state, normalizer(x), y, m, compute_dtype, flip_average)
-            return jax.tree.map(jnp.add, total, out), None
+            return steps.eval_step(state, normalizer(x), y, m, compute_dtype, flip_average)
 
-        zero = {"loss_sum": jnp.zeros(()), "correct": jnp.zeros(()), "count": jnp.zeros(())}
+        def body(total, batch):
+            return jax.tree.map(jnp.add, total, batch_sums(batch)), None
+
+        first = jax.tree.map(lambda a: a[0], (images, labels, mask))
+        shapes = jax.eval_shape(batch_sums, first)
+        zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         total, _ = jax.lax.scan(body, zero, (images, labels, mask))
         return {
             "loss": total["loss_sum"] / total["count"],
             "accuracy": total["correct"] / total["count"],
             "count": total["count"],
+            "confusion": total["confusion"],
         }
 
     if num_replicas > 1:

@@ -37,7 +37,16 @@ from tqdm import tqdm
 from cnnjax import config as config_lib
 from cnnjax import layer_stats as layer_stats_lib
 from cnnjax import layers, models, optim, pipeline, provenance, report, runtime, transfer
-from cnnjax.train import data_setup, disk, early_stopping, steps, trained
+from cnnjax.mixing import Mixing
+from cnnjax.train import (
+    class_report,
+    data_setup,
+    disk,
+    early_stopping,
+    monitoring,
+    steps,
+    trained,
+)
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.checkpoint import Checkpointer
@@ -50,9 +59,12 @@ def _host_replicas(tree, num_replicas: int) -> list[dict[str, Any]]:
     """A dict of device values, scalars or with a leading replica axis of length K > 1, as a
     list of K dicts of Python numbers (exact: float32 values are representable as float)."""
     values = jax.device_get(tree)
+    python = lambda a: a.item() if a.ndim == 0 else a.tolist()  # a matrix as nested lists
     if num_replicas == 1:
-        return [{k: np.asarray(v).item() for k, v in values.items()}]
-    return [{k: np.asarray(v)[r].item() for k, v in values.items()} for r in range(num_replicas)]
+        return [{k: python(np.asarray(v)) for k, v in values.items()}]
+    return [
+        {k: python(np.asarray(v)[r]) for k, v in values.items()} for r in range(num_replicas)
+    ]
 
 
 def _select(mask: list[bool], new, old):
@@ -82,6 +94,7 @@ class _RunContext:
     compile_seconds: float
     checkpointer: Checkpointer
     layer_stats: Any  # state -> one layer_stats record per replica; None when off
+    profiler: monitoring.Profiler  # jax.profiler traces of config.profile's steps
     transfer: dict[str, Any]  # init_from, frozen modules and their parameter count
 
     def path(self, name: str) -> str:
@@ -111,10 +124,11 @@ def _fresh_loop_state(num_replicas: int) -> dict[str, Any]:
         "bad_epochs": 0,  # epochs since the best
         "stopped_early": False,
         "diverged_step": None,  # the step whose loss was not finite; the replica stays frozen
+        "steps": [],  # tensorboard.every_steps: records of train loss/accuracy between syncs
     }
     return {
         "epoch": 0,  # completed epochs
-        "replicas": [dict(replica, history=[]) for _ in range(num_replicas)],
+        "replicas": [dict(replica, history=[], steps=[]) for _ in range(num_replicas)],
         "train_seconds": 0.0,
         "partial": None,  # an interrupted epoch's running sums and seconds
     }
@@ -148,8 +162,9 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     input_shape = (1,) + tuple(d.images.shape[1:])
     tx, frozen = run_optimizer(config, model, input_shape, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
+    ema_decay = config_lib.ema_decay(config)
     init = lambda seed: create_train_state(
-        model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape
+        model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape, ema=ema_decay > 0
     )
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
     batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
@@ -186,8 +201,17 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
     dtype = jnp.dtype(config.compute_dtype)
+    mixing = Mixing(**config.mixing.to_dict()) if "mixing" in config else Mixing()
     train_step = epoch_lib.make_train_step(
-        d.normalizer, augment, loss_config, config.batch_size, k, batch_sharding, dtype
+        d.normalizer,
+        augment,
+        loss_config,
+        config.batch_size,
+        k,
+        batch_sharding,
+        dtype,
+        mixing,
+        ema_decay,
     )
     extra = () if k == 1 else (jnp.ones((k,), bool),)
     train_step = train_step.lower(
@@ -202,7 +226,15 @@ def _setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         seeds=seeds,
         mesh=mesh,
         steps_per_epoch=steps_per_epoch,
-        sync_every=config.steps_per_sync or max(1, -(-steps_per_epoch // 10)),
+        sync_every=(
+            config.tensorboard.every_steps
+            or config.steps_per_sync
+            or max(1, -(-steps_per_epoch // 10))
+        ),
+        profiler=monitoring.Profiler(
+            os.path.join(workdir, "tensorboard"), config.profile.first_step,
+            config.profile.num_steps,
+        ),
         learning_rate=functools.partial(optim.learning_rate_after, config, steps_per_epoch),
         train_step=train_step,
         evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype),
@@ -236,7 +268,10 @@ def _transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
         raise config_lib.ConfigError(f"{e} ({source_dir})") from None
     if sharding is not None:
         merged = jax.device_put(merged, sharding)
-    return state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
+    state = state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
+    if state.ema is not None:  # the average starts at the transplanted weights
+        state = state.replace(ema=_snapshot(state))
+    return state
 
 
 def _make_layer_stats(config: ml_collections.ConfigDict, model, d: data_setup.RunData, k: int):
@@ -301,15 +336,28 @@ def _train_epoch(ctx: _RunContext, state, best, loop, signals: list[int], progre
         stop = min(start + ctx.sync_every, spe)
         t = time.perf_counter()
         for i in range(start, stop):
+            ctx.profiler.before(epoch * spe + i)
             state, sums = ctx.train_step(
                 state, sums, d.images, d.labels, perm, jnp.int32(i), *extra
             )
+            ctx.profiler.after(epoch * spe + i, sums)
         jax.block_until_ready(sums)
         seconds += time.perf_counter() - t
         bar.update(stop - start)
+        if ctx.config.tensorboard.every_steps:
+            now = _host_replicas(sums, k)
+            records = monitoring.step_records(epoch * spe + stop, now, partial.get("at_sync"))
+            for rep, record in zip(loop["replicas"], records):
+                if record is not None:
+                    rep.setdefault("steps", []).append(record)
+            partial["at_sync"] = now
         if stop < spe and (signum := agreed(signals)):
             bar.close()
-            loop["partial"] = {"sums": _host_replicas(sums, k), "seconds": seconds}
+            loop["partial"] = {
+                "sums": _host_replicas(sums, k),
+                "seconds": seconds,
+                "at_sync": partial.get("at_sync"),
+            }
             ctx.checkpointer.save(_step(state), state, best, loop)
             raise RunInterrupted(signum, _step(state))
     bar.close()
@@ -366,7 +414,8 @@ def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
         for r, t in enumerate(totals)
     ]
     if ctx.data.val is not None:
-        for record, val in zip(records, _host_replicas(ctx.evaluate(state, *ctx.data.val), k)):
+        evaluated = ctx.evaluate(state.for_evaluation(), *ctx.data.val)
+        for record, val in zip(records, _host_replicas(evaluated, k)):
             if record is not None:
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         if config.plateau.enabled:
@@ -390,7 +439,7 @@ def _end_epoch(ctx: _RunContext, state, best, loop, totals, seconds):
                     rep["bad_epochs"] += 1
                     rep["stopped_early"] = rep["bad_epochs"] >= es.patience
             if any(improved):
-                best = _select(improved, _snapshot(state), best)
+                best = _select(improved, _snapshot(state.for_evaluation()), best)
     if ctx.layer_stats is not None:
         init = loop.get("layer_stats_init") or [None] * k
         for record, stats, at_init in zip(records, ctx.layer_stats(state), init):
@@ -420,7 +469,9 @@ def _write_replica_reports(ctx: _RunContext, loop) -> None:
     for r, rep in enumerate(loop["replicas"]):
         os.makedirs(os.path.dirname(ctx.replica_path(r, "metrics.jsonl")), exist_ok=True)
         report.write_metrics(ctx.replica_path(r, "metrics.jsonl"), rep["history"])
-        report.write_tensorboard(ctx.replica_path(r, "tensorboard"), rep["history"])
+        report.write_tensorboard(
+            ctx.replica_path(r, "tensorboard"), rep["history"], rep.get("steps", ())
+        )
         if rep["history"]:
             title = f"{ctx.config.model} on {ctx.data.info['dataset']}"
             if ctx.num_replicas > 1:
@@ -465,6 +516,8 @@ SEED_STATISTICS = (
     "test_loss",
     "test_accuracy_flip",
     "test_loss_flip",
+    "test_accuracy_no_ema",
+    "test_loss_no_ema",
     "best_val_accuracy",
     "final_train_loss",
     "final_train_accuracy",
@@ -479,10 +532,13 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
     (`per_seed`) and the mean and standard deviation (`<figure>_std`, ddof 1) of
     SEED_STATISTICS over seeds, the means under the figures' own names."""
     es, k = ctx.config.early_stopping, ctx.num_replicas
-    final = state
+    final = state.for_evaluation()  # the weights' average when the run keeps one
     if es.enabled and es.restore_best:
-        final = state.replace(params=best["params"], batch_stats=best["batch_stats"])
+        final = final.replace(params=best["params"], batch_stats=best["batch_stats"])
     tests = _host_replicas(ctx.evaluate(final, *ctx.data.test), k)
+    raw = [None] * k  # with an EMA, the raw weights too
+    if state.ema is not None:
+        raw = _host_replicas(ctx.evaluate(state, *ctx.data.test), k)
     flips = [None] * k
     if ctx.evaluate_flip is not None:
         flips = _host_replicas(ctx.evaluate_flip(final, *ctx.data.test), k)
@@ -496,6 +552,7 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         "model": ctx.config.model,
         "conv_impl": _conv_impl(ctx.config),
         "compute_dtype": ctx.config.compute_dtype,
+        "ema_decay": config_lib.ema_decay(ctx.config),
         "device": str(jax.devices()[0].platform),
         "num_devices": 1 if ctx.mesh is None else ctx.mesh.size,
         "num_processes": jax.process_count(),
@@ -505,7 +562,7 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         **ctx.data.info,
     }
     per_seed = []
-    for seed, rep, test, flip in zip(ctx.seeds, loop["replicas"], tests, flips):
+    for seed, rep, test, flip, no_ema in zip(ctx.seeds, loop["replicas"], tests, flips, raw):
         history = rep["history"]
         last = history[-1] if history else {}  # empty for a replica that diverged in epoch 1
         val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
@@ -524,6 +581,11 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
         )
         if flip is not None:
             per_seed[-1].update(test_accuracy_flip=flip["accuracy"], test_loss_flip=flip["loss"])
+        if no_ema is not None:
+            per_seed[-1].update(
+                test_accuracy_no_ema=no_ema["accuracy"], test_loss_no_ema=no_ema["loss"]
+            )
+        per_seed[-1].update(class_report.seed_report(test["confusion"], ctx.data.class_names))
         if rep.get("diverged_step") is not None:  # its figures are not a result
             per_seed[-1] = {
                 **{key: None for key in per_seed[-1]},
@@ -534,6 +596,8 @@ def _summary(ctx: _RunContext, state, best, loop) -> dict[str, Any]:
     if k == 1:
         return {**per_seed[0], **shared}
     finished = [s for s in per_seed if s.get("diverged_step") is None]
+    if finished:
+        shared["per_class"] = class_report.over_seeds(finished)
     out = {
         "num_seeds": k,
         "seeds": list(ctx.seeds),
@@ -593,7 +657,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
     if progress is None:
         progress = sys.stderr.isatty() and jax.process_index() == 0
     ctx, state = _setup(config, workdir, mesh)
-    best = _snapshot(state) if config.early_stopping.enabled else None
+    best = _snapshot(state.for_evaluation()) if config.early_stopping.enabled else None
     loop = _fresh_loop_state(ctx.num_replicas)
     if ctx.checkpointer.latest_step() is not None:
         state, best, loop = ctx.checkpointer.restore(state, best)
@@ -601,12 +665,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
     elif config.transfer.init_from:  # a resumed run needs only its own checkpoint
         replicated = None if ctx.mesh is None else NamedSharding(ctx.mesh, PartitionSpec())
         state = _transplanted(config, state, ctx.num_replicas, replicated)
-        best = _snapshot(state) if config.early_stopping.enabled else None
+        best = _snapshot(state.for_evaluation()) if config.early_stopping.enabled else None
     if ctx.layer_stats is not None and _step(state) == 0 and "layer_stats_init" not in loop:
         loop["layer_stats_init"] = ctx.layer_stats(state)
     _write_reports(ctx, loop)
 
-    with recorded() as signals:
+    with recorded() as signals, contextlib.closing(ctx.profiler):
         while loop["epoch"] < config.epochs and not _all_stopped(loop):
             state, totals, seconds = _train_epoch(ctx, state, best, loop, signals, progress)
             state, best = _end_epoch(ctx, state, best, loop, totals, seconds)
@@ -620,6 +684,17 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
     if ctx.is_main_process:
         with disk.guard("summary.json", workdir, ctx.checkpointer.kept):
             report.write_json(ctx.path("summary.json"), summary)
+            if config.tensorboard.hparams:
+                fields = workdir_lib.run_identity(workdir_lib.config_json(config))
+                figures = ("test_accuracy", "test_loss", "best_val_accuracy")
+                report.write_hparams(
+                    ctx.path("tensorboard"), fields, {f: summary.get(f) for f in figures}
+                )
+            confusions = [s["confusion_matrix"] for s in summary.get("per_seed", [summary])]
+            if confusions := [c for c in confusions if c is not None]:
+                class_report.write_png(
+                    ctx.path(class_report.PNG), confusions, ctx.data.class_names
+                )
     return summary
 
 

@@ -20,6 +20,9 @@ class TrainState(struct.PyTreeNode):
 
     `rng` never changes: the dropout key of step t is fold_in(rng, t), so a resumed run draws
     the same masks. `plateau.scale` multiplies every optimizer update (reduce-on-plateau).
+    `ema`: None, or with config.ema.decay > 0 the exponential moving average of the weights,
+    {'params', 'batch_stats'}, updated after every step (cnnjax.train.steps) and the variables
+    every evaluation uses (`for_evaluation`).
     """
 
     step: jax.Array
@@ -30,6 +33,15 @@ class TrainState(struct.PyTreeNode):
     rng: jax.Array
     apply_fn: Any = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    ema: Any = None
+
+    def for_evaluation(self) -> "TrainState":
+        """The state whose variables evaluation uses: the EMA's when it keeps one."""
+        if self.ema is None:
+            return self
+        return self.replace(
+            params=self.ema["params"], batch_stats=self.ema["batch_stats"], ema=None
+        )
 
     def variables(self, params=None) -> dict[str, Any]:
         """The variable dict for `apply_fn`: {'params' (default self.params), 'batch_stats' if the
@@ -46,20 +58,24 @@ def create_train_state(
     plateau: optax.GradientTransformation,
     rng: jax.Array,
     input_shape: tuple[int, ...],
+    ema: bool = False,
 ) -> TrainState:
-    """Initialises `model` on zeros of `input_shape` (1, H, W, C) and the optimizer on it."""
+    """Initialises `model` on zeros of `input_shape` (1, H, W, C) and the optimizer on it;
+    with `ema`, the weights' moving average starts at the initial weights."""
     init_key, state_key = jax.random.split(rng)
     variables = model.init(init_key, jnp.zeros(input_shape, jnp.float32), train=False)
     params = variables["params"]
+    batch_stats = variables.get("batch_stats", {})
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        batch_stats=variables.get("batch_stats", {}),
+        batch_stats=batch_stats,
         opt_state=tx.init(params),
         plateau=plateau.init(params),
         rng=state_key,
         apply_fn=model.apply,
         tx=tx,
+        ema={"params": params, "batch_stats": batch_stats} if ema else None,
     )
 
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cnnjax import losses
+from cnnjax import losses, metrics
 from cnnjax.train.state import TrainState
 
 
@@ -50,9 +50,16 @@ def train_step(
     labels: jax.Array,
     loss_config: LossConfig,
     compute_dtype: jnp.dtype = jnp.float32,
+    labels_b: jax.Array | None = None,
+    lam: jax.Array | None = None,
+    ema_decay: float = 0.0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) or (B, H, W)
-    int32; the data loss is the mean over the targets."""
+    int32; the data loss is the mean over the targets. With `labels_b` and `lam` (mixup or
+    CutMix, cnnjax.mixing) each target's loss is lam CE(y) + (1 - lam) CE(y_b), and `correct`
+    counts lam for a prediction of y and 1 - lam for one of y_b. A state keeping an EMA of
+    its weights (`state.ema`) updates it after the step: ema = d ema + (1 - d) w, d =
+    `ema_decay`, for the params and the batch-norm statistics alike."""
     dropout_key = jax.random.fold_in(state.rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else []
 
@@ -67,6 +74,9 @@ def train_step(
         logits = logits.astype(jnp.float32)
         updates = cast_floats(updates, jnp.float32)
         data_loss = losses.cross_entropy(logits, labels, loss_config.label_smoothing)
+        if labels_b is not None:
+            other = losses.cross_entropy(logits, labels_b, loss_config.label_smoothing)
+            data_loss = lam * data_loss + (1 - lam) * other
         penalty = losses.weight_penalty(
             params, loss_config.l1, loss_config.l2, loss_config.penalize
         )
@@ -81,11 +91,19 @@ def train_step(
         batch_stats=updates.get("batch_stats", state.batch_stats),
         opt_state=opt_state,
     )
+    if state.ema is not None:
+        weights = {"params": new_state.params, "batch_stats": new_state.batch_stats}
+        average = lambda e, w: ema_decay * e + (1 - ema_decay) * w
+        new_state = new_state.replace(ema=jax.tree.map(average, state.ema, weights))
     loss_sum = jnp.sum(data_loss)
+    predicted = jnp.argmax(logits, -1)
+    hits = (predicted == labels).astype(jnp.float32)
+    if labels_b is not None:
+        hits = lam * hits + (1 - lam) * (predicted == labels_b)
     metrics = {
         "loss_sum": loss_sum,
         "penalty": penalty,
-        "correct": jnp.sum(jnp.argmax(logits, -1) == labels).astype(jnp.float32),
+        "correct": jnp.sum(hits),
         "count": jnp.asarray(labels.size, jnp.float32),
         "finite": jnp.isfinite(loss_sum + penalty),
     }
@@ -100,8 +118,9 @@ def eval_step(
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
 ) -> dict[str, jax.Array]:
-    """Masked sums of the data loss and of correct predictions over the targets; mask (B,) is 1
-    for real examples (padding of the last batch is 0).
+    """Masked sums of the data loss and of correct predictions over the targets, and the
+    confusion matrix (C, C) int32 (true class i predicted as j); mask (B,) is 1 for real
+    examples (padding of the last batch is 0).
 
     flip_average: test-time augmentation with horizontal flips: the logits are
     (f(x) + f(flip(x))) / 2, flip mirroring the width axis of NHWC images (B, H, W, C)."""
@@ -114,10 +133,12 @@ def eval_step(
         logits = (logits + forward(images[:, :, ::-1]).astype(jnp.float32)) / 2
     data_loss = losses.cross_entropy(logits, labels)
     mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (labels.ndim - 1)), labels.shape)
+    predictions = jnp.argmax(logits, -1)
     return {
         "loss_sum": jnp.sum(data_loss * mask),
-        "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
+        "correct": jnp.sum((predictions == labels) * mask),
         "count": jnp.sum(mask),
+        "confusion": metrics.confusion_matrix(predictions, labels, logits.shape[-1], mask),
     }
 
 

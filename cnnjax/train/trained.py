@@ -58,15 +58,27 @@ class Trained:
 
 
 def restore_variables(
-    workdir: str, config: ml_collections.ConfigDict, num_classes: int, image_shape
+    workdir: str,
+    config: ml_collections.ConfigDict,
+    num_classes: int,
+    image_shape,
+    best: bool = False,
 ) -> dict[str, Any]:
     """The variables ({'params', 'batch_stats'?}, with a leading replica axis for a multi-seed
-    run) of the latest checkpoint in `workdir` of a run of `config`."""
+    run) of the latest checkpoint in `workdir` of a run of `config` (its weights' average with
+    config.ema.decay > 0, the variables it evaluated); with `best`, the best epoch's variables
+    that checkpoint keeps for early stopping (early_stopping.enabled)."""
+    if best and not config.early_stopping.enabled:
+        raise WorkdirError(
+            f"{workdir}: the run kept no best epoch (early_stopping.enabled is False); use its "
+            "latest checkpoint"
+        )
     model = models.create(config.model, num_classes, **config_lib.model_overrides(config))
     shape = (1,) + tuple(image_shape)
     tx, _ = run_optimizer(config, model, shape, 1)  # the state's structure, not its schedule
+    ema = config_lib.ema_decay(config) > 0
     init = lambda seed: create_train_state(
-        model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape
+        model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape, ema=ema
     )
     k = config.num_seeds
     template = jax.eval_shape(init if k == 1 else jax.vmap(init), jnp.arange(k) if k > 1 else 0)
@@ -75,9 +87,14 @@ def restore_variables(
         raise WorkdirError(
             f"no checkpoint in {workdir}/checkpoints: the run has not finished an epoch"
         )
-    state, _, _ = checkpointer.restore(template, None)
+    best_template = None
+    if best:
+        best_template = {"params": template.params, "batch_stats": template.batch_stats}
+    state, best_variables, _ = checkpointer.restore(template, best_template)
     checkpointer.close()
-    return state.variables()
+    if best:
+        return {k: v for k, v in best_variables.items() if k != "batch_stats" or v}
+    return state.for_evaluation().variables()  # the weights' average when the run kept one
 
 
 def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:

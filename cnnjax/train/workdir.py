@@ -33,6 +33,7 @@ RUN_OUTPUTS = (
     "metrics.jsonl",
     "summary.json",
     "curves.png",
+    "confusion_matrix.png",
     "tensorboard",
     "checkpoints",
     "checkpoints_corrupt",  # checkpoints that did not restore, moved aside (train.checkpoint)

@@ -79,9 +79,19 @@ def numbers(workdir):
     return summary, histories
 
 
+def step_records(workdir):
+    """Every replica's per-step records (tensorboard.every_steps) in the latest checkpoint."""
+    ckpt = os.path.join(workdir, "checkpoints")
+    step = max(int(s) for s in os.listdir(ckpt) if s.isdigit())
+    loop = json.load(open(os.path.join(ckpt, str(step), "loop", "metadata")))
+    return [r.get("steps", []) for r in loop["replicas"]]
+
+
 def assert_bit_identical(a, b):
-    """The runs in workdirs `a` and `b` ended with the same figures, history and parameters."""
+    """The runs in workdirs `a` and `b` ended with the same figures, history, per-step
+    records and parameters."""
     assert numbers(a) == numbers(b)
+    assert step_records(a) == step_records(b)
     step_a, params_a = final_params(a)
     step_b, params_b = final_params(b)
     assert step_a == step_b and params_a.keys() == params_b.keys()

@@ -41,13 +41,19 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path, flag, message):
     assert time.perf_counter() - start < 60
 
 
-# Three seeds with reduce-on-plateau and early stopping: every sweep relies on their resume.
+# Three seeds with reduce-on-plateau and early stopping: every sweep relies on their resume;
+# with mixup / CutMix, a weight average (validated and tested on) and per-step records, whose
+# state and draws must resume too.
 SEEDS_PLATEAU_EARLY_STOPPING = (
     "--config.num_seeds=3",
     "--config.plateau.enabled=True",
     "--config.plateau.patience=1",
     "--config.early_stopping.enabled=True",
     "--config.early_stopping.patience=3",
+    "--config.mixing.mixup_alpha=0.2",
+    "--config.mixing.cutmix_alpha=1.0",
+    "--config.ema.decay=0.9",
+    "--config.tensorboard.every_steps=7",
 )
 
 

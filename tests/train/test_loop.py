@@ -63,6 +63,13 @@ def test_run_writes_every_output(tmp_path, make_config):
     assert saved["num_test"] == 360 and saved["num_val"] == 100
     assert len(saved["channel_mean"]) == 1 and saved["channel_std"][0] > 0
     assert saved["provenance"] == json.loads(json.dumps(provenance.collect()))
+    # The per-class report: support-weighted recall is the test accuracy
+    per_class, confusion = saved["per_class"], np.array(saved["confusion_matrix"])
+    assert per_class["class_names"] == [str(d) for d in range(10)] == saved["class_names"]
+    assert confusion.sum() == 360 and per_class["support"] == confusion.sum(1).tolist()
+    weighted = np.dot(per_class["recall"], per_class["support"]) / 360
+    assert weighted == pytest.approx(saved["test_accuracy"])
+    assert (tmp_path / "confusion_matrix.png").exists()
     events = read_events(str(tmp_path / "tensorboard"))
     assert sorted((s, round(v, 5)) for t, s, v in events if t == "val_accuracy") == [
         (r["epoch"], round(r["val_accuracy"], 5)) for r in lines

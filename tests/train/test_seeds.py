@@ -41,6 +41,9 @@ def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, make_config)
     assert summary["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
     saved = json.loads((tmp_path / "seeds" / "summary.json").read_text())
     assert saved["test_accuracy"] == summary["test_accuracy"] and saved["num_seeds"] == 3
+    f1 = np.array([r["per_class"]["f1"] for r in summary["per_seed"]])
+    np.testing.assert_allclose(saved["per_class"]["f1"], f1.mean(0))
+    np.testing.assert_allclose(saved["per_class"]["f1_std"], f1.std(0, ddof=1))
     # The finished run resumes to the same summary (compile time aside).
     again = loop.run(config(seed=5, num_seeds=3), str(tmp_path / "seeds"))
     assert {**again, "compile_seconds": 0} == {**saved, "compile_seconds": 0}

@@ -86,6 +86,10 @@ def test_masked_evaluation_counts_every_example_once():
     assert float(out["count"]) == 10
     assert float(out["loss"]) == pytest.approx(float(full["loss_sum"]) / 10, rel=1e-6)
     assert float(out["accuracy"]) == pytest.approx(float(full["correct"]) / 10)
+    confusion = np.asarray(out["confusion"])  # padding excluded, as from one full batch
+    np.testing.assert_array_equal(confusion, np.asarray(full["confusion"]))
+    assert confusion.sum() == 10 and np.trace(confusion) == float(full["correct"])
+    np.testing.assert_array_equal(confusion.sum(1), np.bincount(labels, minlength=len(confusion)))
 
 
 def test_bfloat16_compute_keeps_float32_params_and_state():

@@ -9,6 +9,7 @@ A comparison is only fair between runs of one device kind and one set of library
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -31,9 +32,14 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+@functools.cache
 def code() -> dict[str, Any]:
-    """The git commit of cnnjax's checkout and whether tracked files differ from it (None for
-    both when cnnjax is not run from a git checkout, e.g. installed from a wheel)."""
+    """The git commit of cnnjax's checkout and whether tracked files differed from it (None
+    for both when cnnjax is not run from a git checkout, e.g. installed from a wheel).
+
+    Read once per process, on the first call, which the runners make at start-up (and
+    `cnnjax.train.run` before it trains): the code a process runs is the code it imported, so
+    a sweep's runs keep the commit it started from while the checkout changes beneath it."""
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
@@ -69,7 +75,7 @@ def machine() -> dict[str, Any]:
 
 def collect() -> dict[str, Any]:
     """code(), versions() and machine() in one record."""
-    return {**code(), "versions": versions(), **machine()}
+    return {**dict(code()), "versions": versions(), **machine()}
 
 
 def short_commit(record: dict[str, Any] | None, missing: str = "?") -> str:

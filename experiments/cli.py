@@ -27,6 +27,8 @@ from absl import app, flags
 from ml_collections import ConfigDict
 from ml_collections.config_flags.config_flags import is_config_flag
 
+from cnnjax import provenance
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_bool(
@@ -194,5 +196,8 @@ sys.excepthook = _excepthook
 
 
 def run(main) -> None:
-    """`absl.app.run(main)`, turning overrides of config fields that do not exist into one line."""
+    """`absl.app.run(main)`, turning overrides of config fields that do not exist into one line.
+    The commit the process runs is read first (`provenance.code`), before anything can change
+    the checkout."""
+    provenance.code()
     app.run(main, flags_parser=_parse_flags)

@@ -31,3 +31,10 @@ def test_training_setup_holds_device_kind_count_and_versions():
     other = {**record, "versions": {**record["versions"], "jaxlib": "0.0.1"}}
     assert provenance.training_setup(other) != label
     assert provenance.training_setup({}) == "?"
+
+
+def test_the_commit_is_read_once_per_process(monkeypatch):
+    first = provenance.code()
+    monkeypatch.setattr(provenance, "_git", lambda *args: "a different commit")
+    assert provenance.code() == first  # a checkout changed under a running sweep
+    assert provenance.collect()["git_commit"] == first["git_commit"]

@@ -638,6 +638,7 @@ def run(
     always stays. RunInterrupted after saving a checkpoint on SIGINT/SIGTERM (agreed on by
     all processes of a multi-process run).
     """
+    provenance.code()  # the commit this process runs, read before it trains (cached)
     config_lib.validate(config)
     mesh = data_setup.mesh(config)
     runtime.enable_compilation_cache(config.compile_cache_dir or None)

@@ -67,15 +67,27 @@ def _first_line(error: BaseException, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _arrays(state) -> dict[str, Any]:
-    """The state's array fields as a dict, without `ema`: stored under the field names, as
-    checkpoints have always held a TrainState, so that those written before the EMA existed
-    restore; the EMA, when the state keeps one, is an item of its own."""
-    return {
+def _keeps_ema(state) -> bool:
+    """Whether `state` is a TrainState-like dataclass with an `ema` field."""
+    return dataclasses.is_dataclass(state) and any(
+        f.name == "ema" for f in dataclasses.fields(state)
+    )
+
+
+def _stored(state):
+    """(the tree stored as the 'state' item, the tree its checksums cover, its EMA or None).
+
+    A TrainState is stored as a dict of its array fields without `ema`, under the field names
+    as checkpoints have always held it, so that those written before the EMA existed restore;
+    its EMA, when it keeps one, is an item of its own. Any other pytree is stored as it is."""
+    if not _keeps_ema(state):
+        return state, state, None
+    arrays = {
         f.name: getattr(state, f.name)
         for f in dataclasses.fields(state)
         if f.metadata.get("pytree_node", True) and f.name != "ema"
     }
+    return arrays, state.replace(ema=None), state.ema
 
 
 class Checkpointer:
@@ -109,12 +121,13 @@ class Checkpointer:
         """Writes the checkpoint of `step`, or raises DiskFullError (keeping the previous ones
         and removing the partial write) when the disk has no room for it."""
         what = f"the checkpoint of step {step}"
-        trees = {"state": state.replace(ema=None), "ema": state.ema, "best": best}
+        arrays, covered, ema = _stored(state)
+        trees = {"state": covered, "ema": ema, "best": best}
         sums = checksums(trees, {"loop": loop})
         need = _payload_bytes(state, best) + len(json.dumps(loop)) + METADATA_BYTES
         disk.require_free(self.directory, need, what, self.kept)
         items = {
-            "state": ocp.args.StandardSave(_arrays(state)),
+            "state": ocp.args.StandardSave(arrays),
             "loop": ocp.args.JsonSave(loop),
             "checksums": ocp.args.JsonSave(sums),
         }
@@ -163,18 +176,21 @@ class Checkpointer:
 
     def _restore_step(self, step: int, state_template, best_template):
         abstract = lambda tree: jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+        arrays, _, ema_template = _stored(state_template)
         items = {
-            "state": ocp.args.StandardRestore(abstract(_arrays(state_template))),
+            "state": ocp.args.StandardRestore(abstract(arrays)),
             "loop": ocp.args.JsonRestore(),
         }
-        for name, template in (("ema", state_template.ema), ("best", best_template)):
+        for name, template in (("ema", ema_template), ("best", best_template)):
             if template is not None:
                 items[name] = ocp.args.StandardRestore(abstract(template))
         has_sums = os.path.isdir(os.path.join(self.directory, str(step), "checksums"))
         if has_sums:  # checkpoints written before checksums existed restore unchecked
             items["checksums"] = ocp.args.JsonRestore()
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-        state = state_template.replace(**restored["state"], ema=None)
+        state = restored["state"]
+        if _keeps_ema(state_template):
+            state = state_template.replace(**state, ema=None)
         ema, best, loop = restored.get("ema"), restored.get("best"), restored["loop"]
         if has_sums:
             found = checksums({"state": state, "ema": ema, "best": best}, {"loop": loop})
@@ -183,7 +199,9 @@ class Checkpointer:
                 raise CheckpointError(
                     f"{len(bad)} array(s) differ from their saved CRC-32, first {bad[:1]}"
                 )
-        return state.replace(ema=ema), best if best_template is not None else None, loop
+        if _keeps_ema(state_template):
+            state = state.replace(ema=ema)
+        return state, best if best_template is not None else None, loop
 
     def _move_aside(self, steps: list[int]) -> None:
         """Moves the folders of `steps` into aside_dir (process 0; the others wait for it)."""

@@ -140,3 +140,43 @@ def test_a_full_disk_while_writing_reports_names_them_and_the_kept_checkpoint(
         f"the disk is full: no space left on device writing the reports in {tmp_path}/w2; no "
         "checkpoint had been written yet."
     )
+
+
+def test_a_train_state_saved_before_the_weight_average_existed_restores(tmp_path):
+    """Checkpoints written before TrainState had its `ema` field (the state saved as Orbax
+    saved that dataclass, checksums over it) restore into today's TrainState."""
+    import jax
+    import optax
+    import orbax.checkpoint as ocp
+    from flax import struct
+
+    from cnnjax import models
+    from cnnjax.train.state import create_train_state
+
+    class OldTrainState(struct.PyTreeNode):  # TrainState's fields before `ema`
+        step: jax.Array
+        params: object
+        batch_stats: object
+        opt_state: object
+        plateau: object
+        rng: jax.Array
+
+    model = models.create("mlp", 3, hidden_sizes=(4,))
+    state = create_train_state(
+        model, optax.sgd(0.1), optax.contrib.reduce_on_plateau(), jax.random.PRNGKey(0), (1, 5)
+    )
+    old = OldTrainState(*(getattr(state, f) for f in OldTrainState.__dataclass_fields__))
+    manager = ocp.CheckpointManager(str(tmp_path / "ckpt"))
+    loop_state = {"epoch": 1}
+    sums = checkpoint.checksums({"state": old, "best": None}, {"loop": loop_state})
+    manager.save(3, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(old), loop=ocp.args.JsonSave(loop_state),
+        checksums=ocp.args.JsonSave(sums),
+    ))
+    manager.wait_until_finished()
+    manager.close()
+    ckpt = checkpoint.Checkpointer(str(tmp_path / "ckpt"), keep=2)
+    restored, _, loop_back = ckpt.restore(state, None)
+    assert loop_back == loop_state and restored.ema is None
+    for a, b in zip(jax.tree.leaves(restored.params), jax.tree.leaves(state.params)):
+        np.testing.assert_array_equal(a, b)

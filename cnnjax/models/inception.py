@@ -14,6 +14,17 @@ batch norm after every conv by default (`batch_norm=False, lrn=True` gives the p
 BN-free network with local response normalisation after the first pool and the 3x3 192 conv;
 `googlenet_2015`). `stem='cifar'` replaces the 7x7/2 conv with a 3x3/1 conv and drops the two
 stem pools, so a 32x32 image reaches the Inception modules at 32x32 (8x8 at stage 5).
+
+Differences from torchvision's `googlenet` that change outputs, so its weights do not load
+as they are (beyond the 5x5 branches, which torchvision makes 3x3):
+- the stem's 7x7/2 conv pads SAME, (2, 3) rows and columns on a 224x224 input, where
+  torchvision pads (3, 3);
+- batch norm uses epsilon 1e-5 (Flax's and PyTorch's default), where torchvision's
+  BasicConv2d sets 1e-3;
+- the pool before stage 5 is the 3x3/2 SAME pool of the others, where torchvision uses a
+  2x2/2 pool (ceil mode); its other 3x3/2 pools (ceil mode, no padding) equal SAME ones on
+  even sizes, as on the 224x224 grid;
+- no auxiliary classifiers and no `transform_input` re-normalisation.
 """
 
 from __future__ import annotations

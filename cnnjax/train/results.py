@@ -1,0 +1,205 @@
+"""What a run reports: metrics.jsonl, TensorBoard and curves.png of every replica after each
+epoch, the log line of an epoch, and the final summary of the test evaluation."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from cnnjax import config as config_lib
+from cnnjax import layers, provenance, report
+from cnnjax.train import class_report, disk
+from cnnjax.train import workdir as workdir_lib
+from cnnjax.train.loop_state import host_replicas, step_of
+from cnnjax.train.setup import RunContext
+from cnnjax.train.state import num_params
+
+
+def write_reports(ctx: RunContext, loop) -> None:
+    """metrics.jsonl, TensorBoard events and curves.png of every replica, rewritten from the
+    whole history (by the main process only)."""
+    if not ctx.is_main_process:
+        return
+    with disk.guard("the reports", ctx.workdir, ctx.checkpointer.kept):
+        _write_replica_reports(ctx, loop)
+
+
+def _write_replica_reports(ctx: RunContext, loop) -> None:
+    for r, rep in enumerate(loop["replicas"]):
+        os.makedirs(os.path.dirname(ctx.replica_path(r, "metrics.jsonl")), exist_ok=True)
+        report.write_metrics(ctx.replica_path(r, "metrics.jsonl"), rep["history"])
+        report.write_tensorboard(
+            ctx.replica_path(r, "tensorboard"), rep["history"], rep.get("steps", ())
+        )
+        if rep["history"]:
+            title = f"{ctx.config.model} on {ctx.data.info['dataset']}"
+            if ctx.num_replicas > 1:
+                title += f", seed {ctx.seeds[r]}"
+            report.plot_curves(ctx.replica_path(r, "curves.png"), rep["history"], title=title)
+
+
+def log_epoch(ctx: RunContext, loop) -> None:
+    es = ctx.config.early_stopping
+    for seed, rep in zip(ctx.seeds, loop["replicas"]):
+        if not rep["history"] or rep["history"][-1]["epoch"] != loop["epoch"]:
+            continue  # stopped early or diverged before this epoch
+        r = rep["history"][-1]
+        logging.info(
+            "epoch %d/%d%s: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
+            "%.0f img/s",
+            r["epoch"],
+            ctx.config.epochs,
+            f" seed {seed}" if ctx.num_replicas > 1 else "",
+            r["train_loss"],
+            r["train_accuracy"],
+            _fmt(r["val_loss"]),
+            _fmt(r["val_accuracy"]),
+            r["learning_rate"],
+            r["epoch_seconds"],
+            r["images_per_second"],
+        )
+        if rep["stopped_early"]:
+            logging.info(
+                "early stopping%s: %s did not improve for %d epochs (best %.4f at epoch %d)",
+                f" seed {seed}" if ctx.num_replicas > 1 else "",
+                es.metric,
+                es.patience,
+                rep["best_value"],
+                rep["best_epoch"],
+            )
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+# Per-seed figures that a multi-seed summary reports as mean and standard deviation.
+SEED_STATISTICS = (
+    "test_accuracy",
+    "test_loss",
+    "test_accuracy_flip",
+    "test_loss_flip",
+    "test_accuracy_no_ema",
+    "test_loss_no_ema",
+    "best_val_accuracy",
+    "final_train_loss",
+    "final_train_accuracy",
+    "epochs_run",
+)
+
+
+def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
+    """Evaluates every replica on the test split (the best epoch's variables if early stopping
+    restores them; also with test-time flips if eval_flip_average) and collects the run's
+    figures; for K > 1 seeds, also each seed's summary
+    (`per_seed`) and the mean and standard deviation (`<figure>_std`, ddof 1) of
+    SEED_STATISTICS over seeds, the means under the figures' own names."""
+    es, k = ctx.config.early_stopping, ctx.num_replicas
+    final = state.for_evaluation()  # the weights' average when the run keeps one
+    if es.enabled and es.restore_best:
+        final = final.replace(params=best["params"], batch_stats=best["batch_stats"])
+    tests = host_replicas(ctx.evaluate(final, *ctx.data.test), k)
+    raw = [None] * k  # with an EMA, the raw weights too
+    if state.ema is not None:
+        raw = host_replicas(ctx.evaluate(state, *ctx.data.test), k)
+    flips = [None] * k
+    if ctx.evaluate_flip is not None:
+        flips = host_replicas(ctx.evaluate_flip(final, *ctx.data.test), k)
+    params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
+    shared = {
+        "train_seconds": loop["train_seconds"],
+        "compile_seconds": ctx.compile_seconds,
+        "num_params": num_params(params_one),
+        **ctx.transfer,
+        "steps": step_of(state),
+        "model": ctx.config.model,
+        "conv_impl": _conv_impl(ctx.config),
+        "compute_dtype": ctx.config.compute_dtype,
+        "ema_decay": config_lib.ema_decay(ctx.config),
+        "device": str(jax.devices()[0].platform),
+        "num_devices": 1 if ctx.mesh is None else ctx.mesh.size,
+        "num_processes": jax.process_count(),
+        "jax_version": jax.__version__,
+        "provenance": provenance.collect(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        **ctx.data.info,
+    }
+    per_seed = []
+    for seed, rep, test, flip, no_ema in zip(ctx.seeds, loop["replicas"], tests, flips, raw):
+        history = rep["history"]
+        last = history[-1] if history else {}  # empty for a replica that diverged in epoch 1
+        val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
+        per_seed.append(
+            {
+                "seed": seed,
+                "test_accuracy": test["accuracy"],
+                "test_loss": test["loss"],
+                "best_val_accuracy": max(val_acc) if val_acc else None,
+                "best_epoch": rep["best_epoch"] if es.enabled else None,
+                "epochs_run": len(history),
+                "stopped_early": rep["stopped_early"],
+                "final_train_loss": last.get("train_loss"),
+                "final_train_accuracy": last.get("train_accuracy"),
+            }
+        )
+        if flip is not None:
+            per_seed[-1].update(test_accuracy_flip=flip["accuracy"], test_loss_flip=flip["loss"])
+        if no_ema is not None:
+            per_seed[-1].update(
+                test_accuracy_no_ema=no_ema["accuracy"], test_loss_no_ema=no_ema["loss"]
+            )
+        per_seed[-1].update(class_report.seed_report(test["confusion"], ctx.data.class_names))
+        if rep.get("diverged_step") is not None:  # its figures are not a result
+            per_seed[-1] = {
+                **{key: None for key in per_seed[-1]},
+                "seed": seed,
+                "epochs_run": len(history),
+                "diverged_step": rep["diverged_step"],
+            }
+    if k == 1:
+        return {**per_seed[0], **shared}
+    finished = [s for s in per_seed if s.get("diverged_step") is None]
+    if finished:
+        shared["per_class"] = class_report.over_seeds(finished)
+    out = {
+        "num_seeds": k,
+        "seeds": list(ctx.seeds),
+        "diverged_seeds": [s["seed"] for s in per_seed if s.get("diverged_step") is not None],
+    }
+    for key in (k for k in SEED_STATISTICS if k in per_seed[0]):  # over the seeds that finished
+        values = [s[key] for s in finished]
+        if not values or any(v is None for v in values):
+            out[key] = out[f"{key}_std"] = None
+        else:
+            std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            out[key], out[f"{key}_std"] = float(np.mean(values)), std
+    return {**out, **shared, "per_seed": per_seed}
+
+
+def _conv_impl(config: ml_collections.ConfigDict) -> str | None:
+    """The convolution implementation the model ran with ('auto' resolved), if it has one."""
+    impl = config_lib.model_overrides(config).get("conv_impl")
+    return None if impl is None else layers.resolve_conv_impl(impl)
+
+
+def write_summary(ctx: RunContext, summary: dict[str, Any]) -> None:
+    """summary.json, the HParams tab (tensorboard.hparams) and confusion_matrix.png of the
+    finished run (by the main process only)."""
+    if not ctx.is_main_process:
+        return
+    with disk.guard("summary.json", ctx.workdir, ctx.checkpointer.kept):
+        report.write_json(ctx.path("summary.json"), summary)
+        if ctx.config.tensorboard.hparams:
+            fields = workdir_lib.run_identity(workdir_lib.config_json(ctx.config))
+            figures = ("test_accuracy", "test_loss", "best_val_accuracy")
+            report.write_hparams(
+                ctx.path("tensorboard"), fields, {f: summary.get(f) for f in figures}
+            )
+        confusions = [s["confusion_matrix"] for s in summary.get("per_seed", [summary])]
+        if confusions := [c for c in confusions if c is not None]:
+            class_report.write_png(ctx.path(class_report.PNG), confusions, ctx.data.class_names)

@@ -1,0 +1,215 @@
+"""A run's fixed context: its data on the devices, its model and state (fresh, or transplanted
+from another run), and its compiled step and evaluation (`setup`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from absl import logging
+from flax import traverse_util
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from cnnjax import config as config_lib
+from cnnjax import layer_stats as layer_stats_lib
+from cnnjax import models, optim, pipeline, transfer
+from cnnjax.mixing import Mixing
+from cnnjax.train import data_setup, monitoring, steps, trained
+from cnnjax.train import epoch as epoch_lib
+from cnnjax.train.checkpoint import Checkpointer
+from cnnjax.train.loop_state import snapshot, zero_sums
+from cnnjax.train.state import create_train_state, num_params, run_optimizer
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What stays fixed during a run: its config, data, compiled functions and outputs."""
+
+    config: ml_collections.ConfigDict
+    workdir: str
+    data: data_setup.RunData
+    seeds: tuple[int, ...]  # one per replica
+    mesh: Mesh | None  # the data-parallel mesh, None on one device
+    steps_per_epoch: int
+    sync_every: int  # steps between host syncs (progress bar, signal checks)
+    learning_rate: Any  # steps made -> the learning rate of the last update (before plateau)
+    train_step: Any  # compiled epoch_lib.make_train_step
+    evaluate: Any  # jitted epoch_lib.make_evaluate
+    evaluate_flip: Any  # the same with flip_average (test-time flips); None unless configured
+    permutation: Any  # epoch -> the epoch's permutation (K, N) or (N,)
+    plateau_update: Any  # (plateau state, value) -> plateau state
+    compile_seconds: float
+    checkpointer: Checkpointer
+    layer_stats: Any  # state -> one layer_stats record per replica; None when off
+    profiler: monitoring.Profiler  # jax.profiler traces of config.profile's steps
+    transfer: dict[str, Any]  # init_from, frozen modules and their parameter count
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.workdir, name)
+
+    @property
+    def num_replicas(self) -> int:
+        return len(self.seeds)
+
+    def replica_path(self, r: int, name: str) -> str:
+        """Where replica r's report `name` goes: the workdir itself for a single seed."""
+        if self.num_replicas == 1:
+            return self.path(name)
+        return os.path.join(self.workdir, f"seed_{self.seeds[r]}", name)
+
+    @property
+    def is_main_process(self) -> bool:
+        return jax.process_index() == 0
+
+
+def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
+    """Loads the data, builds the model and state, compiles the step (data-parallel over
+    `mesh`, if any).
+
+    Returns (RunContext, state)."""
+    seeds = tuple(config.seed + r for r in range(config.num_seeds))
+    d = data_setup.load(config, seeds, mesh)
+    logging.info("data: %s", json.dumps(d.info))
+    steps_per_epoch = d.info["num_train"] // config.batch_size
+    k = len(seeds)
+    model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
+    input_shape = (1,) + tuple(d.images.shape[1:])
+    tx, frozen = run_optimizer(config, model, input_shape, steps_per_epoch)
+    plateau_tx = optim.make_plateau(config)
+    ema_decay = config_lib.ema_decay(config)
+    init = lambda seed: create_train_state(
+        model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape, ema=ema_decay > 0
+    )
+    replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
+    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
+    if k == 1:
+        state = jax.jit(init, out_shardings=replicated)(config.seed)
+    else:
+        state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
+    state = state.replace(apply_fn=transfer.frozen_apply(model.apply, frozen))
+    params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
+    logging.info("model %s: %d parameters", config.model, num_params(params_one))
+    flat = traverse_util.flatten_dict(params_one)
+    frozen_one = [v for key, v in flat.items() if key[:-1] in frozen]
+    transfer_info = {
+        "init_from": config.transfer.init_from or None,
+        "frozen_modules": ["/".join(m) for m in frozen],
+        "frozen_params": num_params(frozen_one),
+    }
+
+    loss_config = steps.LossConfig(
+        config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
+    )
+    augment = pipeline.Augment(**config.dataset.augment.to_dict())
+    n = d.info["num_train"]
+    if k == 1:
+        order = lambda e: pipeline.epoch_permutation(config.seed, e, n)
+    else:
+        perms = jax.vmap(pipeline.epoch_permutation, in_axes=(0, None, None))
+        order = lambda e: perms(jnp.asarray(seeds), e, n)
+    if d.subsets is None:
+        perm_fn = jax.jit(order)
+    else:  # the epoch's order of each seed's own subset, as indices into the pool
+        perm_fn = jax.jit(lambda e: jnp.take_along_axis(d.subsets, order(e), axis=-1))
+    if replicated is not None:
+        perm_fn = jax.jit(perm_fn, out_shardings=replicated)
+    t0 = time.perf_counter()
+    dtype = jnp.dtype(config.compute_dtype)
+    mixing = Mixing(**config.mixing.to_dict()) if "mixing" in config else Mixing()
+    train_step = epoch_lib.make_train_step(
+        d.normalizer,
+        augment,
+        loss_config,
+        config.batch_size,
+        k,
+        batch_sharding,
+        dtype,
+        mixing,
+        ema_decay,
+    )
+    extra = () if k == 1 else (jnp.ones((k,), bool),)
+    train_step = train_step.lower(
+        state, zero_sums(k, replicated), d.images, d.labels, perm_fn(0), jnp.int32(0), *extra
+    ).compile()
+    compile_seconds = time.perf_counter() - t0
+    plateau_update = lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]
+    ctx = RunContext(
+        config=config,
+        workdir=workdir,
+        data=d,
+        seeds=seeds,
+        mesh=mesh,
+        steps_per_epoch=steps_per_epoch,
+        sync_every=(
+            config.tensorboard.every_steps
+            or config.steps_per_sync
+            or max(1, -(-steps_per_epoch // 10))
+        ),
+        profiler=monitoring.Profiler(
+            os.path.join(workdir, "tensorboard"),
+            config.profile.first_step,
+            config.profile.num_steps,
+        ),
+        learning_rate=functools.partial(optim.learning_rate_after, config, steps_per_epoch),
+        train_step=train_step,
+        evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype),
+        evaluate_flip=(
+            epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype, flip_average=True)
+            if config.eval_flip_average
+            else None
+        ),
+        permutation=perm_fn,
+        plateau_update=jax.jit(plateau_update if k == 1 else jax.vmap(plateau_update)),
+        compile_seconds=compile_seconds,
+        checkpointer=Checkpointer(
+            os.path.join(workdir, "checkpoints"),
+            config.checkpoint.keep,
+            aside_dir=os.path.join(workdir, "checkpoints_corrupt"),
+        ),
+        layer_stats=_make_layer_stats(config, model, d, k),
+        transfer=transfer_info,
+    )
+    return ctx, state
+
+
+def transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
+    """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer):
+    replica r starts from the source's replica r mod its number of seeds."""
+    source_dir = config.transfer.init_from
+    _, _, source = trained.source_variables(source_dir, k)
+    try:
+        merged = transfer.transplant(state.variables(), source, config.transfer.reinit_head)
+    except transfer.TransferError as e:
+        raise config_lib.ConfigError(f"{e} ({source_dir})") from None
+    if sharding is not None:
+        merged = jax.device_put(merged, sharding)
+    state = state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
+    if state.ema is not None:  # the average starts at the transplanted weights
+        state = state.replace(ema=snapshot(state))
+    return state
+
+
+def _make_layer_stats(config: ml_collections.ConfigDict, model, d: data_setup.RunData, k: int):
+    """state -> [per-replica cnnjax.layer_stats record] on the probe batch, or None when off."""
+    if not config.layer_stats.enabled:
+        return None
+    n = min(config.layer_stats.probe_size, len(d.labels))
+    images, labels = d.normalizer(d.images[:n]), d.labels[:n]
+    key = jax.random.PRNGKey(config.seed)  # the probe's dropout key, the same at every epoch
+    measure = layer_stats_lib.Measure(model.apply)
+    one = lambda state: measure(state.variables(), images, labels, key)
+    compiled = jax.jit(one if k == 1 else epoch_lib.map_replicas(one, (0,), k))
+
+    def records(state) -> list[dict[str, Any]]:
+        stats = jax.device_get(compiled(state))
+        per_replica = [stats] if k == 1 else [jax.tree.map(lambda a: a[r], stats) for r in range(k)]
+        return [layer_stats_lib.to_record(measure.layout, s) for s in per_replica]
+
+    return records

@@ -1,7 +1,7 @@
 r"""Writes a named dataset out as an image folder of PNG files:
 `python -m experiments.write_image_folder --dataset=digits --out=/tmp/digits_folder`.
 
-The layout is the folder dataset's split layout (cnnjax.data.folder_scan), one folder per
+The layout is the folder dataset's split layout (cnnjax.data.folder_write), one folder per
 class named after the class, the files numbered in the dataset's order:
 
     OUT/train/<class>/00000.png ...   OUT/test/<class>/00000.png ...
@@ -23,9 +23,9 @@ import os
 import sys
 
 from absl import flags
-from PIL import Image
 
 from cnnjax import data
+from cnnjax.data.folder_write import write_image_folder
 from experiments import cli
 
 FLAGS = flags.FLAGS
@@ -37,29 +37,6 @@ flags.DEFINE_string("data_dir", None, "Folder with the dataset files.")
 flags.DEFINE_integer("limit", 0, "Images per split at most (0: all).", lower_bound=0)
 
 
-def folder_name(class_name: str) -> str:
-    """A class name as a folder name (path separators replaced)."""
-    return class_name.replace(os.sep, "_").replace("/", "_") or "_"
-
-
-def write(ds: data.Dataset, out: str, limit: int = 0) -> dict[str, int]:
-    """Writes ds's train and test splits under `out`; returns the images written per split."""
-    names = [folder_name(c) for c in ds.class_names]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{ds.name}: class names that collide as folder names: {names}")
-    written = {}
-    for split_name, split in (("train", ds.train), ("test", ds.test)):
-        n = len(split) if not limit else min(limit, len(split))
-        for name in names:
-            os.makedirs(os.path.join(out, split_name, name), exist_ok=True)
-        for i in range(n):
-            pixels = split.images[i]
-            image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-            image.save(os.path.join(out, split_name, names[split.labels[i]], f"{i:05d}.png"))
-        written[split_name] = n
-    return written
-
-
 def main(argv):
     del argv
     if os.path.exists(FLAGS.out) and os.listdir(FLAGS.out):
@@ -68,7 +45,7 @@ def main(argv):
         ds = data.load(FLAGS.dataset, FLAGS.data_dir)
     except data.DataError as e:
         sys.exit(f"error: {e}")
-    written = write(ds, FLAGS.out, FLAGS.limit)
+    written = write_image_folder(ds, FLAGS.out, FLAGS.limit)
     size = "x".join(map(str, ds.train.images.shape[1:3]))
     print(
         f"{FLAGS.out}: {written['train']} train + {written['test']} test {size} PNG images of "

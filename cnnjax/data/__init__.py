@@ -14,6 +14,7 @@ and `folder` for your own images.
 from cnnjax.data.dataset import Dataset, Split
 from cnnjax.data.errors import DataError, DataNotFoundError
 from cnnjax.data.folder import FolderOptions, load_folder
+from cnnjax.data.folder_write import write_image_folder
 from cnnjax.data.images import COLOR_MODES
 from cnnjax.data.registry import DATASETS, list_datasets, load
 from cnnjax.data.stratify import stratified_split
@@ -30,4 +31,5 @@ __all__ = [
     "load",
     "load_folder",
     "stratified_split",
+    "write_image_folder",
 ]

@@ -228,10 +228,10 @@ def test_a_stratified_validation_holdout_keeps_every_class_share(make_config):
 
 
 def test_a_dataset_written_as_a_folder_reads_back_pixel_for_pixel(tmp_path):
-    from experiments import write_image_folder
+    from cnnjax.data.folder_write import write_image_folder
 
     digits = data.load("digits")
-    written = write_image_folder.write(digits, str(tmp_path / "digits"), limit=50)
+    written = write_image_folder(digits, str(tmp_path / "digits"), limit=50)
     assert written == {"train": 50, "test": 50}
     ds = data.load(
         "folder",

@@ -46,25 +46,24 @@ class Mixing:
         lam a scalar float32 (1.0 when this step does not mix)."""
         k_mix, k_switch, k_mixup, k_cutmix, k_box = jax.random.split(key, 5)
         partner, labels_b = images[::-1], labels[::-1]
-        mixup_lam = _beta(k_mixup, self.mixup_alpha)
-        cut_lam, box = cutmix_box(k_box, images.shape[1:3], _beta(k_cutmix, self.cutmix_alpha))
-        if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
+        candidates = []  # (lam, mixed images) of each kind of mixing that is on
+        if self.mixup_alpha > 0:
+            lam = jax.random.beta(k_mixup, self.mixup_alpha, self.mixup_alpha)
+            candidates.append((lam, lam * images + (1 - lam) * partner))
+        if self.cutmix_alpha > 0:
+            drawn = jax.random.beta(k_cutmix, self.cutmix_alpha, self.cutmix_alpha)
+            lam, box = cutmix_box(k_box, images.shape[1:3], drawn)
+            candidates.append((lam, jnp.where(box[None, :, :, None], partner, images)))
+        if not candidates:  # both alphas 0: nothing to mix
+            return images, labels_b, jnp.ones((), jnp.float32)
+        lam, mixed = candidates[0]
+        if len(candidates) == 2:  # both on: CutMix with probability switch_prob
             use_cutmix = jax.random.bernoulli(k_switch, self.switch_prob)
-        else:
-            use_cutmix = jnp.asarray(self.cutmix_alpha > 0)
+            lam = jnp.where(use_cutmix, candidates[1][0], lam)
+            mixed = jnp.where(use_cutmix, candidates[1][1], mixed)
         mixes = jax.random.bernoulli(k_mix, self.prob)
-        lam = jnp.where(mixes, jnp.where(use_cutmix, cut_lam, mixup_lam), 1.0)
-        blended = mixup_lam * images + (1 - mixup_lam) * partner
-        pasted = jnp.where(box[None, :, :, None], partner, images)
-        mixed = jnp.where(mixes, jnp.where(use_cutmix, pasted, blended), images)
-        return mixed, labels_b, lam.astype(jnp.float32)
-
-
-def _beta(key: jax.Array, alpha: float) -> jax.Array:
-    """lam ~ Beta(alpha, alpha), or 1.0 when alpha is 0 (that kind of mixing is off)."""
-    if alpha <= 0:
-        return jnp.ones((), jnp.float32)
-    return jax.random.beta(key, alpha, alpha).astype(jnp.float32)
+        lam = jnp.where(mixes, lam, 1.0).astype(jnp.float32)
+        return jnp.where(mixes, mixed, images), labels_b, lam
 
 
 def cutmix_box(key: jax.Array, shape: tuple[int, int], lam: jax.Array):

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from PIL import Image
 
 from cnnjax import config as config_lib
 from cnnjax import data, models, pipeline, report
@@ -103,10 +102,7 @@ class Predictor:
     ) -> "Predictor":
         """The run in `workdir`: its latest checkpoint, or with `best` the best epoch's
         variables (early stopping); replica `replica` of a multi-seed run."""
-        path = os.path.join(workdir, "config.json")
-        if not os.path.isfile(path):
-            raise WorkdirError(f"{path} not found: {workdir} is not a cnnjax run folder")
-        config = ml_collections.ConfigDict(report.read_json(path))
+        config = trained.run_config(workdir)
         if not 0 <= replica < config.num_seeds:
             raise WorkdirError(
                 f"replica={replica}: the run in {workdir} trained {config.num_seeds} seed(s)"
@@ -114,10 +110,8 @@ class Predictor:
         facts = _facts(workdir, config)
         shape = tuple(facts["image_shape"])
         variables = trained.restore_variables(
-            workdir, config, facts["num_classes"], shape, best=best
+            workdir, config, facts["num_classes"], shape, best=best, replica=replica
         )
-        if config.num_seeds > 1:
-            variables = jax.tree.map(lambda a: a[replica], variables)
         model = models.create(
             config.model, facts["num_classes"], **config_lib.model_overrides(config)
         )
@@ -131,9 +125,7 @@ class Predictor:
     def _check(self, path: str) -> None:
         """Raises PredictError if the file is not an image this run takes as it is."""
         try:
-            family = images_lib.mode_family(path)
-            with Image.open(path) as image:
-                size = image.size
+            family, size = images_lib.header(path)
         except images_lib.BadImage as e:
             raise PredictError(f"{path}: {e}") from e
         h, w, _ = self.image_shape

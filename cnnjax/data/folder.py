@@ -78,7 +78,7 @@ def _families(listing: Listing) -> list[str | images.BadImage]:
 
     def one(rel):
         try:
-            return images.mode_family(os.path.join(listing.root, rel))
+            return images.header(os.path.join(listing.root, rel))[0]
         except images.BadImage as e:
             return e
 

@@ -32,20 +32,21 @@ def is_image_name(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
-def mode_family(path: str) -> str:
-    """'grayscale' or 'rgb': the family of the file's Pillow mode, read from its header only.
-    Raises BadImage if Pillow cannot identify the file as an image."""
+def header(path: str) -> tuple[str, tuple[int, int]]:
+    """(mode family, (width, height)) of an image file, read from its header only: the family
+    of its Pillow mode, 'grayscale' or 'rgb'. Raises BadImage if Pillow cannot identify the
+    file as an image."""
     try:
         with Image.open(path) as image:
-            return "grayscale" if image.mode in GREY_MODES else "rgb"
+            return ("grayscale" if image.mode in GREY_MODES else "rgb"), image.size
     except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
         raise BadImage(f"not a readable image ({_reason(e)})") from e
 
 
 def decode(path: str, size: int, color_mode: str) -> np.ndarray:
     """The image at `path` as (size, size, C) uint8: C = 1 for 'grayscale', 3 for 'rgb'
-    (other modes converted: alpha dropped, palettes expanded, 16-bit grey scaled by
-    Pillow's conversion), shorter side resized to `size`, centre crop.
+    (other modes converted: alpha dropped, palettes expanded, 16-bit grey to its top byte),
+    shorter side resized to `size`, centre crop.
     Raises BadImage for an unreadable or truncated file."""
     if color_mode not in ("rgb", "grayscale"):
         raise ValueError(f"color_mode must be 'rgb' or 'grayscale', got {color_mode!r}")

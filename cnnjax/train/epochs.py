@@ -51,6 +51,7 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
             sums = jax.device_put(sums, replicated)
     extra = () if k == 1 else (jnp.asarray([is_training(r) for r in loop["replicas"]]),)
     seconds = partial.get("seconds", 0.0)
+    at_sync = partial.get("sums")  # the running sums at the last sync (an interruption's)
     first = step_of(state) - epoch * spe
     bar = tqdm(
         total=spe,
@@ -74,18 +75,14 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
         bar.update(stop - start)
         if ctx.config.tensorboard.every_steps:
             now = host_replicas(sums, k)
-            records = monitoring.step_records(epoch * spe + stop, now, partial.get("at_sync"))
+            records = monitoring.step_records(epoch * spe + stop, now, at_sync)
             for rep, record in zip(loop["replicas"], records):
                 if record is not None:
                     rep.setdefault("steps", []).append(record)
-            partial["at_sync"] = now
+            at_sync = now
         if stop < spe and (signum := agreed(signals)):
             bar.close()
-            loop["partial"] = {
-                "sums": host_replicas(sums, k),
-                "seconds": seconds,
-                "at_sync": partial.get("at_sync"),
-            }
+            loop["partial"] = {"sums": host_replicas(sums, k), "seconds": seconds}
             ctx.checkpointer.save(step_of(state), state, best, loop)
             raise RunInterrupted(signum, step_of(state))
     bar.close()

@@ -122,7 +122,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
     dtype = jnp.dtype(config.compute_dtype)
-    mixing = Mixing(**config.mixing.to_dict()) if "mixing" in config else Mixing()
+    mixing = Mixing(**config.mixing.to_dict())
     train_step = epoch_lib.make_train_step(
         d.normalizer,
         augment,

@@ -63,11 +63,13 @@ def restore_variables(
     num_classes: int,
     image_shape,
     best: bool = False,
+    replica: int | None = None,
 ) -> dict[str, Any]:
     """The variables ({'params', 'batch_stats'?}, with a leading replica axis for a multi-seed
     run) of the latest checkpoint in `workdir` of a run of `config` (its weights' average with
     config.ema.decay > 0, the variables it evaluated); with `best`, the best epoch's variables
-    that checkpoint keeps for early stopping (early_stopping.enabled)."""
+    that checkpoint keeps for early stopping (early_stopping.enabled); with `replica`, that
+    seed's variables alone."""
     if best and not config.early_stopping.enabled:
         raise WorkdirError(
             f"{workdir}: the run kept no best epoch (early_stopping.enabled is False); use its "
@@ -93,23 +95,32 @@ def restore_variables(
     state, best_variables, _ = checkpointer.restore(template, best_template)
     checkpointer.close()
     if best:
-        return {k: v for k, v in best_variables.items() if k != "batch_stats" or v}
-    return state.for_evaluation().variables()  # the weights' average when the run kept one
+        variables = {k: v for k, v in best_variables.items() if k != "batch_stats" or v}
+    else:
+        variables = state.for_evaluation().variables()  # the average when the run kept one
+    if replica is not None and k > 1:
+        variables = jax.tree.map(lambda a: a[replica], variables)
+    return variables
+
+
+def run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config of the run in `workdir`, from its config.json; WorkdirError if it has none."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise WorkdirError(f"{path} not found: {workdir} is not a cnnjax run folder")
+    return ml_collections.ConfigDict(report.read_json(path))
 
 
 def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) -> Trained:
     """The latest checkpoint of the run in `workdir` (replica `replica` of a multi-seed run),
     rebuilt from its config.json; the data come from `data_dir` or the config's own folder."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise WorkdirError(f"{path} not found: {workdir} is not a cnnjax run folder")
-    config = ml_collections.ConfigDict(report.read_json(path))
+    config = run_config(workdir)
     if data_dir:
         config.dataset.data_dir = data_dir
     ds, train, _, test = data_splits(config)
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
     model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
-    variables = restore_variables(workdir, config, ds.num_classes, train.images.shape[1:])
-    if config.num_seeds > 1:
-        variables = jax.tree.map(lambda a: a[replica], variables)
+    variables = restore_variables(
+        workdir, config, ds.num_classes, train.images.shape[1:], replica=replica
+    )
     return Trained(config, model, variables, normalizer, test.images, test.labels, ds.class_names)

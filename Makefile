@@ -77,15 +77,15 @@ visualize: install
 genomic: install
 	$(PY) -m experiments.genomic $(if $(QUICK),--config=experiments/configs/genomic.py:quick) $(ARGS)
 
-# FCN segmentation of digits on canvases, with and without skips (experiments/segmentation.py;
-# writes experiments/results/segmentation/); QUICK=1: 8x8 digits, tiny nets, one epoch.
-segmentation: install
-	$(PY) -m experiments.segmentation $(if $(QUICK),--config=experiments/configs/segmentation.py:quick) $(ARGS)
+# FCN segmentation of digits on canvases, with and without skips: the sweep
+# experiments/sweeps/segmentation.py (the segmentation task; writes
+# experiments/results/segmentation/); QUICK=1: 8x8 digits, tiny nets, one epoch.
+segmentation: sweep-segmentation
 
 # Super-resolution: SRCNN and ESPCN against bicubic at x2 and x4 on MNIST and CIFAR-10
 # (experiments/superres.py; writes experiments/results/superres/); QUICK=1: 8x8 digits, x2.
 superres: install
-	$(PY) -m experiments.superres $(if $(QUICK),--config=experiments/configs/superres.py:quick) $(ARGS)
+	$(PY) -m experiments.superres $(if $(QUICK),--config=experiments/configs/superres_grid.py:quick) $(ARGS)
 
 # DC-GAN on MNIST and Fashion-MNIST, unconditional and conditional, scored by our own LeNet-5
 # (experiments/gan.py; writes experiments/results/gan/); QUICK=1: 8x8 digits, tiny nets.

@@ -16,12 +16,13 @@ import ml_collections
 from cnnjax import augment, data, models, optim, pipeline
 from cnnjax.losses import PENALIZE_CHOICES
 
-VAL_METRICS = ("val_loss", "val_accuracy")
-
 
 def base_config() -> ml_collections.ConfigDict:
     """All fields of a run, with defaults. Units are in the comments."""
     c = ml_collections.ConfigDict()
+    # cnnjax.tasks: what is trained (data, batch preparation, loss, metrics); a task with
+    # fields of its own reads them from config.<task> (experiments/configs/<task>.py)
+    c.task = "classification"
     c.seed = 0  # initialisation, dropout, epoch order, augmentation
     c.epochs = 10  # passes over the training split
     c.batch_size = 128  # examples per training step
@@ -191,7 +192,8 @@ class ConfigError(ValueError):
     """A config field has a bad value; the message names the field."""
 
 
-def _get(config: ml_collections.ConfigDict, path: str) -> Any:
+def get_field(config: ml_collections.ConfigDict, path: str) -> Any:
+    """The value of the dotted field `path` ('optimizer.name') of `config`."""
     node = config
     for part in path.split("."):
         if part not in node:
@@ -310,7 +312,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("loss.l2", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("loss.penalize", lambda v: v in PENALIZE_CHOICES, f"one of {', '.join(PENALIZE_CHOICES)}"),
     ("plateau.enabled", lambda v: isinstance(v, bool), "a bool"),
-    ("plateau.metric", lambda v: v in VAL_METRICS, f"one of {', '.join(VAL_METRICS)}"),
+    ("plateau.metric", lambda v: isinstance(v, str), "a string (the task checks the name)"),
     ("plateau.factor", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
     ("plateau.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("plateau.rtol", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
@@ -318,7 +320,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("plateau.cooldown", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("plateau.min_scale", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("early_stopping.enabled", lambda v: isinstance(v, bool), "a bool"),
-    ("early_stopping.metric", lambda v: v in VAL_METRICS, f"one of {', '.join(VAL_METRICS)}"),
+    ("early_stopping.metric", lambda v: isinstance(v, str), "a string (the task checks it)"),
     ("early_stopping.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("early_stopping.min_delta", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("early_stopping.restore_best", lambda v: isinstance(v, bool), "a bool"),
@@ -343,18 +345,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         ("schedule.name", optim.SCHEDULES, "schedule"),
     ]
     for path, valid, what in names:
-        value = _get(config, path)
+        value = get_field(config, path)
         if value not in valid:
             raise ConfigError(
                 f"{path}: unknown {what} {value!r}; valid {what} names: {', '.join(valid)}"
             )
-    models.check_name(_get(config, "model"))
-    if models.output_kind(config.model) != "logits":
-        raise ConfigError(
-            f"model: {config.model!r} outputs {models.output_kind(config.model)}, not class "
-            "logits: train it with its own runner (python -m experiments.segmentation for "
-            "per-pixel models, python -m experiments.superres for image models)"
-        )
+    models.check_name(get_field(config, "model"))
     for name in config.model_args:
         if name not in models.list_models():
             raise ConfigError(
@@ -362,7 +358,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"{', '.join(models.list_models())}"
             )
     for path, check, expected in _CHECKS:
-        value = _get(config, path)
+        value = get_field(config, path)
         if not check(value):
             raise ConfigError(f"{path} must be {expected}, got {value!r} ({type(value).__name__})")
     overrides = model_overrides(config)
@@ -401,6 +397,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "dataset.val_size must be > 0 when plateau or early_stopping is enabled "
             "(both watch a validation metric)"
         )
+    from cnnjax import tasks  # the tasks read this module's fields
+
+    tasks.get(config.get("task", "classification")).validate(config)
 
 
 def ema_decay(config: ml_collections.ConfigDict) -> float:

@@ -158,18 +158,18 @@ def epoch_permutation(seed: int, epoch: int | jax.Array, n: int) -> jax.Array:
 
 
 def padded_batches(split: Split, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Evaluation batches: (B, batch_size, H, W, C) images, (B, batch_size) labels and a
+    """Evaluation batches: (B, batch_size, H, W, C) images, (B, batch_size, ...) labels and a
     (B, batch_size) float mask that is 1 for real examples and 0 for the padding of the last
     batch. Every example appears exactly once."""
     n = len(split.labels)
     num_batches = -(-n // batch_size)
     pad = num_batches * batch_size - n
     images = np.concatenate([split.images, np.zeros((pad,) + split.images.shape[1:], np.uint8)])
-    labels = np.concatenate([split.labels, np.zeros((pad,), np.int32)])
+    labels = np.concatenate([split.labels, np.zeros((pad,) + split.labels.shape[1:], np.int32)])
     mask = np.concatenate([np.ones((n,), np.float32), np.zeros((pad,), np.float32)])
     shape = (num_batches, batch_size)
     return (
         images.reshape(shape + split.images.shape[1:]),
-        labels.reshape(shape),
+        labels.reshape(shape + split.labels.shape[1:]),
         mask.reshape(shape),
     )

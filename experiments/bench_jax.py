@@ -17,6 +17,7 @@ import numpy as np
 
 from cnnjax import config as config_lib
 from cnnjax import models, optim, pipeline
+from cnnjax.tasks.classification import classification_fns
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train import steps
 from cnnjax.train.state import create_train_state, num_params
@@ -90,12 +91,11 @@ def prepare_training(
         jax.random.PRNGKey(0)
     )
     normalizer = pipeline.Normalizer.fit(images, "standardize")
-    step = epoch_lib.make_train_step(
-        normalizer, pipeline.Augment(0, False), steps.LossConfig(), batch_size
-    )
+    fns = classification_fns(normalizer)
+    step = epoch_lib.make_train_step(fns, steps.Penalty(), batch_size)
     images, labels = jax.device_put(images), jax.device_put(labels)
     perm = pipeline.epoch_permutation(0, 0, len(labels))
-    sums = epoch_lib.zero_sums()
+    sums = epoch_lib.zero_sums(fns.train_sums)
 
     t = time.perf_counter()
     compiled = step.lower(state, sums, images, labels, perm, jnp.int32(0)).compile()
@@ -149,17 +149,16 @@ def time_to_accuracy(
         jax.random.PRNGKey(seed)
     )
     normalizer = pipeline.Normalizer.fit(train_split.images, "standardize")
-    step = epoch_lib.make_train_step(
-        normalizer, pipeline.Augment(0, False), steps.LossConfig(), batch_size
-    )
-    evaluate = epoch_lib.make_evaluate(normalizer)
+    fns = classification_fns(normalizer)
+    step = epoch_lib.make_train_step(fns, steps.Penalty(), batch_size)
+    evaluate = epoch_lib.make_evaluate(fns)
     images, labels = jax.device_put(train_split.images), jax.device_put(train_split.labels)
     test = tuple(jax.device_put(a) for a in pipeline.padded_batches(test_split, 1000))
 
     def train_epoch(epoch):
         nonlocal state
         perm = pipeline.epoch_permutation(seed, epoch, len(train_split.labels))
-        sums = epoch_lib.zero_sums()
+        sums = epoch_lib.zero_sums(fns.train_sums)
         for i in range(steps_per_epoch):
             state, sums = step(state, sums, images, labels, perm, jnp.int32(i))
 

@@ -1,6 +1,6 @@
 r"""Super-resolution: SRCNN and ESPCN against bicubic up-sampling, by PSNR and SSIM.
 
-    python -m experiments.superres [--config=experiments/configs/superres.py[:quick]]
+    python -m experiments.superres [--config=experiments/configs/superres_grid.py[:quick]]
         [--config.epochs=8 --config.results_dir=DIR ...]
     make superres [QUICK=1]
 
@@ -37,7 +37,9 @@ from experiments import cli, trainings
 from experiments.sweeps.figures import mean_std
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", "experiments/configs/superres.py", "Super-res config.")
+config_flags.DEFINE_config_file(
+    "config", "experiments/configs/superres_grid.py", "Super-res config."
+)
 # Fields that change a training's numbers (with its dataset, scale, model and seed).
 IDENTITY = (
     "train_size",

@@ -42,20 +42,15 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of pr
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 .. n - 1.")
 
-SUMMARY_ROWS = (
-    "dataset",
-    "model",
-    "num_params",
-    "num_seeds",
-    "epochs_run",
-    "test_accuracy",
-    "test_accuracy_std",
-    "test_accuracy_flip",
-    "test_loss",
-    "best_val_accuracy",
-    "train_seconds",
-    "compile_seconds",
-)
+def summary_rows(summary) -> list[str]:
+    """The rows of the printed results: the run, its task's test figures (with their std over
+    seeds, and with test-time flips), best_val_<primary>, the times."""
+    figures = [k for k in summary if k.startswith("test_") and not k.endswith("_no_ema")]
+    best = [k for k in summary if k.startswith("best_val_")]
+    return [
+        "task", "dataset", "model", "num_params", "num_seeds", "epochs_run",
+        *sorted(figures), *best, "train_seconds", "compile_seconds",
+    ]  # fmt: skip
 
 
 class _OnlyOwnInfo:
@@ -97,7 +92,7 @@ def main(argv):
         return
     print(
         report.format_table(
-            [(k, summary[k]) for k in SUMMARY_ROWS if k in summary],
+            [(k, summary[k]) for k in summary_rows(summary) if k in summary],
             title=f"results ({_WORKDIR.value})",
         )
     )

@@ -9,7 +9,8 @@ import pytest
 
 from cnnjax import mixing, optim
 from cnnjax.config import ConfigError, base_config, validate
-from cnnjax.train import LossConfig, create_train_state, train_step
+from cnnjax.tasks.classification import cross_entropy_loss
+from cnnjax.train import create_train_state, train_step
 
 B, H, W = 6, 8, 10
 IMAGES = jnp.asarray(np.random.default_rng(0).normal(size=(B, H, W, 2)), jnp.float32)
@@ -58,9 +59,8 @@ def test_the_loss_is_cross_entropy_against_the_blended_target():
     x = IMAGES.reshape(B, -1)
     labels_b, lam = LABELS[::-1], jnp.float32(0.3)
     for smoothing in (0.0, 0.1):
-        _, metrics = train_step(
-            state, x, LABELS, LossConfig(label_smoothing=smoothing), labels_b=labels_b, lam=lam
-        )
+        targets = {"labels": LABELS, "labels_b": labels_b, "lam": lam}
+        _, metrics = train_step(state, x, targets, cross_entropy_loss(smoothing))
         logits = model.apply({"params": state.params}, x)
         smooth = lambda y: optax.smooth_labels(jax.nn.one_hot(y, 4), smoothing)
         target = lam * smooth(LABELS) + (1 - lam) * smooth(labels_b)

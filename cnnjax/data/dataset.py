@@ -9,11 +9,11 @@ from cnnjax.data.errors import DataError
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One split of an image-classification set.
+    """One split of an image set.
 
     Attributes:
       images: (N, H, W, C) uint8, NHWC, C=1 for grey images.
-      labels: (N,) int32 class indices.
+      labels: (N,) int32 class indices, or (N, H, W) int32 per-pixel classes (segmentation).
     """
 
     images: np.ndarray
@@ -25,9 +25,10 @@ class Split:
                 f"Split.images must be (N, H, W, C) uint8, found {self.images.shape} "
                 f"{self.images.dtype}"
             )
-        if self.labels.dtype != np.int32 or self.labels.shape != self.images.shape[:1]:
+        shapes = (self.images.shape[:1], self.images.shape[:3])
+        if self.labels.dtype != np.int32 or self.labels.shape not in shapes:
             raise DataError(
-                f"Split.labels must be ({self.images.shape[0]},) int32, found "
+                f"Split.labels must be {shapes[0]} or {shapes[1]} int32, found "
                 f"{self.labels.shape} {self.labels.dtype}"
             )
 

@@ -9,16 +9,17 @@ from typing import Any, Iterable, Sequence
 
 from tensorboardX import SummaryWriter
 
-TENSORBOARD_SCALARS = (
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "learning_rate",
-    "penalty",
-    "epoch_seconds",
-    "images_per_second",
-)
+# The scalars of an epoch record besides its task's train_<f> and val_<f> figures.
+TENSORBOARD_SCALARS = ("learning_rate", "penalty", "epoch_seconds", "images_per_second")
+
+
+def _scalar_names(record: dict[str, Any]) -> list[str]:
+    """The task figures (train_<f>, val_<f>: numbers) and TENSORBOARD_SCALARS of a record."""
+    figures = [
+        k for k, v in record.items()
+        if k.startswith(("train_", "val_")) and (v is None or isinstance(v, (int, float)))
+    ]
+    return sorted(figures) + [k for k in TENSORBOARD_SCALARS if k in record]
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -49,7 +50,8 @@ def write_tensorboard(
     logdir: str, history: Sequence[dict[str, Any]], steps: Sequence[dict[str, Any]] = ()
 ) -> None:
     """Replaces the event files in `logdir` with the history's scalars, one point per epoch,
-    and `steps`' records (step, train_loss, train_accuracy) as `step/<name>` at their step.
+    and `steps`' records (step, train_<f>: train_loss, train_accuracy, ...) as `step/<name>`
+    at their step.
 
     Written with tensorboardX, so TensorBoard reads them without TensorFlow installed here.
     """
@@ -58,11 +60,11 @@ def write_tensorboard(
         os.remove(old)
     with SummaryWriter(logdir=logdir) as writer:
         for record in history:
-            for key in TENSORBOARD_SCALARS:
+            for key in _scalar_names(record):
                 if record.get(key) is not None:
                     writer.add_scalar(key, record[key], global_step=record["epoch"])
         for record in steps:
-            for key in ("train_loss", "train_accuracy"):
+            for key in (k for k in record if k.startswith("train_")):
                 writer.add_scalar(f"step/{key}", record[key], global_step=record["step"])
 
 

@@ -12,12 +12,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_curves(path: str, history: Sequence[dict[str, Any]], title: str = "") -> None:
-    """Two panels (loss, accuracy) with train and, where present, validation curves."""
-    epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, [r[f"train_{metric}"] for r in history], "o-", label="train")
+def plot_curves(
+    path: str,
+    history: Sequence[dict[str, Any]],
+    title: str = "",
+    metrics: Sequence[str] = ("loss", "accuracy"),
+) -> None:
+    """One panel per metric (a task's loss and primary figure) with its train and, where
+    present, validation curves."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        train = [(r["epoch"], r[f"train_{metric}"]) for r in history if f"train_{metric}" in r]
+        if train:
+            ax.plot(*zip(*train), "o-", label="train")
         val = [
             (r["epoch"], r[f"val_{metric}"]) for r in history if r.get(f"val_{metric}") is not None
         ]

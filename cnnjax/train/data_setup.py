@@ -1,7 +1,7 @@
 """A run's data on its devices: the splits (validation held out, training subsets drawn, pixels
 permuted), the data-parallel mesh, and the arrays placed on it with what the reports need.
 
-    run_data = data_setup.load(config, seeds, data_setup.mesh(config))
+    run_data = data_setup.place(config, task.splits(config), seeds, data_setup.mesh(config))
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class RunData:
     """The splits of a run, on the device, and what the report needs to know about them."""
 
     images: jax.Array  # (N, H, W, C) uint8, training split (the pool, with subset_per_seed)
-    labels: jax.Array  # (N,) int32
+    labels: jax.Array  # (N,) or (N, H, W) int32
     # dataset.subset_per_seed: each replica's training subset, indices into images, (n,) for
     # one replica or (K, n); None when every replica trains on all N
     subsets: jax.Array | None
@@ -158,10 +158,11 @@ def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
     )
 
 
-def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> RunData:
-    """The run's splits on the device; with dataset.subset_per_seed, the pool and each seed's
-    subset of it (the normalisation statistics are then the pool's, shared by the seeds)."""
-    ds, train, val, test = data_splits(config)
+def place(config: ml_collections.ConfigDict, splits, seeds, mesh: Mesh | None = None) -> RunData:
+    """A task's splits (cnnjax.tasks.Splits) on the device; with dataset.subset_per_seed, the
+    pool and each seed's subset of it (the normalisation statistics are then the pool's,
+    shared by the seeds)."""
+    train, val, test = splits.train, splits.val, splits.test
     subsets = None
     if config.dataset.subset_per_seed:
         subsets = np.stack([seed_subset(config, train, s) for s in seeds])
@@ -170,18 +171,18 @@ def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> 
     if num_train < config.batch_size:
         raise config_lib.ConfigError(
             f"batch_size={config.batch_size} exceeds the {num_train} training examples of "
-            f"{ds.name} after holding out dataset.val_size={config.dataset.val_size}"
+            f"{splits.info['dataset']} after holding out dataset.val_size="
+            f"{config.dataset.val_size}"
         )
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
     batches = lambda split: tuple(
         put(a, mesh) for a in pipeline.padded_batches(split, config.eval_batch_size)
     )
     info = {
-        "dataset": ds.name,
-        "source": ds.source,
+        **splits.info,
         "image_shape": list(train.images.shape[1:]),
-        "num_classes": ds.num_classes,
-        "class_names": list(ds.class_names),
+        "num_classes": splits.num_classes,
+        "class_names": list(splits.class_names),
         "num_train": num_train,
         "subset_per_seed": bool(config.dataset.subset_per_seed),
         "num_val": len(val),
@@ -191,9 +192,6 @@ def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> 
         "channel_mean": list(normalizer.mean),
         "channel_std": list(normalizer.std),
     }
-    if ds.name == "folder":
-        info["skipped_files"] = len(ds.skipped)
-        info["skipped"] = [{"path": p, "reason": why} for p, why in ds.skipped]
     return RunData(
         put(train.images, mesh),
         put(train.labels, mesh),
@@ -201,6 +199,6 @@ def load(config: ml_collections.ConfigDict, seeds, mesh: Mesh | None = None) -> 
         batches(val) if len(val) else None,
         batches(test),
         normalizer,
-        ds.num_classes,
+        splits.num_classes,
         info,
     )

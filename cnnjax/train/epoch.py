@@ -2,7 +2,8 @@
 evaluation in one call.
 
 Training data stays on the device as uint8; each step gathers its batch through the epoch's
-permutation, augments and normalises it inside the compiled program, and adds its metrics to
+permutation, has its task prepare it (cnnjax.tasks: augmentation, normalisation, ...) inside
+the compiled program, and adds its metrics to
 the epoch's running sums, which stay on the device, so no value returns to the host between
 steps.
 
@@ -27,22 +28,20 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from cnnjax.mixing import Mixing
-from cnnjax.pipeline import Augment, Normalizer
+from cnnjax.tasks.base import BatchFns
 from cnnjax.train import steps
 from cnnjax.train.state import TrainState
 
-# Running sums of a training epoch. `nonfinite_step` is the first global step whose loss was
-# not finite (-1 while none was).
+# Running sums of a training epoch: `loss_sum`, `penalty_sum`, `count`, the task's own sums,
+# and `nonfinite_step`, the first global step whose loss was not finite (-1 while none was).
 EpochSums = dict[str, jax.Array]
 
 
-def zero_sums() -> EpochSums:
+def zero_sums(task_sums: tuple[str, ...] = ()) -> EpochSums:
+    """The sums of an epoch before its first step; `task_sums` names the task's (BatchFns)."""
+    names = ("loss_sum", "penalty_sum", *task_sums, "count")
     return {
-        "loss_sum": jnp.zeros((), jnp.float32),
-        "penalty_sum": jnp.zeros((), jnp.float32),
-        "correct": jnp.zeros((), jnp.float32),
-        "count": jnp.zeros((), jnp.float32),
+        **{name: jnp.zeros((), jnp.float32) for name in names},
         "nonfinite_step": jnp.full((), -1, jnp.int32),
     }
 
@@ -74,30 +73,30 @@ def where_active(active: jax.Array, new, old):
 
 
 def make_train_step(
-    normalizer: Normalizer,
-    augment: Augment,
-    loss_config: steps.LossConfig,
+    fns: BatchFns,
+    penalty: steps.Penalty,
     batch_size: int,
     num_replicas: int = 1,
     batch_sharding: jax.sharding.Sharding | None = None,
     compute_dtype: jnp.dtype = jnp.float32,
-    mixing: Mixing = Mixing(),
     ema_decay: float = 0.0,
 ) -> Callable:
     """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
 
     Runs step i of an epoch on examples perm[i*B:(i+1)*B] of the uint8 arrays `images`
-    (N, H, W, C) and `labels` (N,), which stay on the device; `state` and `sums` are donated.
-    The host calls it once per step without waiting for the result. (A `lax.fori_loop` over
-    the steps of an epoch was measured 25x slower per step on XLA's CPU backend, jax 0.10.2.)
+    (N, H, W, C) and `labels` (N, ...), which stay on the device; `state` and `sums` are
+    donated. The task's `fns.train_batch` turns the gathered batch into (inputs, targets)
+    with the step's key fold_in(rng, step) (augmentation, normalisation, mixing, ... inside
+    the compiled program), and `fns.loss` scores the outputs. The host calls it once per step
+    without waiting for the result. (A `lax.fori_loop` over the steps of an epoch was
+    measured 25x slower per step on XLA's CPU backend, jax 0.10.2.)
 
     With num_replicas K > 1 the signature is `step(state, sums, images, labels, perms, i,
     active)`: state, sums and perms (K, N) carry a leading replica axis, and a replica whose
     `active` entry is False keeps its state and sums. `batch_sharding` splits each gathered
     batch over devices (data parallelism; see the module docstring). `compute_dtype`: see
-    cnnjax.train.steps (mixed precision). `mixing`: mixup / CutMix of the normalised batch
-    (cnnjax.mixing), drawn from the step's key like the augmentation. `ema_decay`: the decay
-    of a state's weight average, when it keeps one (`TrainState.ema`).
+    cnnjax.train.steps (mixed precision). `ema_decay`: the decay of a state's weight
+    average, when it keeps one (`TrainState.ema`).
     """
 
     def step(state: TrainState, sums: EpochSums, images, labels, perm, i):
@@ -106,22 +105,14 @@ def make_train_step(
         if batch_sharding is not None:
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
-        if augment.enabled:
-            x = augment(jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1), x)
-        x = normalizer(x)
-        mixed = {}
-        if mixing.enabled:
-            key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 2)
-            x, labels_b, lam = mixing(key, x, y)
-            mixed = {"labels_b": labels_b, "lam": lam}
+        inputs, targets = fns.train_batch(jax.random.fold_in(state.rng, state.step), x, y)
         new_state, m = steps.train_step(
-            state, x, y, loss_config, compute_dtype, **mixed, ema_decay=ema_decay
+            state, inputs, targets, fns.loss, penalty, compute_dtype, ema_decay
         )
+        added = {name: sums[name] + m[name] for name in ("loss_sum", *fns.train_sums, "count")}
         sums = {
-            "loss_sum": sums["loss_sum"] + m["loss_sum"],
+            **added,
             "penalty_sum": sums["penalty_sum"] + m["penalty"] * m["count"],
-            "correct": sums["correct"] + m["correct"],
-            "count": sums["count"] + m["count"],
             "nonfinite_step": jnp.where(
                 (sums["nonfinite_step"] < 0) & ~m["finite"], state.step, sums["nonfinite_step"]
             ),
@@ -142,24 +133,28 @@ def make_train_step(
 
 
 def make_evaluate(
-    normalizer: Normalizer,
+    fns: BatchFns,
     num_replicas: int = 1,
     batch_sharding: jax.sharding.Sharding | None = None,
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
 ) -> Callable:
-    """Returns jitted `evaluate(state, images, labels, mask) -> {'loss', 'accuracy', 'count',
-    'confusion'}` over pre-batched uint8 images (B, b, H, W, C), labels (B, b) and mask (B, b),
-    'confusion' the (C, C) int32 counts of true class i predicted as j. With
-    num_replicas K > 1 the state and every output carry a leading replica axis.
-    flip_average: average each image's logits with its mirror image's (`steps.eval_step`)."""
+    """Returns jitted `evaluate(state, images, labels, mask) -> the task's figures` (at least
+    'loss' and 'count') over pre-batched uint8 images (B, b, H, W, C), labels (B, b, ...) and
+    mask (B, b): the task's `eval_sums` added over the batches in one `lax.scan`, then its
+    `figures`. With num_replicas K > 1 the state and every output carry a leading replica
+    axis. flip_average: average each image's outputs with its mirror image's
+    (`steps.eval_step`)."""
 
     def evaluate(state: TrainState, images, labels, mask):
         def batch_sums(batch):
             x, y, m = batch
             if batch_sharding is not None:
                 x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
-            return steps.eval_step(state, normalizer(x), y, m, compute_dtype, flip_average)
+            inputs, targets = fns.eval_batch(x, y)
+            return steps.eval_step(
+                state, inputs, targets, m, fns.eval_sums, compute_dtype, flip_average
+            )
 
         def body(total, batch):
             return jax.tree.map(jnp.add, total, batch_sums(batch)), None
@@ -168,12 +163,7 @@ def make_evaluate(
         shapes = jax.eval_shape(batch_sums, first)
         zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         total, _ = jax.lax.scan(body, zero, (images, labels, mask))
-        return {
-            "loss": total["loss_sum"] / total["count"],
-            "accuracy": total["correct"] / total["count"],
-            "count": total["count"],
-            "confusion": total["confusion"],
-        }
+        return fns.figures(total)
 
     if num_replicas > 1:
         evaluate = map_replicas(evaluate, (0, None, None, None), num_replicas)

@@ -38,7 +38,7 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
     perm = ctx.permutation(epoch)
     partial = loop["partial"] or {}
     replicated = None if ctx.mesh is None else NamedSharding(ctx.mesh, PartitionSpec())
-    sums = zero_sums(k, replicated)
+    sums = zero_sums(k, replicated, ctx.fns.train_sums)
     if partial:
         saved = partial["sums"]
         sums = {
@@ -75,7 +75,9 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
         bar.update(stop - start)
         if ctx.config.tensorboard.every_steps:
             now = host_replicas(sums, k)
-            records = monitoring.step_records(epoch * spe + stop, now, at_sync)
+            records = monitoring.step_records(
+                epoch * spe + stop, now, at_sync, ctx.task.train_record
+            )
             for rep, record in zip(loop["replicas"], records):
                 if record is not None:
                     rep.setdefault("steps", []).append(record)
@@ -110,23 +112,22 @@ def end_epoch(ctx: RunContext, state, best, loop, totals, seconds):
     """Validation, plateau and early stopping after an epoch, per replica; appends each
     replica's record to its history (a replica that stopped early records nothing more).
     Returns (state, best)."""
-    config, es, k = ctx.config, ctx.config.early_stopping, ctx.num_replicas
+    config, es, k, task = ctx.config, ctx.config.early_stopping, ctx.num_replicas, ctx.task
     epoch, step = loop["epoch"] + 1, step_of(state)
     active = [is_training(r) for r in loop["replicas"]]
     scales = np.asarray(state.plateau.scale).reshape(-1)
-    count = sum(t["count"] for t in totals)
+    trained = sum(t["count"] > 0 for t in totals)  # replicas that trained this epoch
+    examples = ctx.steps_per_epoch * config.batch_size * trained
     records = [
         {
             "epoch": epoch,
             "step": step,
-            "train_loss": t["loss_sum"] / t["count"],
-            "train_accuracy": t["correct"] / t["count"],
+            **{f"train_{name}": v for name, v in task.train_record(t).items()},
             "penalty": t["penalty_sum"] / t["count"],
             "learning_rate": ctx.learning_rate(step) * float(scales[r]),
             "epoch_seconds": seconds,
-            "images_per_second": count / seconds,  # of all replicas together
-            "val_loss": None,
-            "val_accuracy": None,
+            "images_per_second": examples / seconds,
+            **{f"val_{name}": None for name in task.figures},
         }
         if active[r]
         else None  # stopped early: trained no more
@@ -136,11 +137,12 @@ def end_epoch(ctx: RunContext, state, best, loop, totals, seconds):
         evaluated = ctx.evaluate(state.for_evaluation(), *ctx.data.val)
         for record, val in zip(records, host_replicas(evaluated, k)):
             if record is not None:
-                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                record.update({f"val_{name}": val[name] for name in task.figures})
         if config.plateau.enabled:
-            metric = config.plateau.metric
+            higher = task.higher(config.plateau.metric)
             values = [
-                early_stopping.plateau_value(metric, r[metric]) if r else 0.0 for r in records
+                early_stopping.plateau_value(higher, r[config.plateau.metric]) if r else 0.0
+                for r in records
             ]
             value = jnp.asarray(values[0] if k == 1 else values, jnp.float32)
             plateau = ctx.plateau_update(state.plateau, value)
@@ -151,7 +153,8 @@ def end_epoch(ctx: RunContext, state, best, loop, totals, seconds):
                 if record is None:
                     continue
                 value = record[es.metric]
-                if early_stopping.improved(es.metric, value, rep["best_value"], es.min_delta):
+                better = task.higher(es.metric)
+                if early_stopping.improved(better, value, rep["best_value"], es.min_delta):
                     rep.update(best_value=value, best_epoch=epoch, bad_epochs=0)
                     improved[r] = True
                 else:

@@ -38,7 +38,7 @@ def fresh_loop_state(num_replicas: int) -> dict[str, Any]:
         "bad_epochs": 0,  # epochs since the best
         "stopped_early": False,
         "diverged_step": None,  # the step whose loss was not finite; the replica stays frozen
-        "steps": [],  # tensorboard.every_steps: records of train loss/accuracy between syncs
+        "steps": [],  # tensorboard.every_steps: the task's train figures between syncs
     }
     return {
         "epoch": 0,  # completed epochs
@@ -62,8 +62,9 @@ def snapshot(state) -> dict[str, Any]:
     return jax.tree.map(jnp.copy, {"params": state.params, "batch_stats": state.batch_stats})
 
 
-def zero_sums(num_replicas: int, sharding=None) -> epoch_lib.EpochSums:
-    sums = epoch_lib.zero_sums()
+def zero_sums(num_replicas: int, sharding=None, task_sums=()) -> epoch_lib.EpochSums:
+    """An epoch's zero running sums (with the task's `task_sums`), per replica, placed."""
+    sums = epoch_lib.zero_sums(task_sums)
     if num_replicas > 1:
         sums = jax.tree.map(lambda v: jnp.broadcast_to(v, (num_replicas,)), sums)
     return sums if sharding is None else jax.device_put(sums, sharding)

@@ -3,7 +3,8 @@ every few steps (config.tensorboard.every_steps) and `jax.profiler` traces of ch
 (config.profile), both into the run's tensorboard/ folder.
 
 Step records come from the epoch's running sums, which the host reads at every sync anyway:
-the record at step s holds the mean loss and accuracy of the steps since the previous sync,
+the record at step s holds the task's training figures (loss, accuracy, ...) of the steps
+since the previous sync,
 
     train_loss = (loss_sum(s) - loss_sum(s')) / (count(s) - count(s')),
 
@@ -14,29 +15,27 @@ run's records are those of an uninterrupted run.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
 
 
-def step_records(step: int, now: list[dict], before: list[dict] | None) -> list[dict | None]:
+def step_records(
+    step: int, now: list[dict], before: list[dict] | None, train_record: Callable
+) -> list[dict | None]:
     """Per replica, the record of the steps between two syncs from the epoch's running sums
-    then and now (`before` None: from the epoch's start); None for a replica that trained no
-    example in between (it stopped)."""
+    then and now (`before` None: from the epoch's start): train_<f> of the task's
+    `train_record` of the sums' differences; None for a replica that trained no example in
+    between (it stopped)."""
     out = []
     for r, sums in enumerate(now):
-        prev = before[r] if before is not None else {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
-        count = sums["count"] - prev["count"]
-        if count <= 0:
+        prev = before[r] if before is not None else {name: 0.0 for name in sums}
+        delta = {name: sums[name] - prev[name] for name in sums if name != "nonfinite_step"}
+        if delta["count"] <= 0:
             out.append(None)
             continue
-        out.append(
-            {
-                "step": step,
-                "train_loss": (sums["loss_sum"] - prev["loss_sum"]) / count,
-                "train_accuracy": (sums["correct"] - prev["correct"]) / count,
-            }
-        )
+        figures = train_record(delta)
+        out.append({"step": step, **{f"train_{name}": v for name, v in figures.items()}})
     return out
 
 

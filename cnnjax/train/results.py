@@ -40,7 +40,12 @@ def _write_replica_reports(ctx: RunContext, loop) -> None:
             title = f"{ctx.config.model} on {ctx.data.info['dataset']}"
             if ctx.num_replicas > 1:
                 title += f", seed {ctx.seeds[r]}"
-            report.plot_curves(ctx.replica_path(r, "curves.png"), rep["history"], title=title)
+            report.plot_curves(
+                ctx.replica_path(r, "curves.png"),
+                rep["history"],
+                title=title,
+                metrics=tuple(dict.fromkeys(("loss", ctx.task.primary))),
+            )
 
 
 def log_epoch(ctx: RunContext, loop) -> None:
@@ -49,16 +54,16 @@ def log_epoch(ctx: RunContext, loop) -> None:
         if not rep["history"] or rep["history"][-1]["epoch"] != loop["epoch"]:
             continue  # stopped early or diverged before this epoch
         r = rep["history"][-1]
+        figures = lambda split: " ".join(
+            f"{name} {_fmt(r.get(f'{split}_{name}'))}" for name in _log_figures(ctx, split)
+        )
         logging.info(
-            "epoch %d/%d%s: train loss %.4f acc %.4f | val loss %s acc %s | lr %.3g | %.1fs, "
-            "%.0f img/s",
+            "epoch %d/%d%s: train %s | val %s | lr %.3g | %.1fs, %.0f img/s",
             r["epoch"],
             ctx.config.epochs,
             f" seed {seed}" if ctx.num_replicas > 1 else "",
-            r["train_loss"],
-            r["train_accuracy"],
-            _fmt(r["val_loss"]),
-            _fmt(r["val_accuracy"]),
+            figures("train"),
+            figures("val"),
             r["learning_rate"],
             r["epoch_seconds"],
             r["images_per_second"],
@@ -74,23 +79,26 @@ def log_epoch(ctx: RunContext, loop) -> None:
             )
 
 
+def _log_figures(ctx: RunContext, split: str) -> tuple[str, ...]:
+    return ctx.task.train_figures if split == "train" else ctx.task.figures
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
-# Per-seed figures that a multi-seed summary reports as mean and standard deviation.
-SEED_STATISTICS = (
-    "test_accuracy",
-    "test_loss",
-    "test_accuracy_flip",
-    "test_loss_flip",
-    "test_accuracy_no_ema",
-    "test_loss_no_ema",
-    "best_val_accuracy",
-    "final_train_loss",
-    "final_train_accuracy",
-    "epochs_run",
-)
+def seed_statistics(task) -> tuple[str, ...]:
+    """Per-seed figures that a multi-seed summary reports as mean and standard deviation:
+    test_<f> (also _flip, _no_ema), best_val_<primary>, final_train_<f>, epochs_run."""
+    tests = [f"test_{f}" for f in task.figures]
+    return (
+        *tests,
+        *(f"{t}_flip" for t in tests),
+        *(f"{t}_no_ema" for t in tests),
+        f"best_val_{task.primary}",
+        *(f"final_train_{f}" for f in task.train_figures),
+        "epochs_run",
+    )
 
 
 def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
@@ -98,8 +106,9 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     restores them; also with test-time flips if eval_flip_average) and collects the run's
     figures; for K > 1 seeds, also each seed's summary
     (`per_seed`) and the mean and standard deviation (`<figure>_std`, ddof 1) of
-    SEED_STATISTICS over seeds, the means under the figures' own names."""
-    es, k = ctx.config.early_stopping, ctx.num_replicas
+    seed_statistics(task) over seeds, the means under the figures' own names."""
+    es, k, task = ctx.config.early_stopping, ctx.num_replicas, ctx.task
+    scalars, primary = task.figures, task.primary
     final = state.for_evaluation()  # the weights' average when the run keeps one
     if es.enabled and es.restore_best:
         final = final.replace(params=best["params"], batch_stats=best["batch_stats"])
@@ -117,6 +126,7 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
         "num_params": num_params(params_one),
         **ctx.transfer,
         "steps": step_of(state),
+        "task": task.name,
         "model": ctx.config.model,
         "conv_impl": _conv_impl(ctx.config),
         "compute_dtype": ctx.config.compute_dtype,
@@ -133,27 +143,26 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     for seed, rep, test, flip, no_ema in zip(ctx.seeds, loop["replicas"], tests, flips, raw):
         history = rep["history"]
         last = history[-1] if history else {}  # empty for a replica that diverged in epoch 1
-        val_acc = [r["val_accuracy"] for r in history if r["val_accuracy"] is not None]
+        val = [r[f"val_{primary}"] for r in history if r.get(f"val_{primary}") is not None]
+        best_val = (max if task.higher(f"val_{primary}") else min)(val) if val else None
         per_seed.append(
             {
                 "seed": seed,
-                "test_accuracy": test["accuracy"],
-                "test_loss": test["loss"],
-                "best_val_accuracy": max(val_acc) if val_acc else None,
+                **{f"test_{f}": test[f] for f in scalars},
+                f"best_val_{primary}": best_val,
                 "best_epoch": rep["best_epoch"] if es.enabled else None,
                 "epochs_run": len(history),
                 "stopped_early": rep["stopped_early"],
-                "final_train_loss": last.get("train_loss"),
-                "final_train_accuracy": last.get("train_accuracy"),
+                **{f"final_train_{f}": last.get(f"train_{f}") for f in task.train_figures},
             }
         )
         if flip is not None:
-            per_seed[-1].update(test_accuracy_flip=flip["accuracy"], test_loss_flip=flip["loss"])
+            per_seed[-1].update({f"test_{f}_flip": flip[f] for f in scalars})
         if no_ema is not None:
-            per_seed[-1].update(
-                test_accuracy_no_ema=no_ema["accuracy"], test_loss_no_ema=no_ema["loss"]
-            )
-        per_seed[-1].update(class_report.seed_report(test["confusion"], ctx.data.class_names))
+            per_seed[-1].update({f"test_{f}_no_ema": no_ema[f] for f in scalars})
+        if "confusion" in test:
+            names = ctx.data.class_names
+            per_seed[-1].update(class_report.seed_report(test["confusion"], names))
         if rep.get("diverged_step") is not None:  # its figures are not a result
             per_seed[-1] = {
                 **{key: None for key in per_seed[-1]},
@@ -164,14 +173,15 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     if k == 1:
         return {**per_seed[0], **shared}
     finished = [s for s in per_seed if s.get("diverged_step") is None]
-    if finished:
+    if finished and "per_class" in finished[0]:
         shared["per_class"] = class_report.over_seeds(finished)
     out = {
         "num_seeds": k,
         "seeds": list(ctx.seeds),
         "diverged_seeds": [s["seed"] for s in per_seed if s.get("diverged_step") is not None],
     }
-    for key in (k for k in SEED_STATISTICS if k in per_seed[0]):  # over the seeds that finished
+    # over the seeds that finished
+    for key in (k for k in seed_statistics(task) if k in per_seed[0]):
         values = [s[key] for s in finished]
         if not values or any(v is None for v in values):
             out[key] = out[f"{key}_std"] = None
@@ -196,10 +206,13 @@ def write_summary(ctx: RunContext, summary: dict[str, Any]) -> None:
         report.write_json(ctx.path("summary.json"), summary)
         if ctx.config.tensorboard.hparams:
             fields = workdir_lib.run_identity(workdir_lib.config_json(ctx.config))
-            figures = ("test_accuracy", "test_loss", "best_val_accuracy")
+            figures = (
+                *(f"test_{f}" for f in ctx.task.figures),
+                f"best_val_{ctx.task.primary}",
+            )
             report.write_hparams(
                 ctx.path("tensorboard"), fields, {f: summary.get(f) for f in figures}
             )
-        confusions = [s["confusion_matrix"] for s in summary.get("per_seed", [summary])]
+        confusions = [s.get("confusion_matrix") for s in summary.get("per_seed", [summary])]
         if confusions := [c for c in confusions if c is not None]:
             class_report.write_png(ctx.path(class_report.PNG), confusions, ctx.data.class_names)

@@ -19,8 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cnnjax import config as config_lib
 from cnnjax import layer_stats as layer_stats_lib
-from cnnjax import models, optim, pipeline, transfer
-from cnnjax.mixing import Mixing
+from cnnjax import models, optim, pipeline, tasks, transfer
 from cnnjax.train import data_setup, monitoring, steps, trained
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
@@ -34,6 +33,8 @@ class RunContext:
 
     config: ml_collections.ConfigDict
     workdir: str
+    task: tasks.Task  # what is trained (config.task)
+    fns: tasks.BatchFns  # the task's functions inside the compiled step and evaluation
     data: data_setup.RunData
     seeds: tuple[int, ...]  # one per replica
     mesh: Mesh | None  # the data-parallel mesh, None on one device
@@ -75,12 +76,16 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
 
     Returns (RunContext, state)."""
     seeds = tuple(config.seed + r for r in range(config.num_seeds))
-    d = data_setup.load(config, seeds, mesh)
-    logging.info("data: %s", json.dumps(d.info))
+    task = tasks.get(config.get("task", "classification"))
+    splits = task.splits(config)
+    d = data_setup.place(config, splits, seeds, mesh)
+    logging.info("task %s, data: %s", task.name, json.dumps(d.info))
     steps_per_epoch = d.info["num_train"] // config.batch_size
     k = len(seeds)
-    model = models.create(config.model, d.num_classes, **config_lib.model_overrides(config))
-    input_shape = (1,) + tuple(d.images.shape[1:])
+    model = models.create(
+        config.model, task.num_outputs(config, splits), **task.model_overrides(config)
+    )
+    input_shape = task.input_shape(config, tuple(d.images.shape[1:]))
     tx, frozen = run_optimizer(config, model, input_shape, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
     ema_decay = config_lib.ema_decay(config)
@@ -104,10 +109,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         "frozen_params": num_params(frozen_one),
     }
 
-    loss_config = steps.LossConfig(
-        config.loss.label_smoothing, config.loss.l1, config.loss.l2, config.loss.penalize
-    )
-    augment = pipeline.Augment(**config.dataset.augment.to_dict())
+    fns = task.batch_fns(config, d.normalizer, splits)
+    penalty = steps.Penalty(config.loss.l1, config.loss.l2, config.loss.penalize)
     n = d.info["num_train"]
     if k == 1:
         order = lambda e: pipeline.epoch_permutation(config.seed, e, n)
@@ -122,27 +125,21 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
     dtype = jnp.dtype(config.compute_dtype)
-    mixing = Mixing(**config.mixing.to_dict())
     train_step = epoch_lib.make_train_step(
-        d.normalizer,
-        augment,
-        loss_config,
-        config.batch_size,
-        k,
-        batch_sharding,
-        dtype,
-        mixing,
-        ema_decay,
+        fns, penalty, config.batch_size, k, batch_sharding, dtype, ema_decay
     )
     extra = () if k == 1 else (jnp.ones((k,), bool),)
+    sums = zero_sums(k, replicated, fns.train_sums)
     train_step = train_step.lower(
-        state, zero_sums(k, replicated), d.images, d.labels, perm_fn(0), jnp.int32(0), *extra
+        state, sums, d.images, d.labels, perm_fn(0), jnp.int32(0), *extra
     ).compile()
     compile_seconds = time.perf_counter() - t0
     plateau_update = lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]
     ctx = RunContext(
         config=config,
         workdir=workdir,
+        task=task,
+        fns=fns,
         data=d,
         seeds=seeds,
         mesh=mesh,
@@ -159,9 +156,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         ),
         learning_rate=functools.partial(optim.learning_rate_after, config, steps_per_epoch),
         train_step=train_step,
-        evaluate=epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype),
+        evaluate=epoch_lib.make_evaluate(fns, k, batch_sharding, dtype),
         evaluate_flip=(
-            epoch_lib.make_evaluate(d.normalizer, k, batch_sharding, dtype, flip_average=True)
+            epoch_lib.make_evaluate(fns, k, batch_sharding, dtype, flip_average=True)
             if config.eval_flip_average
             else None
         ),

@@ -1,38 +1,39 @@
-"""Pure, jit-compilable training and evaluation steps.
+"""Pure, jit-compilable training and evaluation steps, one family for every task.
 
-    train_step(state, images, labels, loss_config) -> (state, metrics)
-    eval_step(state, images, labels, mask) -> metrics
-    regression_step(state, inputs, targets, l2) -> (state, mse)   (regression, images out)
+    train_step(state, inputs, targets, loss_fn, penalty) -> (state, metrics)
+    eval_step(state, inputs, targets, mask, sums_fn) -> sums
+    regression_step(state, inputs, targets, l2) -> (state, mse)   (the runners not yet on tasks)
 
-Images arrive normalised (float32 NHWC). Labels are one class per image (B,) int32, or one per
-pixel (B, H, W) int32 for a per-pixel model (logits (B, H, W, K)): the sums below then run over
-pixels, and `count` counts the labelled targets (B, or B*H*W).
+A task (cnnjax.tasks) supplies the batch and what is measured on it: `loss_fn(outputs,
+targets) -> (per-target losses, {name: sum})` and `sums_fn(outputs, targets, mask) -> {name:
+sum}`; `inputs` is what the model reads, `targets` any pytree the task's functions read.
 
 Mixed precision: with `compute_dtype` bfloat16 (or float16) the forward and backward passes
-run on a copy of the params and images cast to it, while the params, their gradients, the
+run on a copy of the params and inputs cast to it, while the params, their gradients, the
 optimizer state and the batch-norm running statistics stay float32 and the loss is computed
-from float32 logits. Metrics are per-batch sums (so that
-epochs add them up exactly): `loss_sum` (data loss summed over targets), `correct`, `count`,
+from float32 outputs. Metrics are per-batch sums (so that epochs add them up exactly):
+`loss_sum` (data loss summed over targets), `count` (the number of targets), the task's sums,
 and for training `penalty` (the weight penalty of the params before the update) and `finite`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from cnnjax import losses, metrics
+from cnnjax import losses
 from cnnjax.train.state import TrainState
 
 
 @dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """Hyper-parameters of the training objective (hashable: a static argument under jit)."""
+class Penalty:
+    """The weight penalty added to every task's objective (hashable: static under jit):
+    l1 sum |w| + l2 sum w^2 / 2 over the kernels (penalize='kernels') or all params."""
 
-    label_smoothing: float = 0.0
     l1: float = 0.0
     l2: float = 0.0
     penalize: str = "kernels"
@@ -46,43 +47,35 @@ def cast_floats(tree, dtype):
 
 def train_step(
     state: TrainState,
-    images: jax.Array,
-    labels: jax.Array,
-    loss_config: LossConfig,
+    inputs: jax.Array,
+    targets: Any,
+    loss_fn: Callable,
+    penalty: Penalty = Penalty(),
     compute_dtype: jnp.dtype = jnp.float32,
-    labels_b: jax.Array | None = None,
-    lam: jax.Array | None = None,
     ema_decay: float = 0.0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimizer step on a batch: images (B, H, W, C) float32, labels (B,) or (B, H, W)
-    int32; the data loss is the mean over the targets. With `labels_b` and `lam` (mixup or
-    CutMix, cnnjax.mixing) each target's loss is lam CE(y) + (1 - lam) CE(y_b), and `correct`
-    counts lam for a prediction of y and 1 - lam for one of y_b. A state keeping an EMA of
-    its weights (`state.ema`) updates it after the step: ema = d ema + (1 - d) w, d =
-    `ema_decay`, for the params and the batch-norm statistics alike."""
+    """One optimizer step on a batch: objective = mean over targets of loss_fn's per-target
+    losses + the weight penalty of the params. Dropout key: fold_in(rng, step). A state
+    keeping an EMA of its weights (`state.ema`) updates it after the step: ema = d ema +
+    (1 - d) w, d = `ema_decay`, for the params and the batch-norm statistics alike."""
     dropout_key = jax.random.fold_in(state.rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else []
 
     def objective(params):
-        logits, updates = state.apply_fn(
+        outputs, updates = state.apply_fn(
             state.variables(cast_floats(params, compute_dtype)),
-            images.astype(compute_dtype),
+            inputs.astype(compute_dtype),
             train=True,
             rngs={"dropout": dropout_key},
             mutable=mutable,
         )
-        logits = logits.astype(jnp.float32)
+        outputs = outputs.astype(jnp.float32)
         updates = cast_floats(updates, jnp.float32)
-        data_loss = losses.cross_entropy(logits, labels, loss_config.label_smoothing)
-        if labels_b is not None:
-            other = losses.cross_entropy(logits, labels_b, loss_config.label_smoothing)
-            data_loss = lam * data_loss + (1 - lam) * other
-        penalty = losses.weight_penalty(
-            params, loss_config.l1, loss_config.l2, loss_config.penalize
-        )
-        return jnp.mean(data_loss) + penalty, (data_loss, penalty, logits, updates)
+        data_loss, sums = loss_fn(outputs, targets)
+        weights = losses.weight_penalty(params, penalty.l1, penalty.l2, penalty.penalize)
+        return jnp.mean(data_loss) + weights, (data_loss, weights, sums, updates)
 
-    grads, (data_loss, penalty, logits, updates) = jax.grad(objective, has_aux=True)(state.params)
+    grads, (data_loss, weights, sums, updates) = jax.grad(objective, has_aux=True)(state.params)
     step_updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     step_updates = jax.tree.map(lambda u: state.plateau.scale * u, step_updates)
     new_state = state.replace(
@@ -92,61 +85,51 @@ def train_step(
         opt_state=opt_state,
     )
     if state.ema is not None:
-        weights = {"params": new_state.params, "batch_stats": new_state.batch_stats}
+        ema_weights = {"params": new_state.params, "batch_stats": new_state.batch_stats}
         average = lambda e, w: ema_decay * e + (1 - ema_decay) * w
-        new_state = new_state.replace(ema=jax.tree.map(average, state.ema, weights))
+        new_state = new_state.replace(ema=jax.tree.map(average, state.ema, ema_weights))
     loss_sum = jnp.sum(data_loss)
-    predicted = jnp.argmax(logits, -1)
-    hits = (predicted == labels).astype(jnp.float32)
-    if labels_b is not None:
-        hits = lam * hits + (1 - lam) * (predicted == labels_b)
     metrics = {
         "loss_sum": loss_sum,
-        "penalty": penalty,
-        "correct": jnp.sum(hits),
-        "count": jnp.asarray(labels.size, jnp.float32),
-        "finite": jnp.isfinite(loss_sum + penalty),
+        "penalty": weights,
+        "count": jnp.asarray(data_loss.size, jnp.float32),
+        "finite": jnp.isfinite(loss_sum + weights),
+        **sums,
     }
     return new_state, metrics
 
 
 def eval_step(
     state: TrainState,
-    images: jax.Array,
-    labels: jax.Array,
+    inputs: jax.Array,
+    targets: Any,
     mask: jax.Array,
+    sums_fn: Callable,
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
 ) -> dict[str, jax.Array]:
-    """Masked sums of the data loss and of correct predictions over the targets, and the
-    confusion matrix (C, C) int32 (true class i predicted as j); mask (B,) is 1 for real
-    examples (padding of the last batch is 0).
+    """sums_fn(outputs, targets, mask) of the model's outputs on a batch; mask (B,) is 1 for
+    real examples (padding of the last batch is 0).
 
-    flip_average: test-time augmentation with horizontal flips: the logits are
-    (f(x) + f(flip(x))) / 2, flip mirroring the width axis of NHWC images (B, H, W, C)."""
-    if flip_average and images.ndim != 4:
-        raise ValueError(f"flip_average needs NHWC images (B, H, W, C), got shape {images.shape}")
+    flip_average: test-time augmentation with horizontal flips: the outputs are
+    (f(x) + f(flip(x))) / 2, flip mirroring the width axis of NHWC images (B, H, W, C)
+    (for outputs that do not move with the image: class logits)."""
+    if flip_average and inputs.ndim != 4:
+        raise ValueError(f"flip_average needs NHWC images (B, H, W, C), got shape {inputs.shape}")
     variables = {**state.variables(), "params": cast_floats(state.params, compute_dtype)}
     forward = lambda x: state.apply_fn(variables, x.astype(compute_dtype), train=False)
-    logits = forward(images).astype(jnp.float32)
+    outputs = forward(inputs).astype(jnp.float32)
     if flip_average:
-        logits = (logits + forward(images[:, :, ::-1]).astype(jnp.float32)) / 2
-    data_loss = losses.cross_entropy(logits, labels)
-    mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (labels.ndim - 1)), labels.shape)
-    predictions = jnp.argmax(logits, -1)
-    return {
-        "loss_sum": jnp.sum(data_loss * mask),
-        "correct": jnp.sum((predictions == labels) * mask),
-        "count": jnp.sum(mask),
-        "confusion": metrics.confusion_matrix(predictions, labels, logits.shape[-1], mask),
-    }
+        outputs = (outputs + forward(inputs[:, :, ::-1]).astype(jnp.float32)) / 2
+    return sums_fn(outputs, targets, mask)
 
 
 def regression_step(
     state: TrainState, inputs: jax.Array, targets: jax.Array, l2: float = 0.0
 ) -> tuple[TrainState, jax.Array]:
-    """One optimizer step on the mean squared error of a regression model: outputs of the
-    targets' shape, e.g. (B, H, W, C) images, or (B, 1) for targets (B,) (one-output models).
+    """(For the flow, genomic and super-resolution comparison runners, until they move onto
+    cnnjax.tasks.) One optimizer step on the mean squared error of a regression model: outputs
+    of the targets' shape, e.g. (B, H, W, C) images, or (B, 1) for targets (B,) (one-output models).
     Loss = mean((f(x) - y)^2) + l2 * sum(kernel^2) / 2. Returns the new state and the batch's
     mean squared error. Dropout key: fold_in(rng, step)."""
     dropout_key = jax.random.fold_in(state.rng, state.step)

@@ -16,9 +16,8 @@ import ml_collections
 import numpy as np
 
 from cnnjax import config as config_lib
-from cnnjax import models, optim, pipeline, report
+from cnnjax import models, optim, pipeline, report, tasks
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.data_setup import data_splits
 from cnnjax.train.errors import WorkdirError
 from cnnjax.train.state import create_train_state, run_optimizer
 
@@ -53,8 +52,11 @@ class Trained:
     variables: dict[str, Any]  # {'params', 'batch_stats'?} of one replica
     normalizer: pipeline.Normalizer
     test_images: np.ndarray  # (N, H, W, C) uint8, pixels permuted if the run permuted them
-    test_labels: np.ndarray  # (N,) int
+    test_labels: np.ndarray  # (N,) int, or (N, H, W) per pixel
     class_names: tuple[str, ...]
+    task: tasks.Task
+    # (uint8 images, labels) -> (model inputs, targets): the run's evaluation batches
+    eval_batch: Any
 
 
 def restore_variables(
@@ -75,8 +77,9 @@ def restore_variables(
             f"{workdir}: the run kept no best epoch (early_stopping.enabled is False); use its "
             "latest checkpoint"
         )
-    model = models.create(config.model, num_classes, **config_lib.model_overrides(config))
-    shape = (1,) + tuple(image_shape)
+    task = tasks.get(config.get("task", "classification"))
+    model = models.create(config.model, num_classes, **task.model_overrides(config))
+    shape = task.input_shape(config, tuple(image_shape))
     tx, _ = run_optimizer(config, model, shape, 1)  # the state's structure, not its schedule
     ema = config_lib.ema_decay(config) > 0
     init = lambda seed: create_train_state(
@@ -117,10 +120,23 @@ def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) ->
     config = run_config(workdir)
     if data_dir:
         config.dataset.data_dir = data_dir
-    ds, train, _, test = data_splits(config)
-    normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
-    model = models.create(config.model, ds.num_classes, **config_lib.model_overrides(config))
+    task = tasks.get(config.get("task", "classification"))
+    splits = task.splits(config)
+    normalizer = pipeline.Normalizer.fit(splits.train.images, config.dataset.normalize)
+    outputs = task.num_outputs(config, splits)
+    model = models.create(config.model, outputs, **task.model_overrides(config))
     variables = restore_variables(
-        workdir, config, ds.num_classes, train.images.shape[1:], replica=replica
+        workdir, config, outputs, splits.train.images.shape[1:], replica=replica
     )
-    return Trained(config, model, variables, normalizer, test.images, test.labels, ds.class_names)
+    fns = task.batch_fns(config, normalizer, splits)
+    return Trained(
+        config,
+        model,
+        variables,
+        normalizer,
+        splits.test.images,
+        splits.test.labels,
+        splits.class_names,
+        task,
+        fns.eval_batch,
+    )

@@ -21,6 +21,7 @@ from experiments.sweeps import (
     optimizers,
     pooling,
     regularisation,
+    segmentation,
     separable,
     shuffled_pixels,
     transfer,
@@ -46,5 +47,6 @@ SWEEPS = {
         augment,
         transfer,
         highway,
+        segmentation,
     )
 }

@@ -1,5 +1,5 @@
-"""A finished run's figures, per seed: from its summary.json (cnnjax.train.loop's
-SEED_STATISTICS) or from each seed's per-epoch metrics.jsonl (HISTORY_FIGURES), plus the model's
+"""A finished run's figures, per seed: from its summary.json (cnnjax.train.results'
+seed_statistics) or from each seed's per-epoch metrics.jsonl (HISTORY_FIGURES), plus the model's
 multiply-accumulates; `mean_std` is the table's statistic (sample standard deviation, ddof=1);
 `best_rows` picks the best row per label value (each optimizer at its best learning rate).
 """

@@ -5,7 +5,7 @@ import signal
 import time
 
 import pytest
-from cli_runs import assert_bit_identical, metrics_lines, run, start
+from cli_runs import TINY, assert_bit_identical, metrics_lines, run, start
 
 
 @pytest.mark.parametrize(
@@ -57,13 +57,35 @@ SEEDS_PLATEAU_EARLY_STOPPING = (
 )
 
 
+# Every task on its quick config (tiny shapes), long enough to be interrupted a few times.
+TASK_CONFIGS = {
+    task: (
+        f"experiments/configs/{task}.py:quick",
+        ("--config.epochs=8", "--config.steps_per_sync=2"),
+    )
+    for task in ("segmentation", "superres")
+}
+CASES = {
+    "one_seed": (TINY, ()),
+    "three": (TINY, SEEDS_PLATEAU_EARLY_STOPPING),
+    **TASK_CONFIGS,
+    "segmentation_three": (
+        TASK_CONFIGS["segmentation"][0],
+        (*TASK_CONFIGS["segmentation"][1], "--config.num_seeds=3",
+         "--config.early_stopping.enabled=True", "--config.early_stopping.metric=val_mean_iou",
+         "--config.early_stopping.patience=2"),
+    ),
+}  # fmt: skip
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("flags", [(), SEEDS_PLATEAU_EARLY_STOPPING], ids=["one_seed", "three"])
-def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, flags):
+@pytest.mark.parametrize("case", list(CASES))
+def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, case):
+    config, flags = CASES[case]
     reference = tmp_path / "reference"
-    result = run(reference, *flags)
+    result = run(reference, *flags, config=config)
     assert result.returncode == 0, result.stderr
-    assert "test_accuracy" in result.stdout  # the results table
+    assert "test_loss" in result.stdout  # the results table
 
     resumed = tmp_path / "resumed"
     rng = random.Random(0)
@@ -79,7 +101,7 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, flags):
         (signal.SIGINT, True),
     ]
     for sig, after_an_epoch in plan:
-        proc = start(resumed, *flags)
+        proc = start(resumed, *flags, config=config)
         before = metrics_lines(resumed)
         deadline = time.time() + 120
         while after_an_epoch and time.time() < deadline and proc.poll() is None:
@@ -96,7 +118,7 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, flags):
             assert proc.returncode == 128 + sig, err
             assert "saved a checkpoint" in err
     assert interrupted == 5
-    result = run(resumed, *flags)
+    result = run(resumed, *flags, config=config)
     assert result.returncode == 0, result.stderr
 
     assert_bit_identical(resumed, reference)

@@ -10,7 +10,7 @@ from cnnjax import models
 
 # Configs of runners other than experiments/train.py, tested with their runner.
 # experiments/<name>.py, tested in tests/experiments/test_<name>.py
-OWN_RUNNER = {"flow", "gan", "genomic", "segmentation", "superres"}
+OWN_RUNNER = {"flow", "gan", "genomic", "superres_grid"}
 CONFIGS = sorted(
     p.stem
     for p in (pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py")
@@ -20,6 +20,23 @@ CONFIGS = sorted(
 
 def test_the_configs_are_found():
     assert {"digits", "mnist", "cifar10", "cifar10_resnet20"} <= set(CONFIGS)
+
+
+# Task configs' variants (config files taking one), each validated too.
+VARIANTS = {
+    "segmentation": ["quick", "noskip", "quick,noskip"],
+    "superres": ["quick", "espcn", "x4", "quick,espcn,x4"],
+}
+
+
+@pytest.mark.parametrize(
+    "name,variant", [(n, v) for n, variants in VARIANTS.items() for v in variants]
+)
+def test_variants_of_task_configs_are_valid(name, variant):
+    config = importlib.import_module(f"experiments.configs.{name}").get_config(variant)
+    config_lib.validate(config)
+    with pytest.raises(ValueError, match="unknown variant 'nope'"):
+        importlib.import_module(f"experiments.configs.{name}").get_config("nope")
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -8,7 +8,8 @@ import pytest
 
 from cnnjax import models, optim
 from cnnjax.config import ConfigError, base_config, validate
-from cnnjax.train import LossConfig, create_train_state, loop, train_step, trained
+from cnnjax.tasks.classification import cross_entropy_loss
+from cnnjax.train import create_train_state, loop, train_step, trained
 
 
 def test_each_step_moves_the_average_toward_the_new_weights():
@@ -31,7 +32,7 @@ def test_each_step_moves_the_average_toward_the_new_weights():
     )
     d = 0.9
     for _ in range(2):
-        state, _ = train_step(state, x, y, LossConfig(), ema_decay=d)
+        state, _ = train_step(state, x, {"labels": y}, cross_entropy_loss(), ema_decay=d)
         weights = {"params": state.params, "batch_stats": state.batch_stats}
         average = jax.tree.map(lambda e, w: d * e + (1 - d) * np.asarray(w), average, weights)
         for got, want in zip(jax.tree.leaves(state.ema), jax.tree.leaves(average)):

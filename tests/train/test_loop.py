@@ -150,8 +150,8 @@ def test_run_outputs_without_a_config_json_are_refused_unless_overwrite(tmp_path
         ("model", "resnet9000", "valid model names: alexnet, cnn1d, dcgan_discriminator,"),
         ("model_args__mlp__widths", (4,), "model_args.mlp.widths: model 'mlp' has no such field"),
         ("model_args__resnet9000", {}, "model_args.resnet9000: not a model name"),
-        ("model", "fcn", "'fcn' outputs pixel_logits.*experiments.segmentation"),
-        ("model", "srcnn", "'srcnn' outputs image, not class logits.*experiments.superres"),
+        ("model", "fcn", "'fcn' outputs pixel_logits.*set task to one of: segmentation"),
+        ("model", "srcnn", "'srcnn' outputs image, but task 'classification'.*: superres"),
     ],
 )
 def test_bad_config_is_rejected_before_any_work(tmp_path, make_config, field, value, message):

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from cnnjax.tasks import classification
 from cnnjax.train import loop, monitoring
 
 
@@ -18,10 +19,11 @@ def test_step_records_are_the_means_between_syncs():
         {"loss_sum": 5.0, "correct": 4.0, "count": 10.0},
         {"loss_sum": 0, "correct": 0, "count": 8.0},
     ]
-    records = monitoring.step_records(30, now, before)
+    figures = classification.CLASSIFICATION.train_record
+    records = monitoring.step_records(30, now, before, figures)
     assert records[0] == {"step": 30, "train_loss": 0.5, "train_accuracy": 0.5}
     assert records[1] is None  # a stopped replica trained nothing in between
-    assert monitoring.step_records(5, now[:1], None)[0]["train_loss"] == 0.5
+    assert monitoring.step_records(5, now[:1], None, figures)[0]["train_loss"] == 0.5
 
 
 def test_a_run_writes_step_scalars_hparams_and_a_trace(tmp_path, make_config):

@@ -34,22 +34,40 @@ def _env(**extra):
     return dict(env, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **extra)
 
 
-def _assert_close(a, b):
-    for key in FIGURES:
+def _assert_close(a, b, figures=FIGURES):
+    for key in figures:
         assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
 
 
+# Every task on its quick config; the figures compared: the task's own.
+TASK_RUNS = {
+    "classification": ("experiments/configs/digits.py", OVERRIDES, FIGURES),
+    "segmentation": (
+        "experiments/configs/segmentation.py:quick",
+        ["--config.epochs=2", "--config.compile_cache_dir=off"],
+        ("test_loss", "test_mean_iou", "final_train_loss", "best_val_mean_iou"),
+    ),
+    "superres": (
+        "experiments/configs/superres.py:quick,espcn",
+        ["--config.epochs=2", "--config.compile_cache_dir=off"],
+        ("test_loss", "test_psnr", "test_ssim", "final_train_loss", "best_val_psnr"),
+    ),
+}
+
+
 @pytest.mark.slow
-def test_eight_devices_equal_one(tmp_path):
+@pytest.mark.parametrize("task", list(TASK_RUNS))
+def test_eight_devices_equal_one(tmp_path, task):
+    config, overrides, figures = TASK_RUNS[task]
     script = textwrap.dedent(
         f"""
         import json, sys
-        sys.argv = ["x"] + {OVERRIDES!r}
+        sys.argv = ["x"] + {overrides!r}
         from absl import flags
         from ml_collections import config_flags
         import jax
         from cnnjax.train import loop
-        cfg = config_flags.DEFINE_config_file("config", "experiments/configs/digits.py")
+        cfg = config_flags.DEFINE_config_file("config", "{config}")
         flags.FLAGS(sys.argv)
         assert jax.device_count() == 8, jax.devices()
         out = {{}}
@@ -67,7 +85,8 @@ def test_eight_devices_equal_one(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT", 1)[1])
     assert out["1"]["num_devices"] == 1 and out["8"]["num_devices"] == 8
-    _assert_close(out["8"], out["1"])
+    assert out["1"]["task"] == task
+    _assert_close(out["8"], out["1"], figures)
 
 
 def _free_port() -> int:

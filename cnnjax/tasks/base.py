@@ -1,0 +1,181 @@
+"""What a task is: everything about a workload that the one training loop does not own.
+
+The loop (cnnjax.train) owns the run: data on the devices, the permutation of each epoch,
+replicas, devices, checkpoints, resume, signals, reports. A `Task` owns what differs between
+workloads:
+
+- its data: `splits(config)` -> the train/val/test `data.Split`s (uint8 images (N, H, W, C)
+  and int32 labels, per image (N,) or per pixel (N, H, W)) and what the reports say of them;
+- its model: `num_outputs` (the model's num_classes argument), `model_overrides` (fields the
+  task fixes, e.g. ESPCN's scale) and `input_shape` (what the model reads);
+- its `BatchFns`: pure functions traced into the compiled step, so every batch is prepared
+  on the device (augmentation, normalisation, low-resolution inputs):
+    train_batch(key, images, labels) -> (inputs, targets)
+    eval_batch(images, labels) -> (inputs, targets)
+    loss(outputs, targets) -> (per-target losses (any shape), {name: additive sum})
+    eval_sums(outputs, targets, mask) -> {name: additive sum}; 'loss_sum' and 'count' always
+    figures(total sums) -> {figure: value}; 'loss' and 'count' always
+  Every metric is a sum over targets, so batches, epochs, masks, replicas and devices add
+  them exactly; `figures` turns the totals into means, ratios, IoU;
+- its `figures` (what evaluation reports: val_<f> per epoch, test_<f> in the summary),
+  `train_figures` (train_<f> per epoch, from the `loss` sums), `primary` (best_val_<primary>
+  in the summary, and the default that early stopping and plateau watch: val_<primary>) and
+  which of them are better higher;
+- its config fields: config.<task name>, defaults `fields()`, checked by `validate`.
+
+Adding a task is one file: a subclass registered in cnnjax.tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import ml_collections
+
+from cnnjax import config as config_lib
+from cnnjax import data, models, pipeline
+from cnnjax.train import data_setup
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchFns:
+    """A task's functions traced into the compiled steps (see the module docstring)."""
+
+    train_batch: Callable[[jax.Array, jax.Array, jax.Array], tuple[Any, Any]]
+    eval_batch: Callable[[jax.Array, jax.Array], tuple[Any, Any]]
+    loss: Callable[[jax.Array, Any], tuple[jax.Array, dict[str, jax.Array]]]
+    eval_sums: Callable[[jax.Array, Any, jax.Array], dict[str, jax.Array]]
+    figures: Callable[[dict[str, jax.Array]], dict[str, jax.Array]]
+    train_sums: tuple[str, ...] = ()  # the names of `loss`'s sums (scalars, float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """A task's data on the host: its splits and what the reports say of them."""
+
+    train: data.Split
+    val: data.Split
+    test: data.Split
+    num_classes: int  # classes of the labels (0 for a task whose labels are not classes)
+    class_names: tuple[str, ...]
+    info: dict[str, Any]  # dataset, source, ... (summary.json)
+
+
+class Task:
+    """The base of every task; the defaults are those of an image-classification-like task."""
+
+    name = ""
+    output_kind = "logits"  # the models.output_kind this task trains
+    figures: tuple[str, ...] = ("loss",)
+    train_figures: tuple[str, ...] = ("loss",)
+    primary = "loss"
+    higher_is_better: dict[str, bool] = {"loss": False}
+    # Fields of the base config the task cannot use: field -> why (validate names the field
+    # when it is not its default).
+    unsupported: dict[str, str] = {}
+
+    def fields(self) -> ml_collections.ConfigDict | None:
+        """The defaults of config.<name>, the task's own fields (None: it has none)."""
+        return None
+
+    def checks(self) -> list[tuple[str, Callable[[Any], bool], str]]:
+        """(path under config.<name>, check, what it must be) of the task's own fields."""
+        return []
+
+    def validate(self, config: ml_collections.ConfigDict) -> None:
+        """Raises config_lib.ConfigError naming the first bad field the task sees."""
+        if models.output_kind(config.model) != self.output_kind:
+            fitting = [
+                t.name for t in _registered() if t.output_kind == models.output_kind(config.model)
+            ]
+            raise config_lib.ConfigError(
+                f"model: {config.model!r} outputs {models.output_kind(config.model)}, but task "
+                f"{self.name!r} trains models of output {self.output_kind}"
+                + (f" (set task to one of: {', '.join(fitting)})" if fitting else "")
+            )
+        defaults = config_lib.base_config()
+        plain = lambda v: v.to_dict() if isinstance(v, ml_collections.ConfigDict) else v
+        for path, why in self.unsupported.items():
+            value, default = (plain(config_lib.get_field(c, path)) for c in (config, defaults))
+            if value != default:
+                raise config_lib.ConfigError(f"{path}: task {self.name!r} {why}")
+        own = self.fields()
+        if own is not None:
+            if self.name not in config:
+                raise config_lib.ConfigError(
+                    f"task={self.name!r} needs its fields config.{self.name} (start from "
+                    f"experiments/configs/{self.name}.py, or tasks.get({self.name!r}).fields())"
+                )
+            for path, check, expected in self.checks():
+                value = config_lib.get_field(config, f"{self.name}.{path}")
+                if not check(value):
+                    raise config_lib.ConfigError(
+                        f"{self.name}.{path} must be {expected}, got {value!r} "
+                        f"({type(value).__name__})"
+                    )
+        for field in ("plateau", "early_stopping"):
+            section = config[field]
+            valid = self.val_metrics()
+            if section.enabled and section.metric not in valid:
+                raise config_lib.ConfigError(
+                    f"{field}.metric: task {self.name!r} validates {', '.join(valid)}, not "
+                    f"{section.metric!r}"
+                )
+
+    def val_metrics(self) -> tuple[str, ...]:
+        """The names early stopping and reduce-on-plateau may watch."""
+        return tuple(f"val_{f}" for f in self.figures)
+
+    def higher(self, metric: str) -> bool:
+        """Whether a higher value of `metric` ('val_<figure>') is better."""
+        return self.higher_is_better[metric.removeprefix("val_")]
+
+    def splits(self, config: ml_collections.ConfigDict) -> Splits:
+        """The run's splits (cnnjax.train.data_setup.data_splits of config.dataset)."""
+        ds, train, val, test = data_setup.data_splits(config)
+        return Splits(train, val, test, ds.num_classes, ds.class_names, dataset_info(ds))
+
+    def num_outputs(self, config: ml_collections.ConfigDict, splits: Splits) -> int:
+        """The model's num_classes argument."""
+        return splits.num_classes
+
+    def model_overrides(self, config: ml_collections.ConfigDict) -> dict[str, Any]:
+        """The model's constructor fields: config.model_args[model], then those the task fixes."""
+        return config_lib.model_overrides(config)
+
+    def input_shape(self, config: ml_collections.ConfigDict, image_shape) -> tuple[int, ...]:
+        """The shape (1, ...) of one model input for images of `image_shape` (H, W, C)."""
+        return (1, *image_shape)
+
+    def batch_fns(
+        self, config: ml_collections.ConfigDict, normalizer: pipeline.Normalizer, splits: Splits
+    ) -> BatchFns:
+        raise NotImplementedError
+
+    def train_record(self, totals: dict[str, float]) -> dict[str, float]:
+        """The figures train_<f> of an epoch from the host values of its training sums."""
+        return {"loss": totals["loss_sum"] / totals["count"]}
+
+
+def dataset_info(ds: data.Dataset) -> dict[str, Any]:
+    """What the summary records of a loaded dataset."""
+    info = {"dataset": ds.name, "source": ds.source}
+    if ds.name == "folder":
+        info["skipped_files"] = len(ds.skipped)
+        info["skipped"] = [{"path": p, "reason": why} for p, why in ds.skipped]
+    return info
+
+
+_REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    """Adds `task` to the registry under task.name (cnnjax.tasks.get)."""
+    _REGISTRY[task.name] = task
+    return task
+
+
+def _registered() -> list[Task]:
+    return list(_REGISTRY.values())

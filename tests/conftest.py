@@ -20,6 +20,11 @@ def tiny_config(**overrides):
     c.batch_size = 64
     c.eval_batch_size = 128
     c.optimizer.learning_rate = 0.05
+    return with_overrides(c, **overrides)
+
+
+def with_overrides(c, **overrides):
+    """`c` with each `a__b=value` set as c.a.b = value; returns c."""
     for path, value in overrides.items():
         node = c
         *parents, leaf = path.split("__")

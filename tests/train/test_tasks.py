@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import with_overrides
 
 from cnnjax import data, metrics, tasks
 from cnnjax.config import ConfigError, validate
@@ -25,7 +24,14 @@ QUICK = {
 
 def quick(name, **overrides):
     """The quick config of `name` with overrides (a__b=value sets c.a.b)."""
-    return with_overrides(QUICK[name](), **overrides)
+    c = QUICK[name]()
+    for path, value in overrides.items():
+        *parents, leaf = path.split("__")
+        node = c
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return c
 
 
 def test_segmentation_figures_match_the_numpy_scores():

@@ -202,23 +202,24 @@ def get_field(config: ml_collections.ConfigDict, path: str) -> Any:
     return node
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
+    """An integer and not a bool (the checks of config fields, the tasks' too)."""
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _is_num(v) -> bool:
+def is_num(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
-    ("seed", _is_int, "an integer"),
-    ("epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("seed", is_int, "an integer"),
+    ("epochs", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("eval_flip_average", lambda v: isinstance(v, bool), "a bool"),
-    ("steps_per_sync", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("num_seeds", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("num_devices", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("steps_per_sync", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("num_seeds", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("num_devices", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("compile_cache_dir", lambda v: isinstance(v, str), "a string"),
     (
         "compute_dtype",
@@ -228,41 +229,41 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ),
     ("dataset.data_dir", lambda v: isinstance(v, str), "a string"),
     ("dataset.exact_counts", lambda v: isinstance(v, bool), "a bool"),
-    ("dataset.val_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("dataset.split_seed", _is_int, "an integer"),
-    ("dataset.train_size", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("dataset.val_size", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("dataset.split_seed", is_int, "an integer"),
+    ("dataset.train_size", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     (
         "dataset.classes",
         lambda v: (
             isinstance(v, (tuple, list))
-            and all(_is_int(c) and c >= 0 for c in v)
+            and all(is_int(c) and c >= 0 for c in v)
             and len(set(v)) == len(v)
             and len(v) != 1
         ),
         "a tuple of distinct class indices >= 0 (at least 2), or () for all classes",
     ),
-    ("dataset.train_per_class", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("dataset.train_per_class", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.permute_pixels", lambda v: isinstance(v, bool), "a bool"),
     ("dataset.subset_per_seed", lambda v: isinstance(v, bool), "a bool"),
     ("dataset.stratified_val", lambda v: isinstance(v, bool), "a bool"),
-    ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1 (pixels)"),
+    ("dataset.image_size", lambda v: is_int(v) and v >= 1, "an integer >= 1 (pixels)"),
     (
         "dataset.color_mode",
         lambda v: v in data.COLOR_MODES,
         f"one of {', '.join(data.COLOR_MODES)}",
     ),
     ("dataset.skip_bad_images", lambda v: isinstance(v, bool), "a bool"),
-    ("dataset.folder_test_fraction", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("dataset.folder_test_fraction", lambda v: is_num(v) and 0 < v < 1, "a number in (0, 1)"),
     ("dataset.cache_dir", lambda v: isinstance(v, str), "a string ('off': no cache)"),
     (
         "dataset.normalize",
         lambda v: v in pipeline.NORMALIZATIONS,
         f"one of {', '.join(pipeline.NORMALIZATIONS)}",
     ),
-    ("dataset.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("dataset.augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.augment.horizontal_flip", lambda v: isinstance(v, bool), "a bool"),
     *(
-        (f"dataset.augment.{name}", lambda v: _is_num(v) and v >= 0, "a number >= 0")
+        (f"dataset.augment.{name}", lambda v: is_num(v) and v >= 0, "a number >= 0")
         for name in (
             "rotation_range",
             "width_shift_range",
@@ -272,7 +273,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
         )
     ),
     *(
-        (f"dataset.augment.{name}", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)")
+        (f"dataset.augment.{name}", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)")
         for name in ("zoom_range", "contrast", "saturation", "random_resized_crop")
     ),
     (
@@ -280,60 +281,60 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
         lambda v: v in augment.FILL_MODES,
         f"one of {', '.join(augment.FILL_MODES)}",
     ),
-    ("dataset.augment.cval", _is_num, "a number"),
-    ("optimizer.learning_rate", lambda v: _is_num(v) and v > 0, "a number > 0"),
-    ("optimizer.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("optimizer.b1", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("optimizer.b2", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("optimizer.rmsprop_decay", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("optimizer.rmsprop_momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("optimizer.eps", lambda v: _is_num(v) and v > 0, "a number > 0"),
-    ("optimizer.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("optimizer.grad_clip_norm", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("optimizer.accumulate_steps", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("dataset.augment.cval", is_num, "a number"),
+    ("optimizer.learning_rate", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("optimizer.momentum", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.b1", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.b2", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.rmsprop_decay", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.rmsprop_momentum", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.eps", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("optimizer.grad_clip_norm", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("optimizer.accumulate_steps", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     (
         "schedule.boundaries_epochs",
-        lambda v: isinstance(v, (tuple, list)) and all(_is_num(e) and e >= 0 for e in v),
+        lambda v: isinstance(v, (tuple, list)) and all(is_num(e) and e >= 0 for e in v),
         "a tuple of epochs >= 0",
     ),
-    ("schedule.decay_factor", lambda v: _is_num(v) and v > 0, "a number > 0"),
-    ("schedule.warmup_epochs", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("schedule.final_lr_fraction", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    ("schedule.pct_start", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
-    ("schedule.div_factor", lambda v: _is_num(v) and v > 0, "a number > 0"),
-    ("schedule.final_div_factor", lambda v: _is_num(v) and v > 0, "a number > 0"),
-    ("mixing.mixup_alpha", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("mixing.cutmix_alpha", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("mixing.prob", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    ("mixing.switch_prob", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    ("ema.decay", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("loss.label_smoothing", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("loss.l1", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("loss.l2", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("schedule.decay_factor", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("schedule.warmup_epochs", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("schedule.final_lr_fraction", lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("schedule.pct_start", lambda v: is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("schedule.div_factor", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("schedule.final_div_factor", lambda v: is_num(v) and v > 0, "a number > 0"),
+    ("mixing.mixup_alpha", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("mixing.cutmix_alpha", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("mixing.prob", lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("mixing.switch_prob", lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("ema.decay", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("loss.label_smoothing", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("loss.l1", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("loss.l2", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("loss.penalize", lambda v: v in PENALIZE_CHOICES, f"one of {', '.join(PENALIZE_CHOICES)}"),
     ("plateau.enabled", lambda v: isinstance(v, bool), "a bool"),
     ("plateau.metric", lambda v: isinstance(v, str), "a string (the task checks the name)"),
-    ("plateau.factor", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
-    ("plateau.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("plateau.rtol", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("plateau.atol", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    ("plateau.cooldown", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("plateau.min_scale", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("plateau.factor", lambda v: is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("plateau.patience", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("plateau.rtol", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("plateau.atol", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("plateau.cooldown", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("plateau.min_scale", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("early_stopping.enabled", lambda v: isinstance(v, bool), "a bool"),
     ("early_stopping.metric", lambda v: isinstance(v, str), "a string (the task checks it)"),
-    ("early_stopping.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("early_stopping.min_delta", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("early_stopping.patience", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("early_stopping.min_delta", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("early_stopping.restore_best", lambda v: isinstance(v, bool), "a bool"),
     ("transfer.init_from", lambda v: isinstance(v, str), "a string (a run's workdir)"),
     ("transfer.reinit_head", lambda v: isinstance(v, bool), "a bool"),
-    ("transfer.freeze_layers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("tensorboard.every_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("transfer.freeze_layers", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("tensorboard.every_steps", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("tensorboard.hparams", lambda v: isinstance(v, bool), "a bool"),
-    ("profile.first_step", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("profile.num_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("checkpoint.keep", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("profile.first_step", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("profile.num_steps", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("checkpoint.keep", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("layer_stats.enabled", lambda v: isinstance(v, bool), "a bool"),
-    ("layer_stats.probe_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("layer_stats.probe_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
 ]
 
 
@@ -399,7 +400,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     from cnnjax import tasks  # the tasks read this module's fields
 
-    tasks.get(config.get("task", "classification")).validate(config)
+    tasks.of(config).validate(config)
 
 
 def ema_decay(config: ml_collections.ConfigDict) -> float:

@@ -35,6 +35,12 @@ def with_overrides(c, **overrides):
 
 
 @pytest.fixture
+def override():
+    """`override(config, a__b=value)`: config with c.a.b = value (with_overrides)."""
+    return with_overrides
+
+
+@pytest.fixture
 def make_config():
     """`make_config(epochs=3, optimizer__name='adam')`: tiny_config with overrides."""
     return tiny_config

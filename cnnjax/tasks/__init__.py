@@ -1,6 +1,7 @@
 """The tasks one training loop runs (cnnjax.train.run), selected by config.task.
 
-    task = tasks.get(config.task)      # a cnnjax.tasks.base.Task
+    task = tasks.of(config)            # a cnnjax.tasks.base.Task: that of config.task
+    task = tasks.get("segmentation")   # by name
     tasks.list_tasks()                 # the registered names
 
 Each task is one file here: a `Task` subclass registered with `base.register`.
@@ -12,7 +13,7 @@ from cnnjax.config import ConfigError
 from cnnjax.tasks import classification, segmentation, superres  # noqa: F401 (registers)
 from cnnjax.tasks.base import _REGISTRY, BatchFns, Splits, Task
 
-__all__ = ["BatchFns", "Splits", "Task", "get", "list_tasks"]
+__all__ = ["BatchFns", "Splits", "Task", "get", "list_tasks", "of"]
 
 
 def list_tasks() -> list[str]:
@@ -25,3 +26,9 @@ def get(name: str) -> Task:
         valid = ", ".join(list_tasks())
         raise ConfigError(f"task: unknown task {name!r}; valid task names: {valid}")
     return _REGISTRY[name]
+
+
+def of(config) -> Task:
+    """The task of a run config: config.task ('classification' for a config.json saved
+    before the field existed)."""
+    return get(config.get("task", "classification"))

@@ -20,7 +20,7 @@ matrix C (hits h = diag C, truth t = row sums, predicted p = column sums):
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +34,7 @@ from cnnjax.tasks.base import BatchFns, Splits, dataset_info, register
 from cnnjax.tasks.classification import (
     Classification,
     classification_figures,
-    classification_sums,
-    cross_entropy_loss,
+    classification_fns,
 )
 from cnnjax.train import data_setup
 
@@ -85,14 +84,14 @@ class Segmentation(Classification):
         return f
 
     def checks(self):
-        is_int = lambda low: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+        at_least = lambda low: lambda v: config_lib.is_int(v) and v >= low
         return [
-            ("canvas_size", is_int(1), "an integer >= 1"),
-            ("max_digits", is_int(1), "an integer >= 1"),
-            ("threshold", lambda v: is_int(0)(v) and v <= 255, "an integer in [0, 255]"),
-            ("train_canvases", is_int(1), "an integer >= 1"),
-            ("val_canvases", is_int(0), "an integer >= 0"),
-            ("test_canvases", is_int(1), "an integer >= 1"),
+            ("canvas_size", at_least(1), "an integer >= 1"),
+            ("max_digits", at_least(1), "an integer >= 1"),
+            ("threshold", lambda v: at_least(0)(v) and v <= 255, "an integer in [0, 255]"),
+            ("train_canvases", at_least(1), "an integer >= 1"),
+            ("val_canvases", at_least(0), "an integer >= 0"),
+            ("test_canvases", at_least(1), "an integer >= 1"),
         ]
 
     def splits(self, config: ml_collections.ConfigDict) -> Splits:
@@ -124,17 +123,10 @@ class Segmentation(Classification):
     def batch_fns(
         self, config: ml_collections.ConfigDict, normalizer: pipeline.Normalizer, splits: Splits
     ) -> BatchFns:
-        def train_batch(key, images, labels) -> tuple[jax.Array, dict[str, Any]]:
-            return normalizer(images), {"labels": labels}
-
-        return BatchFns(
-            train_batch=train_batch,
-            eval_batch=lambda images, labels: (normalizer(images), labels),
-            loss=cross_entropy_loss(),
-            eval_sums=classification_sums,
-            figures=segmentation_figures,
-            train_sums=("correct",),
-        )
+        """Classification's over pixels (normalised, label smoothing; no augmentation or mixing:
+        `unsupported`), with the segmentation figures."""
+        fns = classification_fns(normalizer, label_smoothing=config.loss.label_smoothing)
+        return dataclasses.replace(fns, figures=segmentation_figures)
 
 
 SEGMENTATION = register(Segmentation())

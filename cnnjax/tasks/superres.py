@@ -100,10 +100,9 @@ class SuperResolution(Task):
         return f
 
     def checks(self):
-        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
         return [
-            ("scale", lambda v: is_int(v) and v >= 2, "an integer >= 2"),
-            ("test_size", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+            ("scale", lambda v: config_lib.is_int(v) and v >= 2, "an integer >= 2"),
+            ("test_size", lambda v: config_lib.is_int(v) and v >= 0, "an integer >= 0"),
         ]
 
     def validate(self, config: ml_collections.ConfigDict) -> None:

@@ -76,7 +76,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
 
     Returns (RunContext, state)."""
     seeds = tuple(config.seed + r for r in range(config.num_seeds))
-    task = tasks.get(config.get("task", "classification"))
+    task = tasks.of(config)
     splits = task.splits(config)
     d = data_setup.place(config, splits, seeds, mesh)
     logging.info("task %s, data: %s", task.name, json.dumps(d.info))

@@ -54,7 +54,6 @@ class Trained:
     test_images: np.ndarray  # (N, H, W, C) uint8, pixels permuted if the run permuted them
     test_labels: np.ndarray  # (N,) int, or (N, H, W) per pixel
     class_names: tuple[str, ...]
-    task: tasks.Task
     # (uint8 images, labels) -> (model inputs, targets): the run's evaluation batches
     eval_batch: Any
 
@@ -77,7 +76,7 @@ def restore_variables(
             f"{workdir}: the run kept no best epoch (early_stopping.enabled is False); use its "
             "latest checkpoint"
         )
-    task = tasks.get(config.get("task", "classification"))
+    task = tasks.of(config)
     model = models.create(config.model, num_classes, **task.model_overrides(config))
     shape = task.input_shape(config, tuple(image_shape))
     tx, _ = run_optimizer(config, model, shape, 1)  # the state's structure, not its schedule
@@ -120,7 +119,7 @@ def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) ->
     config = run_config(workdir)
     if data_dir:
         config.dataset.data_dir = data_dir
-    task = tasks.get(config.get("task", "classification"))
+    task = tasks.of(config)
     splits = task.splits(config)
     normalizer = pipeline.Normalizer.fit(splits.train.images, config.dataset.normalize)
     outputs = task.num_outputs(config, splits)
@@ -137,6 +136,5 @@ def load_trained(workdir: str, data_dir: str | None = None, replica: int = 0) ->
         splits.test.images,
         splits.test.labels,
         splits.class_names,
-        task,
         fns.eval_batch,
     )

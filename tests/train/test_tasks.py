@@ -22,16 +22,10 @@ QUICK = {
 }
 
 
-def quick(name, **overrides):
-    """The quick config of `name` with overrides (a__b=value sets c.a.b)."""
-    c = QUICK[name]()
-    for path, value in overrides.items():
-        *parents, leaf = path.split("__")
-        node = c
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return c
+@pytest.fixture
+def quick(override):
+    """`quick(name, a__b=value)`: the quick config of `name` with c.a.b = value."""
+    return lambda name, **overrides: override(QUICK[name](), **overrides)
 
 
 def test_segmentation_figures_match_the_numpy_scores():
@@ -59,7 +53,7 @@ def test_bicubic_figures_are_the_per_image_means_over_padded_batches():
     assert got["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-5)
 
 
-def test_superres_models_read_their_own_resolution():
+def test_superres_models_read_their_own_resolution(quick):
     espcn, srcnn = quick("superres_espcn"), quick("superres")
     task = tasks.get("superres")
     assert task.input_shape(espcn, (8, 8, 1)) == (1, 4, 4, 1)
@@ -91,7 +85,7 @@ def test_superres_models_read_their_own_resolution():
         ("superres", {"dataset__augment__horizontal_flip": True}, "dataset.augment: task"),
     ],
 )
-def test_bad_input_is_one_line_naming_the_field(tmp_path, name, overrides, message):
+def test_bad_input_is_one_line_naming_the_field(tmp_path, quick, name, overrides, message):
     config = quick(name, **overrides)
     with pytest.raises(ConfigError, match=message) as e:
         validate(config)
@@ -100,7 +94,7 @@ def test_bad_input_is_one_line_naming_the_field(tmp_path, name, overrides, messa
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_a_classifier_config_on_a_pixel_model_names_the_task_to_set():
+def test_a_classifier_config_on_a_pixel_model_names_the_task_to_set(quick):
     config = quick("segmentation", task="classification")
     with pytest.raises(ConfigError, match="set task to one of: segmentation"):
         validate(config)
@@ -108,7 +102,7 @@ def test_a_classifier_config_on_a_pixel_model_names_the_task_to_set():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["segmentation", "superres_espcn"])
-def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, name):
+def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, quick, name):
     config = lambda **kw: quick(name, epochs=2, **kw)
     task = tasks.get(config().task)
     summary = loop.run(config(seed=3, num_seeds=3), str(tmp_path / "seeds"))
@@ -124,7 +118,7 @@ def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, name):
 
 
 @pytest.mark.slow
-def test_segmentation_trains_above_chance_and_records_its_figures(tmp_path):
+def test_segmentation_trains_above_chance_and_records_its_figures(tmp_path, quick):
     summary = loop.run(quick("segmentation", epochs=4), str(tmp_path))
     background = summary["per_class"]["recall"][0]
     assert summary["test_accuracy"] > 0.5 and background > 0.5  # most pixels are background

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging as std_logging
 import os
 import shutil
+import sys
 import zlib
 from typing import Any
 
@@ -30,6 +32,60 @@ from cnnjax.train.errors import CheckpointError
 # Room a checkpoint needs beyond its arrays' bytes: Orbax's metadata files (measured: about
 # 20 KiB for a small model) with a margin.
 METADATA_BYTES = 64 * 1024
+
+
+ORBAX_READ = "_read_array_index_and_device_put"  # Orbax's coroutine reading one array
+
+
+class _OrphanedReadErrors(std_logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" report of an Orbax array read."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        message = str(record.msg)
+        orphan = message.startswith("Task exception was never retrieved")
+        return not (orphan and ORBAX_READ in message)
+
+
+def _closed_loop_callback(kind, value, tb) -> bool:
+    """Whether an exception is asyncio's "Event loop is closed", raised when a read that
+    finished after Orbax's restore gave up schedules its callback on the closed loop."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (
+        kind is RuntimeError
+        and str(value) == "Event loop is closed"
+        and tb is not None
+        and tb.tb_frame.f_code.co_filename.endswith(os.path.join("asyncio", "base_events.py"))
+    )
+
+
+def _drop_orphaned_read_errors() -> None:
+    """Keeps the aftermath of a failed restore off stderr (installed once, on the first
+    checkpoint that does not restore).
+
+    Orbax reads a checkpoint's arrays in concurrent tasks, raises the first failure and closes
+    its event loop; the other reads go on. When they are collected, asyncio logs each failed
+    one ("Task exception was never retrieved") or Python prints it as unraisable, and one that
+    finishes later fails to call back into the closed loop ("Event loop is closed"), each with
+    a traceback (and the whole TensorStore spec), often after the run's one-line error. The
+    restore has already reported the step's failure, so these are dropped; every other
+    asyncio error, unraisable and uncaught exception passes on as before."""
+    logger = std_logging.getLogger("asyncio")
+    if any(isinstance(f, _OrphanedReadErrors) for f in logger.filters):
+        return
+    logger.addFilter(_OrphanedReadErrors())
+    unraisable_hook, except_hook = sys.unraisablehook, sys.excepthook
+
+    def unraisable(report):
+        code = getattr(report.object, "cr_code", None)
+        if code is None or code.co_name != ORBAX_READ:
+            unraisable_hook(report)
+
+    def uncaught(kind, value, tb):
+        if not _closed_loop_callback(kind, value, tb):
+            except_hook(kind, value, tb)
+
+    sys.unraisablehook, sys.excepthook = unraisable, uncaught
 
 
 def _host(leaf) -> np.ndarray:
@@ -159,6 +215,7 @@ class Checkpointer:
             try:
                 restored = self._restore_step(step, state_template, best_template)
             except Exception as e:  # any reason a step cannot be read: try the one before
+                _drop_orphaned_read_errors()
                 logging.warning(
                     "checkpoint %s does not restore (%s); trying the one before",
                     os.path.join(self.directory, str(step)),

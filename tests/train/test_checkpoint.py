@@ -1,8 +1,12 @@
 """Checkpoints that validate what they read, and a full disk as one clear error (in-process)."""
 
+import asyncio
 import errno
+import logging
 import os
 import shutil
+import sys
+import types
 
 import jax.numpy as jnp
 import numpy as np
@@ -180,3 +184,53 @@ def test_a_train_state_saved_before_the_weight_average_existed_restores(tmp_path
     assert loop_back == loop_state and restored.ema is None
     for a, b in zip(jax.tree.leaves(restored.params), jax.tree.leaves(state.params)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_after_a_failed_restore_orbax_s_unread_read_errors_are_dropped(caplog, monkeypatch):
+    """What asyncio logs, or Python prints as unraisable, for each unread failure of Orbax's
+    concurrent array reads (the restore reports the first), and a late read's callback on the
+    closed loop, are dropped; other asyncio errors and exceptions pass on."""
+    seen, uncaught = [], []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    monkeypatch.setattr(sys, "excepthook", lambda *info: uncaught.append(info[1]))
+    monkeypatch.setattr(logging.getLogger("asyncio"), "filters", [])
+    checkpoint._drop_orphaned_read_errors()
+    checkpoint._drop_orphaned_read_errors()  # once only
+    assert len(logging.getLogger("asyncio").filters) == 1
+
+    async def _read_array_index_and_device_put():  # Orbax's coroutine's name
+        pass
+
+    async def mine():
+        pass
+
+    orbax_read, other_coroutine = _read_array_index_and_device_put(), mine()
+    for coroutine in (orbax_read, other_coroutine):
+        sys.unraisablehook(types.SimpleNamespace(object=coroutine))
+        coroutine.close()
+    assert [u.object for u in seen] == [other_coroutine]
+
+    def raised(error, where):  # `error` raised in `where`, as sys.excepthook receives it
+        try:
+            where(error)
+        except RuntimeError as e:
+            return type(e), e, e.__traceback__
+
+    closed = asyncio.new_event_loop()
+    closed.close()
+    callback_too_late = raised(None, lambda _: closed.call_soon_threadsafe(print))
+    elsewhere = raised(RuntimeError("Event loop is closed"), lambda e: (_ for _ in ()).throw(e))
+    for info in (callback_too_late, elsewhere):
+        sys.excepthook(*info)
+    assert uncaught == [elsewhere[1]]
+
+    orphan = (
+        "Task exception was never retrieved\nfuture: <Task finished name='Task-106' "
+        "coro=<_read_array_index_and_device_put() done, defined at /site-packages/orbax/"
+        "checkpoint/_src/serialization/serialization.py:272> exception=Exception('...')>"
+    )
+    other = "Task exception was never retrieved\nfuture: <Task finished coro=<mine() done>>"
+    with caplog.at_level("ERROR", logger="asyncio"):
+        logging.getLogger("asyncio").error(orphan)
+        logging.getLogger("asyncio").error(other)
+    assert [r.getMessage() for r in caplog.records] == [other]

@@ -72,20 +72,20 @@ WORKDIR ?= $(RUNS)/cifar10_resnet20
 visualize: install
 	$(PY) -m experiments.visualize --workdir=$(WORKDIR) $(ARGS)
 
-# Genomic prediction: 1-D CNN against ridge regression on simulated genotypes
-# (experiments/genomic.py; writes experiments/results/genomic/); QUICK=1: one small setting.
-genomic: install
-	$(PY) -m experiments.genomic $(if $(QUICK),--config=experiments/configs/genomic.py:quick) $(ARGS)
+# Genomic prediction: 1-D CNN against ridge regression on simulated genotypes: the sweep
+# experiments/sweeps/genomic.py (the genomic task; writes experiments/results/genomic/);
+# QUICK=1: one small setting.
+genomic: sweep-genomic
 
 # FCN segmentation of digits on canvases, with and without skips: the sweep
 # experiments/sweeps/segmentation.py (the segmentation task; writes
 # experiments/results/segmentation/); QUICK=1: 8x8 digits, tiny nets, one epoch.
 segmentation: sweep-segmentation
 
-# Super-resolution: SRCNN and ESPCN against bicubic at x2 and x4 on MNIST and CIFAR-10
-# (experiments/superres.py; writes experiments/results/superres/); QUICK=1: 8x8 digits, x2.
-superres: install
-	$(PY) -m experiments.superres $(if $(QUICK),--config=experiments/configs/superres_grid.py:quick) $(ARGS)
+# Super-resolution: SRCNN and ESPCN against bicubic at x2 and x4 on MNIST and CIFAR-10: the
+# sweep experiments/sweeps/superres.py (the superres task; writes experiments/results/superres/);
+# QUICK=1: 8x8 digits, x2.
+superres: sweep-superres
 
 # DC-GAN on MNIST and Fashion-MNIST, unconditional and conditional, scored by our own LeNet-5
 # (experiments/gan.py; writes experiments/results/gan/); QUICK=1: 8x8 digits, tiny nets.
@@ -93,9 +93,9 @@ gan: install
 	$(PY) -m experiments.gan $(if $(QUICK),--config=experiments/configs/gan.py:quick) $(ARGS)
 
 # Optical flow: FlowNetSimple on CIFAR-10 pairs warped by known smooth random flows, against
-# zero flow (experiments/flow.py; writes experiments/results/flow/); QUICK=1: 8x8 digits.
-flow: install
-	$(PY) -m experiments.flow $(if $(QUICK),--config=experiments/configs/flow.py:quick) $(ARGS)
+# zero flow: the sweep experiments/sweeps/flow.py (the flow task; writes
+# experiments/results/flow/); QUICK=1: 8x8 digits.
+flow: sweep-flow
 
 test: install
 	$(PY) -m pytest -q -n auto

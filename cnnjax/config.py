@@ -393,11 +393,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"transfer.init_from={config.transfer.init_from!r}: not a finished cnnjax run "
             f"(no summary.json there)"
         )
-    if (config.plateau.enabled or config.early_stopping.enabled) and config.dataset.val_size == 0:
-        raise ConfigError(
-            "dataset.val_size must be > 0 when plateau or early_stopping is enabled "
-            "(both watch a validation metric)"
-        )
     from cnnjax import tasks  # the tasks read this module's fields
 
     tasks.of(config).validate(config)

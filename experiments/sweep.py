@@ -32,7 +32,7 @@ from absl import flags, logging
 
 from cnnjax.train import workdir as workdir_lib
 from experiments import cli
-from experiments.sweeps import SWEEPS, aggregate, engine, overview
+from experiments.sweeps import SWEEPS, aggregate, engine, grid, overview
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("sweep", None, sorted(SWEEPS), "The sweep to run.", required=True)
@@ -65,8 +65,8 @@ def main(argv):
             overview.rewrite(os.path.dirname(folder), SWEEPS)
         return
     try:
-        sweep, extra = engine.with_budget(sweep, FLAGS.epochs, FLAGS.train_size, FLAGS.seeds)
-        sweep = engine.select_runs(sweep, FLAGS.runs)
+        sweep, extra = grid.with_budget(sweep, FLAGS.epochs, FLAGS.train_size, FLAGS.seeds)
+        sweep = grid.select_runs(sweep, FLAGS.runs)
     except ValueError as e:
         sys.exit(f"error: {e}")
     reduced = extra or FLAGS.seeds is not None

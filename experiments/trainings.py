@@ -1,5 +1,5 @@
-"""What the runners that train many models in one invocation share (experiments/superres,
-gan, flow): finished trainings kept on disk, their error handling and their results.
+"""What a runner that trains many models in one invocation needs (experiments/gan): finished
+trainings kept on disk, their error handling and their results.
 
     record, reused = load_or_train(path, identity, train)
 

@@ -9,8 +9,10 @@ Every model is a Flax Linen module whose `__call__(x, train: bool)` takes float 
   'logits'        (N, num_classes): image classifiers, the runner's and the sweeps' models;
   'pixel_logits'  (N, H, W, num_classes): per-pixel classifiers (segmentation, FCN);
   'image'         (N, H', W', num_classes): image-to-image models (super-resolution, a
-                  GAN's generator of images from noise (N, 1, 1, Z), optical flow from two
-                  stacked frames), whose num_classes is the number of output channels.
+                  GAN's generator of images from noise (N, 1, 1, Z)), whose num_classes is
+                  the number of output channels;
+  'flow'          (N, H, W, 2): optical flow (rows, columns, in pixels) from two frames
+                  stacked on the channel axis (N, H, W, 2C).
 Models `sow` their named intermediate
 features (one per stage) into the `intermediates` collection, so
 `model.apply(variables, x, train=False, mutable=['intermediates'])` returns them without
@@ -60,12 +62,12 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **dcgan.MODELS,
     **flownet.MODELS,
 }
-OUTPUT_KINDS = ("logits", "pixel_logits", "image")
+OUTPUT_KINDS = ("logits", "pixel_logits", "image", "flow")
 _OUTPUT_KIND = {
     **{name: "pixel_logits" for name in fcn.MODELS},
     **{name: "image" for name in superres.MODELS},
     "dcgan_generator": "image",
-    "flownet_simple": "image",
+    "flownet_simple": "flow",
 }
 
 

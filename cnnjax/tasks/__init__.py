@@ -10,7 +10,13 @@ Each task is one file here: a `Task` subclass registered with `base.register`.
 from __future__ import annotations
 
 from cnnjax.config import ConfigError
-from cnnjax.tasks import classification, segmentation, superres  # noqa: F401 (registers)
+from cnnjax.tasks import (  # noqa: F401 (each registers its task)
+    classification,
+    flow,
+    genomic,
+    segmentation,
+    superres,
+)
 from cnnjax.tasks.base import _REGISTRY, BatchFns, Splits, Task
 
 __all__ = ["BatchFns", "Splits", "Task", "get", "list_tasks", "of"]

@@ -5,7 +5,8 @@ replicas, devices, checkpoints, resume, signals, reports. A `Task` owns what dif
 workloads:
 
 - its data: `splits(config)` -> the train/val/test `data.Split`s (uint8 images (N, H, W, C)
-  and int32 labels, per image (N,) or per pixel (N, H, W)) and what the reports say of them;
+  and int32 labels, per image (N,) or per pixel (N, H, W)), what the reports say of them and
+  any `tables` its batch functions look labels up in (float targets);
 - its model: `num_outputs` (the model's num_classes argument), `model_overrides` (fields the
   task fixes, e.g. ESPCN's scale) and `input_shape` (what the model reads);
 - its `BatchFns`: pure functions traced into the compiled step, so every batch is prepared
@@ -33,6 +34,7 @@ from typing import Any, Callable
 
 import jax
 import ml_collections
+import numpy as np
 
 from cnnjax import config as config_lib
 from cnnjax import data, models, pipeline
@@ -61,6 +63,9 @@ class Splits:
     num_classes: int  # classes of the labels (0 for a task whose labels are not classes)
     class_names: tuple[str, ...]
     info: dict[str, Any]  # dataset, source, ... (summary.json)
+    # Arrays the batch functions index by label (a regression task's float targets, the
+    # label being the example's index): name -> (M, ...) NumPy array.
+    tables: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 class Task:
@@ -75,6 +80,8 @@ class Task:
     # Fields of the base config the task cannot use: field -> why (validate names the field
     # when it is not its default).
     unsupported: dict[str, str] = {}
+    # The dataset.normalize the task's batch functions assume, and why (None: any).
+    normalize: tuple[str, str] | None = None
 
     def fields(self) -> ml_collections.ConfigDict | None:
         """The defaults of config.<name>, the task's own fields (None: it has none)."""
@@ -101,6 +108,12 @@ class Task:
             value, default = (plain(config_lib.get_field(c, path)) for c in (config, defaults))
             if value != default:
                 raise config_lib.ConfigError(f"{path}: task {self.name!r} {why}")
+        if self.normalize and config.dataset.normalize != self.normalize[0]:
+            mode, why = self.normalize
+            raise config_lib.ConfigError(
+                f"dataset.normalize={config.dataset.normalize!r}: task {self.name!r} {why}; set "
+                f"dataset.normalize={mode!r}"
+            )
         own = self.fields()
         if own is not None:
             if self.name not in config:
@@ -115,6 +128,13 @@ class Task:
                         f"{self.name}.{path} must be {expected}, got {value!r} "
                         f"({type(value).__name__})"
                     )
+        if (config.plateau.enabled or config.early_stopping.enabled) and not self.validates(
+            config
+        ):
+            raise config_lib.ConfigError(
+                f"{self.validation_field} must be > 0 when plateau or early_stopping is "
+                "enabled (both watch a validation metric)"
+            )
         for field in ("plateau", "early_stopping"):
             section = config[field]
             valid = self.val_metrics()
@@ -123,6 +143,12 @@ class Task:
                     f"{field}.metric: task {self.name!r} validates {', '.join(valid)}, not "
                     f"{section.metric!r}"
                 )
+
+    validation_field = "dataset.val_size"  # the config field that sizes the validation split
+
+    def validates(self, config: ml_collections.ConfigDict) -> bool:
+        """Whether the run has a validation split (what plateau and early stopping watch)."""
+        return config_lib.get_field(config, self.validation_field) > 0
 
     def val_metrics(self) -> tuple[str, ...]:
         """The names early stopping and reduce-on-plateau may watch."""
@@ -157,6 +183,17 @@ class Task:
     def train_record(self, totals: dict[str, float]) -> dict[str, float]:
         """The figures train_<f> of an epoch from the host values of its training sums."""
         return {"loss": totals["loss_sum"] / totals["count"]}
+
+
+def first_test_images(config: ml_collections.ConfigDict, ds_name: str, test: data.Split, task: str):
+    """The first config.<task>.test_size images of `test` (0: all); ConfigError naming the field
+    when the split has fewer."""
+    size = config[task].test_size
+    if size > len(test):
+        raise config_lib.ConfigError(
+            f"{task}.test_size={size}: {ds_name} has only {len(test)} test images"
+        )
+    return data.Split(test.images[: size or None], test.labels[: size or None])
 
 
 def dataset_info(ds: data.Dataset) -> dict[str, Any]:

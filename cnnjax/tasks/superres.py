@@ -29,7 +29,14 @@ import numpy as np
 from cnnjax import config as config_lib
 from cnnjax import data, metrics, models, pipeline
 from cnnjax.models.superres import bicubic_upsample
-from cnnjax.tasks.base import BatchFns, Splits, Task, dataset_info, register
+from cnnjax.tasks.base import (
+    BatchFns,
+    Splits,
+    Task,
+    dataset_info,
+    first_test_images,
+    register,
+)
 from cnnjax.train import data_setup
 
 
@@ -84,6 +91,7 @@ class SuperResolution(Task):
     train_figures = ("loss",)
     primary = "psnr"
     higher_is_better = {"loss": False, "psnr": True, "ssim": True}
+    normalize = ("scale01", "scores images in [0, 1]")
     unsupported = {
         "dataset.augment": "trains on the images as they are (augmentation is off here)",
         "mixing": "would blend the target images",
@@ -105,28 +113,16 @@ class SuperResolution(Task):
             ("test_size", lambda v: config_lib.is_int(v) and v >= 0, "an integer >= 0"),
         ]
 
-    def validate(self, config: ml_collections.ConfigDict) -> None:
-        super().validate(config)
-        if config.dataset.normalize != "scale01":
-            raise config_lib.ConfigError(
-                f"dataset.normalize={config.dataset.normalize!r}: task 'superres' scores "
-                "images in [0, 1]; set dataset.normalize='scale01'"
-            )
-
     def splits(self, config: ml_collections.ConfigDict) -> Splits:
         ds, train, val, test = data_setup.data_splits(config)
-        r, size = config.superres.scale, config.superres.test_size
+        r = config.superres.scale
         h, w = train.images.shape[1:3]
         if h % r or w % r:
             raise config_lib.ConfigError(
                 f"superres.scale={r}: {ds.name} images of {h}x{w} pixels cannot be downscaled "
                 f"by {r}"
             )
-        if size > len(test):
-            raise config_lib.ConfigError(
-                f"superres.test_size={size}: {ds.name} has only {len(test)} test images"
-            )
-        test = data.Split(test.images[: size or None], test.labels[: size or None])
+        test = first_test_images(config, ds.name, test, "superres")
         no_labels = lambda s: data.Split(s.images, np.zeros(len(s), np.int32))
         return Splits(
             no_labels(train),

@@ -3,6 +3,7 @@ epoch, the log line of an epoch, and the final summary of the test evaluation.""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -125,6 +126,7 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
         "compile_seconds": ctx.compile_seconds,
         "num_params": num_params(params_one),
         **ctx.transfer,
+        **ctx.model_shape,
         "steps": step_of(state),
         "task": task.name,
         "model": ctx.config.model,
@@ -143,7 +145,8 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     for seed, rep, test, flip, no_ema in zip(ctx.seeds, loop["replicas"], tests, flips, raw):
         history = rep["history"]
         last = history[-1] if history else {}  # empty for a replica that diverged in epoch 1
-        val = [r[f"val_{primary}"] for r in history if r.get(f"val_{primary}") is not None]
+        val = [r.get(f"val_{primary}") for r in history]
+        val = [v for v in val if v is not None and not math.isnan(v)]  # NaN: undefined
         best_val = (max if task.higher(f"val_{primary}") else min)(val) if val else None
         per_seed.append(
             {

@@ -51,6 +51,7 @@ class RunContext:
     layer_stats: Any  # state -> one layer_stats record per replica; None when off
     profiler: monitoring.Profiler  # jax.profiler traces of config.profile's steps
     transfer: dict[str, Any]  # init_from, frozen modules and their parameter count
+    model_shape: dict[str, Any]  # num_outputs and input_shape (H, W, C): what builds the model
 
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -82,9 +83,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     logging.info("task %s, data: %s", task.name, json.dumps(d.info))
     steps_per_epoch = d.info["num_train"] // config.batch_size
     k = len(seeds)
-    model = models.create(
-        config.model, task.num_outputs(config, splits), **task.model_overrides(config)
-    )
+    num_outputs = task.num_outputs(config, splits)
+    model = models.create(config.model, num_outputs, **task.model_overrides(config))
     input_shape = task.input_shape(config, tuple(d.images.shape[1:]))
     tx, frozen = run_optimizer(config, model, input_shape, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
@@ -172,6 +172,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         ),
         layer_stats=_make_layer_stats(config, model, d, k),
         transfer=transfer_info,
+        model_shape={"num_outputs": num_outputs, "input_shape": list(input_shape[1:])},
     )
     return ctx, state
 

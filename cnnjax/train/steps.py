@@ -2,7 +2,6 @@
 
     train_step(state, inputs, targets, loss_fn, penalty) -> (state, metrics)
     eval_step(state, inputs, targets, mask, sums_fn) -> sums
-    regression_step(state, inputs, targets, l2) -> (state, mse)   (the runners not yet on tasks)
 
 A task (cnnjax.tasks) supplies the batch and what is measured on it: `loss_fn(outputs,
 targets) -> (per-target losses, {name: sum})` and `sums_fn(outputs, targets, mask) -> {name:
@@ -123,30 +122,3 @@ def eval_step(
         outputs = (outputs + forward(inputs[:, :, ::-1]).astype(jnp.float32)) / 2
     return sums_fn(outputs, targets, mask)
 
-
-def regression_step(
-    state: TrainState, inputs: jax.Array, targets: jax.Array, l2: float = 0.0
-) -> tuple[TrainState, jax.Array]:
-    """(For the flow, genomic and super-resolution comparison runners, until they move onto
-    cnnjax.tasks.) One optimizer step on the mean squared error of a regression model: outputs
-    of the targets' shape, e.g. (B, H, W, C) images, or (B, 1) for targets (B,) (one-output models).
-    Loss = mean((f(x) - y)^2) + l2 * sum(kernel^2) / 2. Returns the new state and the batch's
-    mean squared error. Dropout key: fold_in(rng, step)."""
-    dropout_key = jax.random.fold_in(state.rng, state.step)
-
-    def objective(params):
-        out = state.apply_fn({"params": params}, inputs, train=True, rngs={"dropout": dropout_key})
-        if out.shape == (*targets.shape, 1):
-            out = out[..., 0]
-        if out.shape != targets.shape:
-            raise ValueError(f"regression_step: outputs {out.shape} but targets {targets.shape}")
-        mse = jnp.mean(jnp.square(out - targets))
-        return mse + losses.weight_penalty(params, 0.0, l2, "kernels"), mse
-
-    grads, mse = jax.grad(objective, has_aux=True)(state.params)
-    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-    return state.replace(
-        step=state.step + 1,
-        params=optax.apply_updates(state.params, updates),
-        opt_state=opt_state,
-    ), mse

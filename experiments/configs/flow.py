@@ -1,52 +1,43 @@
-"""FlowNetSimple (experiments/flow.py): optical flow of CIFAR-10 image pairs made by warping
-with known smooth random flow fields (cnnjax.data.flow), against the zero-flow baseline.
+"""One FlowNetSimple trained on the flow task (cnnjax.tasks.flow): CIFAR-10 images warped by
+known smooth random flows, the flow learnt from the stacked pair.
 
-`--config=experiments/configs/flow.py:quick` selects scikit-learn's 8x8 digits (no download),
-a tiny network and a few steps (seconds)."""
+    python -m experiments.train --config=experiments/configs/flow.py --workdir=DIR
 
-import ml_collections
+`:quick` selects scikit-learn's 8x8 digits (embedded, no download), a tiny network and two
+epochs of a few hundred images (seconds)."""
 
-# What the runner's results test (experiments/results/README.md lists it).
-CLAIM = (
-    "A CNN reading two stacked frames learns dense optical flow end to end (FlowNetSimple, "
-    "Dosovitskiy et al. 2015), far better than assuming no motion."
-)
+from cnnjax import tasks
+from cnnjax.config import base_config
 
 
 def get_config(variant: str | None = None):
-    c = ml_collections.ConfigDict()
-    c.results_dir = "experiments/results/flow"  # results.md, results.json, PNGs
-    c.workdir = "runs/flow"  # one file per finished training: a rerun skips it
-    c.dataset = "cifar10"  # images to warp (any cnnjax.data set with sides divisible by 8)
-    c.data_dir = ""  # '' -> $CNNJAX_DATA_DIR, the default places
-    c.exact_counts = True  # files must hold the official releases' record counts
-    c.sigma = 2.0  # pixels: std of the coarse lattice's displacements
-    c.grid = 4  # lattice points per side, interpolated bicubically to the image size
-    c.test_pairs = 1000  # fixed pairs from the first test images (key data_seed + 1)
-    c.data_seed = 0  # training pairs: drawn afresh each step from key (data_seed, step)
-    c.model_args = ml_collections.ConfigDict(dict(widths=(32, 64, 128)))
-    c.seeds = 2  # trainings (network initialisations), seeds 0 .. seeds-1
-    c.train_steps = 2000
+    c = base_config()
+    c.task = "flow"
+    c.flow = tasks.get("flow").fields()  # sigma 2 px, a 4x4 lattice, 1000 test pairs
+    c.dataset.name = "cifar10"  # any set with sides divisible by 8
+    c.dataset.train_size = 8000  # first frames: each epoch pairs them with new flows
+    c.dataset.val_size = 1000  # images held out of train: the validation pairs per epoch
+    c.dataset.normalize = "scale01"  # pixels in [0, 1]: the frames are warped there
+    c.model = "flownet_simple"
+    c.model_args.flownet_simple.widths = (32, 64, 128)
+    c.epochs = 8  # 8 x 250 = 2000 steps
     c.batch_size = 32  # pairs per step
-    c.eval_every = 500  # steps between test evaluations
-    c.learning_rate = 1e-3  # Adam, cosine-decayed to 0 over train_steps
-    c.num_pictures = 4  # test pairs shown with true and predicted flow
-    if variant == "quick":
-        c.update(
-            dict(
-                results_dir="/tmp/cnnjax_flow_quick",
-                workdir="/tmp/cnnjax_flow_quick/runs",
-                dataset="digits",
-                sigma=1.0,
-                test_pairs=64,
-                seeds=1,
-                train_steps=20,
-                batch_size=16,
-                eval_every=10,
-                num_pictures=2,
-            )
-        )
-        c.model_args.widths = (4, 8, 8)
-    elif variant:
-        raise ValueError(f"flow config: unknown variant {variant!r}; valid: 'quick'")
+    c.eval_batch_size = 500
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 1e-3  # peak of the cosine schedule
+    c.schedule.name = "cosine"
+    c.loss.l2 = 0.0
+    for v in variant.split(",") if variant else []:
+        if v == "quick":
+            c.dataset.name = "digits"  # 8x8 digits, embedded
+            c.dataset.train_size = 320
+            c.dataset.val_size = 64
+            c.flow.sigma = 1.0
+            c.flow.test_size = 64
+            c.model_args.flownet_simple.widths = (4, 8, 8)
+            c.epochs = 2
+            c.batch_size = 16
+            c.eval_batch_size = 64
+        else:
+            raise ValueError(f"flow config: unknown variant {v!r}; valid: quick")
     return c

@@ -18,6 +18,7 @@ def get_config(variant: str | None = None):
     c.superres = tasks.get("superres").fields()  # scale 2, test_size 1000
     c.dataset.name = "mnist"
     c.dataset.train_size = 10000  # high-resolution training images (a fixed subset)
+    c.dataset.val_size = 1000  # images held out of train: the validation figures per epoch
     c.dataset.normalize = "scale01"  # pixels in [0, 1]: the task scores images there
     c.model = "srcnn"
     c.epochs = 6

@@ -1,9 +1,10 @@
-"""The sweeps: each module defines `get_sweep(quick: bool) -> engine.Sweep`.
+"""The sweeps: each module defines `get_sweep(quick: bool) -> grid.Sweep`.
 
-The machinery beside them, one job a module: engine (the grid and its running, resumable),
-figures (a run's per-seed figures), verdicts (comparisons judged by one rule), aggregate
-(results.json and plots), page (results.md rendered from results.json) and overview (the
-results README's computed parts); common holds what several sweeps share.
+The machinery beside them, one job a module: grid (what a sweep is: its runs, baselines and
+budget), engine (running the grid, resumable), figures (a run's per-seed figures), verdicts
+(comparisons judged by one rule), aggregate (results.json and plots), page (results.md rendered
+from results.json) and overview (the results README's computed parts); common holds what several
+sweeps share.
 """
 
 from experiments.sweeps import (
@@ -13,6 +14,8 @@ from experiments.sweeps import (
     batch_size,
     depth,
     fitting,
+    flow,
+    genomic,
     head,
     highway,
     inception,
@@ -24,6 +27,7 @@ from experiments.sweeps import (
     segmentation,
     separable,
     shuffled_pixels,
+    superres,
     transfer,
 )
 
@@ -48,5 +52,8 @@ SWEEPS = {
         transfer,
         highway,
         segmentation,
+        superres,
+        flow,
+        genomic,
     )
 }

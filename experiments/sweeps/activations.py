@@ -9,8 +9,8 @@ import numpy as np
 from cnnjax import report
 from experiments.configs import cifar10, mnist
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep
 from experiments.sweeps.figures import seed_histories
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

@@ -19,9 +19,12 @@ from typing import Any
 import jax
 
 from cnnjax import provenance, report
+from cnnjax.train.trained import run_config as saved_config
 from experiments.sweeps import figures as figures_lib
 from experiments.sweeps import page, verdicts
-from experiments.sweeps.engine import Sweep
+from experiments.sweeps.grid import Baseline, Sweep
+
+COMPUTED = "computed, not trained"  # a baseline row's 'trained_on'
 
 
 def trained_on(summary: dict) -> str:
@@ -96,6 +99,53 @@ def _row(sweep: Sweep, run, folder: str, summary: dict) -> tuple[dict, list[list
     return row, histories
 
 
+def baseline_row(sweep: Sweep, baseline: Baseline, workdir: str) -> dict:
+    """A baseline's row of results.json: its figures on the data of its run `like` (that
+    run's saved config), one value repeated per seed; figures it does not define are None."""
+    config = saved_config(os.path.join(workdir, baseline.like))
+    values = dict(baseline.figures(config))
+    unknown = sorted(set(values) - set(sweep.figures))
+    if unknown:
+        raise ValueError(
+            f"sweep {sweep.name}: baseline {baseline.name} gives {', '.join(unknown)}, which are "
+            f"not among the sweep's figures ({', '.join(sweep.figures)})"
+        )
+    row = {
+        "run": baseline.name,
+        **baseline.labels,
+        "num_params": 0,
+        "macs": 0,
+        "baseline": True,
+        "trained_on": COMPUTED,
+    }
+    for figure in sweep.figures:
+        value = values.get(figure)
+        row[figure] = [None if value is None else float(value)] * sweep.num_seeds
+    return row
+
+
+def merge_groups(sweep: Sweep, entries) -> list[tuple[dict, list[list[dict]]]]:
+    """(row, seed histories) per row of the results from (group, row, histories) per run or
+    baseline: the rows of one group become one row named after the group, in the place of its
+    first, with its members' per-seed figures and histories joined (in order) and their names
+    in `parts`; a row without a group stays as it is."""
+    per_seed = list(sweep.figures) + (["epochs_to_target"] if sweep.has_target else [])
+    merged: dict[str, tuple[dict, list]] = {}
+    for group, row, histories in entries:
+        if group is None:
+            merged[row["run"]] = (row, histories)
+        elif group not in merged:
+            merged[group] = ({**row, "run": group, "parts": [row["run"]]}, list(histories))
+        else:
+            into, joined = merged[group]
+            into["parts"].append(row["run"])
+            into["diverged"] = into.get("diverged", False) or row.get("diverged", False)
+            for figure in per_seed:
+                into[figure] = into[figure] + row[figure]
+            joined.extend(histories)
+    return list(merged.values())
+
+
 def aggregate(
     sweep: Sweep,
     workdir: str,
@@ -107,14 +157,22 @@ def aggregate(
     """Writes results.json, the plots and results.md into `results_dir`; returns the JSON."""
     setups = check_one_setup(sweep, summaries)
     os.makedirs(results_dir, exist_ok=True)
+    entries = [
+        (run.group, *_row(sweep, run, os.path.join(workdir, run.name), summaries[run.name]))
+        for run in sweep.runs
+    ]
+    entries += [
+        (baseline.group, baseline_row(sweep, baseline, workdir), [])
+        for baseline in sweep.baselines
+        if baseline.like in summaries  # a --runs subset may leave its run out
+    ]
     rows, curves = [], {m: {} for m in sweep.curves}
-    for run in sweep.runs:
-        row, histories = _row(sweep, run, os.path.join(workdir, run.name), summaries[run.name])
+    for row, histories in merge_groups(sweep, entries):
         rows.append(row)
         for metric in sweep.curves:
             epochs, means, stds = figures_lib.epoch_curve(histories, metric)
-            if epochs:  # a probe or a diverged run has no epochs
-                curves[metric][run.name] = (epochs, means, stds)
+            if epochs:  # a probe, a baseline or a diverged run has no epochs
+                curves[metric][row["run"]] = (epochs, means, stds)
 
     first = sweep.figures[0]
     stats = [figures_lib.mean_std(row[first]) for row in rows]

@@ -2,7 +2,7 @@
 
 from experiments.configs import cifar10
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

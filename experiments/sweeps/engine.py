@@ -1,7 +1,6 @@
-"""Sweeps: a grid of runs written in code and run one after another.
+"""Running a sweep (experiments.sweeps.grid): its runs one after another.
 
-A `Sweep` names a claim, a base config and its `Run`s (config overrides plus the labels that
-describe the run in the table). `run_sweep` trains every run in <workdir>/<run name>/ with
+`run_sweep` trains every run in <workdir>/<run name>/ with
 `config.num_seeds` seeds in one multi-seed run (cnnjax.train.run), skipping runs whose
 summary.json already belongs to the same config, so an interrupted sweep resumes where it
 stopped (a half-finished run resumes from its checkpoint). experiments.sweeps.aggregate then
@@ -11,10 +10,8 @@ plots, and experiments.sweeps.page renders results.md from results.json alone.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import re
 from typing import Any, Callable, Mapping
 
 import ml_collections
@@ -22,97 +19,7 @@ import ml_collections
 from cnnjax import report
 from cnnjax.train import errors, loop, probe
 from cnnjax.train import workdir as workdir_lib
-from experiments.sweeps import verdicts
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One point of the grid: `overrides` maps dotted config paths to values, applied to
-    `base` (a get_config function; default: the sweep's)."""
-
-    name: str
-    overrides: Mapping[str, Any]
-    labels: Mapping[str, str]
-    base: Callable[[], ml_collections.ConfigDict] | None = None
-    target_accuracy: float | None = None  # this run's 'epochs_to_target' (default: sweep's)
-    init_from: str | None = None  # an earlier run of the sweep: its workdir is transfer.init_from
-    probe: bool = False  # a linear-SVM probe of init_from's network (cnnjax.train.probe)
-
-
-@dataclasses.dataclass(frozen=True)
-class Sweep:
-    name: str
-    claim: str
-    base: Callable[[], ml_collections.ConfigDict]
-    runs: tuple[Run, ...]
-    num_seeds: int = 3
-    figures: tuple[str, ...] = ("test_accuracy", "best_val_accuracy", "final_train_loss")
-    curves: tuple[str, ...] = ("val_accuracy", "train_loss")
-    target_accuracy: float | None = None  # adds 'epochs_to_target' (validation accuracy)
-    best_by: tuple[str, str] | None = None  # (label, figure): the best run per label value
-    # A numeric label searched over for best_by (e.g. "lr"): the best-run table says whether
-    # each best value is an interior point of its grid or the lowest or highest one tried.
-    grid: str | None = None
-    # plots(sweep, workdir, results_dir, summaries) -> file names of the sweep's own plots
-    plots: Callable[..., list[str]] | None = None
-    # Why this sweep compares runs trained on different device kinds or library versions on
-    # purpose (said loudly in its results.md); '' refuses to aggregate such a mix.
-    mixed_setups: str = ""
-    # The claim as tests (experiments.sweeps.verdicts): verdicts computed, never typed.
-    comparisons: tuple[verdicts.Comparison, ...] = ()
-    # What the results mean, in Markdown, shown in results.md under "What it shows": prose
-    # without typed figures; every figure is a placeholder filled from results.json
-    # (experiments.sweeps.page.fill, e.g. {{pct test_accuracy best:adam}}).
-    notes: str = ""
-
-    @property
-    def has_target(self) -> bool:
-        return self.target_accuracy is not None or any(r.target_accuracy for r in self.runs)
-
-
-def with_budget(
-    sweep: Sweep,
-    epochs: int | None = None,
-    train_size: int | None = None,
-    num_seeds: int | None = None,
-) -> tuple[Sweep, dict[str, Any]]:
-    """A reduced (or enlarged) budget for every run of `sweep`: (the sweep with `num_seeds`,
-    the `extra` overrides of `run_sweep` setting `epochs` and `dataset.train_size`); None keeps
-    the sweep's own. A sweep whose runs differ in one of these by design (epochs against
-    iterations, capacity against training-set size) refuses an override of it."""
-    extra = {"epochs": epochs, "dataset.train_size": train_size}
-    extra = {k: v for k, v in extra.items() if v is not None}
-    for field in extra:
-        own = {run.overrides.get(field) for run in sweep.runs}
-        if len(own) > 1:
-            raise ValueError(
-                f"sweep {sweep.name!r} sets {field} differently in its runs "
-                f"({sorted(own, key=str)}) by design: a budget override would erase that"
-            )
-    if num_seeds is not None:
-        sweep = dataclasses.replace(sweep, num_seeds=num_seeds)
-    return sweep, extra
-
-
-def select_runs(sweep: Sweep, pattern: str | None) -> Sweep:
-    """The sweep restricted to the runs whose name matches the regular expression `pattern`
-    (re.search; None keeps every run). The runs keep their names, so a later invocation of the
-    whole grid in the same workdir finds them finished."""
-    if pattern is None:
-        return sweep
-    try:
-        regex = re.compile(pattern)
-    except re.error as e:
-        raise ValueError(f"--runs {pattern!r} is not a regular expression: {e}") from None
-    runs = tuple(run for run in sweep.runs if regex.search(run.name))
-    if not runs:
-        names = ", ".join(run.name for run in sweep.runs[:8])
-        more = f" (and {len(sweep.runs) - 8} more)" if len(sweep.runs) > 8 else ""
-        raise ValueError(
-            f"--runs {pattern!r} matches none of the runs of sweep {sweep.name!r}: {names}{more}"
-        )
-    return dataclasses.replace(sweep, runs=runs)
-
+from experiments.sweeps.grid import Run, Sweep
 
 DIVERGED = "diverged.json"  # written instead of summary.json when the training loss diverged
 

@@ -13,8 +13,7 @@ from typing import Callable
 import ml_collections
 import numpy as np
 
-from cnnjax import config as config_lib
-from cnnjax import models, report
+from cnnjax import models, report, tasks
 from cnnjax import summary as summary_lib
 
 
@@ -111,12 +110,15 @@ def figure_stats(summary: dict, figure: str) -> tuple[float | None, float | None
 
 
 def model_macs(folder: str, summary: dict) -> int:
-    """Multiply-accumulates per example of the model a finished run trained (cnnjax.summary)."""
+    """Multiply-accumulates per example of the model a finished run trained (cnnjax.summary),
+    built as the run built it (a summary from before num_outputs and input_shape were
+    recorded: a classifier of its num_classes reading its images)."""
     config = ml_collections.ConfigDict(report.read_json(os.path.join(folder, "config.json")))
-    model = models.create(
-        config.model, summary["num_classes"], **config_lib.model_overrides(config)
-    )
-    rows, _ = summary_lib.summarize(model, tuple(summary["image_shape"]))
+    overrides = tasks.of(config).model_overrides(config)
+    outputs = summary.get("num_outputs", summary["num_classes"])
+    model = models.create(config.model, outputs, **overrides)
+    input_shape = summary.get("input_shape", summary["image_shape"])
+    rows, _ = summary_lib.summarize(model, tuple(input_shape))
     return sum(r.macs for r in rows)
 
 

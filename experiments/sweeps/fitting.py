@@ -5,8 +5,8 @@ import os
 from cnnjax import report
 from experiments.configs import fashion_mnist
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep
 from experiments.sweeps.figures import epoch_curve, seed_histories
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

@@ -7,8 +7,8 @@ import os
 from cnnjax import report
 from experiments.configs import mnist
 from experiments.sweeps import common
-from experiments.sweeps.engine import Run, Sweep
 from experiments.sweeps.figures import figure_stats
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

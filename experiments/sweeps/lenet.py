@@ -1,7 +1,7 @@
 """LeNet-5 as published in 1998 against its modern form, on MNIST."""
 
 from experiments.configs import mnist
-from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

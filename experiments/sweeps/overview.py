@@ -2,9 +2,9 @@
 claim, where its runs trained, its verdicts counted) and the index of every verdict, both read
 from the committed results.json files; `rewrite` puts them between their markers.
 
-The runners (super-resolution, GAN, flow, genomic prediction) state their claims in their
-config modules (`CLAIM` in experiments/configs/<name>.py; superres_grid.py for superres);
-their results have no comparisons yet, so their rows say so instead of counting verdicts.
+The runners (the GAN) state their claims in their config modules (`CLAIM` in
+experiments/configs/<name>.py); their results have no comparisons yet, so their rows say so
+instead of counting verdicts.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Any, Mapping
 from cnnjax import report
 from experiments.sweeps import verdicts
 
-# Runner name -> the config module stating its CLAIM.
-RUNNERS = {"superres": "superres_grid", "gan": "gan", "flow": "flow", "genomic": "genomic"}
+RUNNERS = ("gan",)  # experiments/<name>.py, its CLAIM in configs/<name>.py
 CLAIMS_BEGIN = "<!-- claims: computed from every results.json -->"
 CLAIMS_END = "<!-- /claims -->"
 
@@ -69,7 +68,7 @@ def claims(results_root: str, sweeps: Mapping[str, Any]) -> str:
             )
     for name in RUNNERS:
         if _results(results_root, name) is not None:
-            claim = importlib.import_module(f"experiments.configs.{RUNNERS[name]}").CLAIM
+            claim = importlib.import_module(f"experiments.configs.{name}").CLAIM
             lines.append(
                 f"| [`{name}`]({name}/results.md) (runner) | {claim} | not recorded | "
                 "not computed: a runner's results have no comparisons yet |"

@@ -27,8 +27,8 @@ import re
 from typing import Any
 
 from experiments.sweeps import verdicts
-from experiments.sweeps.engine import Sweep
 from experiments.sweeps.figures import best_aliases, mean_std
+from experiments.sweeps.grid import Sweep
 
 NOT_IN_GRID = "not in this grid"
 NOT_RECORDED = "not recorded (these runs predate provenance records)"
@@ -243,7 +243,7 @@ def _provenance_lines(sweep: Sweep, results: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append(f"Setup of every run: {next(iter(setups), '?')}  ")
-    codes = sorted({r.get("code", "not recorded") for r in rows})
+    codes = sorted({r.get("code", "not recorded") for r in rows if not r.get("baseline")})
     lines.append(f"Code: {', '.join(codes) if codes != ['not recorded'] else NOT_RECORDED}  ")
     images = sorted({tuple(r["images"]) for r in rows if "images" in r})
     if images:
@@ -266,11 +266,33 @@ def standard_plots(sweep: Sweep) -> list[str]:
     return [f"{sweep.figures[0]}.png"] + [f"{m}.png" for m in sweep.curves]
 
 
+BASELINE_NOTE = (
+    "Rows *computed, not trained* are baselines without a network, computed by the sweep's "
+    "aggregation on the data of the run they stand beside; a baseline does not depend on a "
+    "seed, so it repeats its one value for that run's seeds (a row of several runs: one value "
+    "per run), and a comparison with it tests the network's seeds against it."
+)
+
+
+GROUP_NOTE = (
+    "A row of several runs (their names under `parts` in results.json) joins their seeds: its "
+    "± and its comparisons are over all of them."
+)
+
+
+def _seeds_per_row(rows: list[dict], sweep: Sweep) -> str:
+    """The seeds a row's figures are over ('3', or '2 to 6' when rows of groups differ)."""
+    counts = sorted({len(r[sweep.figures[0]]) for r in rows}) or [0]
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+
+
 def render(sweep: Sweep, results: dict[str, Any]) -> str:
     """The results.md of `results` (a results.json's contents) for `sweep`."""
     rows = results["rows"]
     figures = list(sweep.figures) + (["epochs_to_target"] if sweep.has_target else [])
-    label_keys = list(dict.fromkeys(k for run in sweep.runs for k in run.labels))
+    label_keys = list(
+        dict.fromkeys(k for run in (*sweep.runs, *sweep.baselines) for k in run.labels)
+    )
     datasets = results["datasets"]
     runs_on = results.get("trained_on") or {}
     where = next(iter(runs_on)) if len(runs_on) == 1 else "not recorded"
@@ -279,13 +301,17 @@ def render(sweep: Sweep, results: dict[str, Any]) -> str:
         "",
         f"**Claim.** {sweep.claim}",
         "",
-        f"Mean ± standard deviation over {results['num_seeds']} seeds "
+        f"Mean ± standard deviation over {_seeds_per_row(rows, sweep)} seeds "
         f"(dataset{'s' * (len(datasets) > 1)} {', '.join(f'`{d}`' for d in datasets)}).",
         "",
         table(rows, label_keys, figures, trained_on=where),
         "",
         *(f"{DATASET_NOTES[d]}\n" for d in datasets if d in DATASET_NOTES),
     ]
+    if any(r.get("baseline") for r in rows):
+        md += [BASELINE_NOTE, ""]
+    if any(r.get("parts") for r in rows):
+        md += [GROUP_NOTE, ""]
     if results.get("best_runs"):
         best = [next(r for r in rows if r["run"] == name) for name in results["best_runs"]]
         label, figure = sweep.best_by

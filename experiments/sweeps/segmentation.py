@@ -11,7 +11,7 @@ import numpy as np
 from cnnjax.report import pictures
 from cnnjax.train.trained import load_trained
 from experiments.configs import segmentation
-from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

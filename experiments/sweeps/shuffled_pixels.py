@@ -1,7 +1,7 @@
 """One fixed random permutation of MNIST's pixels: a CNN against an MLP."""
 
 from experiments.configs import mnist
-from experiments.sweeps.engine import Run, Sweep
+from experiments.sweeps.grid import Run, Sweep
 from experiments.sweeps.verdicts import Comparison
 
 CLAIM = (

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
 
-CLAIMS = ("higher", "lower", "similar")
+CLAIMS = ("higher", "lower", "similar", "not_lower")
+WITH_MARGIN = ("similar", "not_lower")  # the claims that take a margin
 LEVEL = 0.95
 RULE = (
     "Verdicts follow from the per-seed figures by one rule (experiments/sweeps/verdicts.py): "
@@ -26,32 +28,40 @@ RULE = (
     "claimed *higher* or *lower*, **yes** when the interval excludes zero in the claimed "
     "direction, **no** when it excludes zero the other way, **no difference detected** "
     "otherwise; for a claimed *similar* (within ± margin), **yes** when the interval lies "
-    "inside the margin, **no** when it lies outside, **not settled** otherwise."
+    "inside the margin, **no** when it lies outside, **not settled** otherwise; for a claimed "
+    "*not lower* (non-inferiority: at most the margin below), **yes** when the interval lies "
+    "above −margin, **no** when it lies below, **not settled** otherwise."
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """One testable part of a claim: `run`'s `figure` is `claim` ('higher', 'lower', or
-    'similar' within ± `margin`) than `baseline`'s."""
+    """One testable part of a claim: `run`'s `figure` is `claim` ('higher', 'lower',
+    'similar' within ± `margin`, or 'not_lower': at most `margin` below) than `baseline`'s."""
 
     statement: str  # the part of the claim in words, e.g. "max pooling beats average pooling"
     run: str
     baseline: str
     figure: str = "test_accuracy"
     claim: str = "higher"
-    margin: float = 0.0  # 'similar' only: the largest difference that counts as similar
+    margin: float = 0.0  # 'similar', 'not_lower': the largest difference that does not count
 
     def __post_init__(self):
         if self.claim not in CLAIMS:
             raise ValueError(f"claim {self.claim!r}: expected one of {', '.join(CLAIMS)}")
-        if (self.claim == "similar") != (self.margin > 0):
-            raise ValueError("a margin > 0 goes with claim='similar', and only with it")
+        if (self.claim in WITH_MARGIN) != (self.margin > 0):
+            raise ValueError(
+                "a margin > 0 goes with claim='similar' or 'not_lower', and only with them"
+            )
 
 
 def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float]:
-    """(mean(a) - mean(b), low and high ends of its 95% Welch interval, two-sided p-value)."""
-    result = stats.ttest_ind(np.asarray(a, float), np.asarray(b, float), equal_var=False)
+    """(mean(a) - mean(b), low and high ends of its 95% Welch interval, two-sided p-value).
+    A side of one repeated value (a baseline row) has variance 0: the test is then a
+    one-sample test of the other side against that value."""
+    with warnings.catch_warnings():  # SciPy warns of identical values: a baseline's, exact
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        result = stats.ttest_ind(np.asarray(a, float), np.asarray(b, float), equal_var=False)
     interval = result.confidence_interval(LEVEL)
     return float(np.mean(a) - np.mean(b)), float(interval.low), float(interval.high), float(
         result.pvalue
@@ -64,6 +74,12 @@ def verdict_word(claim: str, low: float, high: float, margin: float = 0.0) -> st
         if -margin <= low and high <= margin:
             return "yes"
         if low > margin or high < -margin:
+            return "no"
+        return "not settled"
+    if claim == "not_lower":
+        if low >= -margin:
+            return "yes"
+        if high < -margin:
             return "no"
         return "not settled"
     sign = 1.0 if claim == "higher" else -1.0
@@ -135,7 +151,10 @@ def markdown(verdicts: Sequence[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for v in verdicts:
-        claimed = v["claim"] + (f" (± {v['margin']:g})" if v["claim"] == "similar" else "")
+        claimed = {
+            "similar": f"similar (± {v['margin']:g})",
+            "not_lower": f"not lower (by at most {v['margin']:g})",
+        }.get(v["claim"], v["claim"])
         if v["difference"] is None:
             figures = ["n/a", "n/a", "n/a"]
         else:

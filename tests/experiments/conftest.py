@@ -53,10 +53,6 @@ def tiny_data_root(tmp_path_factory):
     return str(root)
 
 
-# Runners whose config file is not named after them.
-RUNNER_CONFIGS = {"superres": "superres_grid"}
-
-
 def _run_quick_runner(name, tmp_path, *flags):
     """`python -m experiments.<name>` with its quick config, results and workdir in tmp_path,
     as a user runs it (a fresh process: flags, exit status and messages are the user's)."""
@@ -66,7 +62,7 @@ def _run_quick_runner(name, tmp_path, *flags):
             sys.executable,
             "-m",
             f"experiments.{name}",
-            f"--config=experiments/configs/{RUNNER_CONFIGS.get(name, name)}.py:quick",
+            f"--config=experiments/configs/{name}.py:quick",
             f"--config.results_dir={tmp_path}",
             f"--config.workdir={tmp_path / 'runs'}",
             *flags,

@@ -63,7 +63,7 @@ TASK_CONFIGS = {
         f"experiments/configs/{task}.py:quick",
         ("--config.epochs=8", "--config.steps_per_sync=2"),
     )
-    for task in ("segmentation", "superres")
+    for task in ("segmentation", "superres", "flow", "genomic")
 }
 CASES = {
     "one_seed": (TINY, ()),

@@ -10,7 +10,7 @@ from cnnjax import models
 
 # Configs of runners other than experiments/train.py, tested with their runner.
 # experiments/<name>.py, tested in tests/experiments/test_<name>.py
-OWN_RUNNER = {"flow", "gan", "genomic", "superres_grid"}
+OWN_RUNNER = {"gan"}
 CONFIGS = sorted(
     p.stem
     for p in (pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py")
@@ -26,6 +26,8 @@ def test_the_configs_are_found():
 VARIANTS = {
     "segmentation": ["quick", "noskip", "quick,noskip"],
     "superres": ["quick", "espcn", "x4", "quick,espcn,x4"],
+    "flow": ["quick"],
+    "genomic": ["quick"],
 }
 
 

@@ -1,49 +1,13 @@
-"""The super-resolution runner in QUICK mode, as a user runs it: results, resume, errors."""
+"""Super-resolution's pieces outside the loop: downscaling, PSNR and the bicubic baseline rows
+of the superres sweep."""
 
-import json
-import os
-
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from cnnjax import metrics, models
-from cnnjax.train.state import create_train_state
-from cnnjax.train.steps import regression_step
-from experiments import superres
-
-
-def test_quick_run_writes_results_and_a_rerun_skips_finished_trainings(tmp_path, quick_runner):
-    out = quick_runner("superres", tmp_path)
-    assert out.returncode == 0, out.stderr[-2000:]
-    rows = json.load(open(tmp_path / "results.json"))["rows"]
-    assert [(r["method"], r["seed"]) for r in rows] == [
-        ("bicubic", None),
-        ("srcnn", 0),
-        ("srcnn", 1),
-        ("espcn", 0),
-        ("espcn", 1),
-    ]
-    for r in rows:
-        assert 5 < r["final"]["psnr"] < 60 and 0 < r["final"]["ssim"] <= 1
-    table = open(tmp_path / "results.md").read()
-    assert "| digits | x2 | bicubic |" in table and "| digits | x2 | espcn |" in table
-    for png in ("psnr_gain_by_scale.png", "superres_digits_x2.png"):
-        assert os.path.getsize(tmp_path / png) > 0
-    again = quick_runner("superres", tmp_path)
-    assert again.returncode == 0 and again.stdout.count("finished before") == 4
-    assert json.load(open(tmp_path / "results.json"))["rows"] == rows
-
-
-def test_bad_settings_are_clear_errors(tmp_path, quick_runner):
-    out = quick_runner("superres", tmp_path, "--config.scales=(3,)")
-    assert out.returncode != 0 and "8x8 pixels cannot be downscaled by 3" in out.stderr
-    out = quick_runner("superres", tmp_path, "--config.models=('fcn',)")
-    assert out.returncode != 0 and "'fcn' is not an image model" in out.stderr
-    out = quick_runner("superres", tmp_path, "--config.test_size=100000")
-    assert out.returncode != 0 and "test_size=100000: digits has only" in out.stderr
+from cnnjax import metrics, tasks
+from cnnjax.tasks import superres
+from experiments.sweeps import SWEEPS
 
 
 def test_downscale_then_bicubic_keeps_a_constant_image_and_psnr_is_exact():
@@ -51,6 +15,7 @@ def test_downscale_then_bicubic_keeps_a_constant_image_and_psnr_is_exact():
     low = superres.downscale(x, 2)
     assert low.shape == (2, 4, 4, 3)
     np.testing.assert_allclose(low, 0.25, atol=1e-6)
+    np.testing.assert_allclose(superres.bicubic_baseline(low, 2), 0.25, atol=1e-6)
     noisy = x.at[:, 0, 0, 0].add(0.5)  # one pixel off by 0.5: MSE = 0.25 / 192
     psnr = metrics.image_scores(noisy, x)["psnr"]
     np.testing.assert_allclose(psnr, 10 * np.log10(192 / 0.25), rtol=1e-5)
@@ -58,18 +23,28 @@ def test_downscale_then_bicubic_keeps_a_constant_image_and_psnr_is_exact():
         metrics.image_scores(x, x[:1])
 
 
-def test_regression_step_fits_an_image_to_image_map():
-    """The shared regression step trains an image model: ESPCN learns x2 nearest up-sampling."""
-    model = models.create("espcn", 1, widths=(8, 8))
-    x = jax.random.uniform(jax.random.PRNGKey(0), (16, 4, 4, 1))
-    y = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-    state = create_train_state(
-        model, optax.adam(1e-2), optax.identity(), jax.random.PRNGKey(1), (1, 4, 4, 1)
-    )
-    step = jax.jit(regression_step)
-    state, first = step(state, x, y)
-    for _ in range(150):
-        state, mse = step(state, x, y)
-    assert float(mse) < 0.3 * float(first)
-    with pytest.raises(ValueError, match=r"outputs \(16, 8, 8, 1\) but targets \(16, 4, 4, 1\)"):
-        step(state, x, x)
+def test_the_sweep_s_bicubic_rows_score_its_runs_test_images():
+    """Each (dataset, scale) of the grid has a bicubic row computed on the data of its SRCNN
+    run, and the claim's comparisons name both networks against it."""
+    sweep = SWEEPS["superres"].get_sweep(quick=False)
+    runs = {run.name: run for run in sweep.runs}
+    assert len(runs) == 8 and len(sweep.baselines) == 4
+    for baseline in sweep.baselines:
+        like = runs[baseline.like].overrides
+        _, dataset, scale = baseline.name.split("_")
+        assert (like["dataset.name"], f"x{like['superres.scale']}") == (dataset, scale)
+        against = {c.run for c in sweep.comparisons if c.baseline == baseline.name}
+        assert against == {f"srcnn_{dataset}_{scale}", f"espcn_{dataset}_{scale}"}
+    quick = SWEEPS["superres"].get_sweep(quick=True)
+    config = quick.base()
+    got = quick.baselines[0].figures(config)
+    # the task's own test split: the first superres.test_size images
+    test = tasks.of(config).splits(config).test
+    assert len(test) == config.superres.test_size
+    y = test.images.astype(np.float32) / 255.0
+    up = superres.bicubic_baseline(superres.downscale(jnp.asarray(y), 2), 2)
+    expected = metrics.image_scores(up, jnp.asarray(y))
+    np.testing.assert_allclose(got["test_psnr"], float(np.mean(expected["psnr"])), rtol=1e-5)
+    np.testing.assert_allclose(got["test_ssim"], float(np.mean(expected["ssim"])), rtol=1e-5)
+    assert set(got) <= set(quick.figures)
+

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cnnjax import provenance
-from experiments.sweeps import SWEEPS, aggregate, engine, figures, page, verdicts
+from experiments.sweeps import SWEEPS, aggregate, engine, figures, grid, page, verdicts
 
 # Small enough for a test: every run of every sweep, one epoch, 2 seeds.
 TINY = {
@@ -22,7 +22,10 @@ TINY = {
     "dataset.subset_per_seed": False,  # the tiny data are used whole
 }
 # Sweeps on a class subset (half the tiny data) hold out and batch less.
-TINY_FOR = {"transfer": {"dataset.val_size": 30, "batch_size": 20}}
+TINY_FOR = {
+    "transfer": {"dataset.val_size": 30, "batch_size": 20},
+    "genomic": {"dataset.val_size": 0},  # its population is its own data (config.genomic)
+}
 
 
 @pytest.mark.slow
@@ -42,13 +45,23 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
         assert os.path.getsize(os.path.join(results_dir, f)) > 0, f
     saved = json.loads(open(os.path.join(results_dir, "results.json")).read())
     assert saved["rows"] == json.loads(json.dumps(results["rows"]))
-    for row in saved["rows"]:
-        assert len(row[sweep.figures[0]]) == sweep.num_seeds
+    for row in saved["rows"]:  # a row of a group: its runs' seeds
+        assert len(row[sweep.figures[0]]) == sweep.num_seeds * len(row.get("parts", [0]))
     # Where the runs trained is read from their summaries (here: all on this machine).
     assert saved["datasets"] == sorted({s["dataset"] for s in summaries.values()})
     assert sum(saved["trained_on"].values()) == sum("diverged" not in s for s in summaries.values())
     table = open(os.path.join(results_dir, "results.md")).read()
-    assert all(f"| {run.name} |" in table for run in sweep.runs) and sweep.claim in table
+    assert all(f"| {run.group or run.name} |" in table for run in sweep.runs)
+    assert sweep.claim in table
+    # One row per run or baseline, a group's members in one row, in their order.
+    names = dict.fromkeys(r.group or r.name for r in (*sweep.runs, *sweep.baselines))
+    assert [row["run"] for row in saved["rows"]] == list(names)
+    for baseline in sweep.baselines:  # computed, one value for every seed of a run
+        name = baseline.group or baseline.name
+        assert f"| {name} |" in table and page.BASELINE_NOTE in table
+        row = next(r for r in saved["rows"] if r["run"] == name)
+        per_run = len(row.get("parts", [0]))
+        assert row["baseline"] and len(set(row[sweep.figures[0]])) <= per_run
     assert (verdicts.BEGIN in table) == bool(sweep.comparisons)
     assert len(saved["verdicts"]) == len(sweep.comparisons)
     # Every plot the page shows, the sweep's own included, was written.
@@ -68,33 +81,33 @@ def test_unknown_override_names_the_field():
 
 def test_a_reduced_budget_reaches_every_run_and_keeps_epochs_that_differ_by_design():
     full = SWEEPS["head"].get_sweep(quick=False)
-    sweep, extra = engine.with_budget(full, epochs=4, train_size=500, num_seeds=2)
+    sweep, extra = grid.with_budget(full, epochs=4, train_size=500, num_seeds=2)
     assert sweep.num_seeds == 2 and sweep.runs == full.runs
     for run in sweep.runs:
         config = engine.run_config(sweep, run, None, extra)
         assert (config.epochs, config.dataset.train_size, config.num_seeds) == (4, 500, 2)
-    assert engine.with_budget(full) == (full, {})
+    assert grid.with_budget(full) == (full, {})
     with pytest.raises(ValueError, match="sets epochs differently in its runs"):
-        engine.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), epochs=4)
+        grid.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), epochs=4)
     with pytest.raises(ValueError, match="sets dataset.train_size differently"):
-        engine.with_budget(SWEEPS["fitting"].get_sweep(quick=False), train_size=500)
-    assert engine.with_budget(SWEEPS["fitting"].get_sweep(quick=False), epochs=5)[1] == {
+        grid.with_budget(SWEEPS["fitting"].get_sweep(quick=False), train_size=500)
+    assert grid.with_budget(SWEEPS["fitting"].get_sweep(quick=False), epochs=5)[1] == {
         "epochs": 5
     }
-    sweep, extra = engine.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), train_size=9)
+    sweep, extra = grid.with_budget(SWEEPS["batch_size"].get_sweep(quick=False), train_size=9)
     assert extra == {"dataset.train_size": 9}
 
 
 def test_a_run_filter_keeps_the_matching_runs_and_names_the_grid_when_none_match():
     full = SWEEPS["activations"].get_sweep(quick=False)
-    mlp = engine.select_runs(full, "_mlp_")
+    mlp = grid.select_runs(full, "_mlp_")
     assert len(mlp.runs) == len(full.runs) // 2 and all("_mlp_" in r.name for r in mlp.runs)
     assert mlp.runs == tuple(r for r in full.runs if r.name in {m.name for m in mlp.runs})
-    assert engine.select_runs(full, None) is full
+    assert grid.select_runs(full, None) is full
     with pytest.raises(ValueError, match="matches none of the runs of sweep 'activations'"):
-        engine.select_runs(full, "resnet")
+        grid.select_runs(full, "resnet")
     with pytest.raises(ValueError, match="not a regular expression"):
-        engine.select_runs(full, "(")
+        grid.select_runs(full, "(")
 
 
 def test_a_half_finished_run_of_the_same_config_resumes_and_any_other_is_replaced(
@@ -181,7 +194,7 @@ def test_activation_plots_of_a_subset_without_relu_sigmoid_or_tanh(tmp_path):
     gradient plots are drawn for what trained, and the dead/saturated figure is left out."""
     from experiments.sweeps import activations
 
-    sweep = engine.select_runs(
+    sweep = grid.select_runs(
         SWEEPS["activations"].get_sweep(quick=False), "^(mnist_cnn_plain_gelu|cifar10_mlp_bn_elu)_"
     )
     summaries = {}

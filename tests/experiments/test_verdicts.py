@@ -27,6 +27,16 @@ def test_welch_interval_equals_the_welch_satterthwaite_formula():
     assert p == pytest.approx(2 * stats.t.sf(abs(t), df))
 
 
+def test_against_a_baseline_s_repeated_value_welch_is_the_one_sample_t_interval():
+    a, value = [27.96, 28.01], 19.76
+    diff, low, high, p = verdicts.welch(a, [value, value])
+    one = stats.ttest_1samp(a, value)
+    assert diff == pytest.approx(np.mean(a) - value)
+    interval = one.confidence_interval(0.95)
+    assert (low, high) == pytest.approx((interval.low - value, interval.high - value))
+    assert p == pytest.approx(one.pvalue)
+
+
 @pytest.mark.parametrize(
     "claim,low,high,margin,word",
     [
@@ -38,6 +48,9 @@ def test_welch_interval_equals_the_welch_satterthwaite_formula():
         ("similar", -0.004, 0.006, 0.01, "yes"),
         ("similar", 0.02, 0.05, 0.01, "no"),
         ("similar", -0.02, 0.005, 0.01, "not settled"),
+        ("not_lower", -0.004, 0.03, 0.01, "yes"),
+        ("not_lower", -0.05, -0.02, 0.01, "no"),
+        ("not_lower", -0.02, 0.01, 0.01, "not settled"),
     ],
 )
 def test_the_rule(claim, low, high, margin, word):
@@ -108,7 +121,7 @@ def test_a_comparison_may_name_the_best_row_of_a_label_value():
 def test_every_comparison_names_rows_of_its_full_grid():
     for name, module in SWEEPS.items():
         sweep = module.get_sweep(quick=False)
-        runs = {run.name for run in sweep.runs}
+        runs = {run.group or run.name for run in (*sweep.runs, *sweep.baselines)}
         if sweep.best_by:  # "best:<label value>": the best row of that value
             runs |= {f"best:{run.labels[sweep.best_by[0]]}" for run in sweep.runs}
         figures = set(sweep.figures) | {"epochs_to_target"}

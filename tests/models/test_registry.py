@@ -68,7 +68,7 @@ def test_every_model_has_a_test_input():
 
 def test_image_models_have_an_expected_output():
     assert sorted(IMAGE_OUTPUTS) == sorted(
-        n for n in models.list_models() if models.output_kind(n) == "image"
+        n for n in models.list_models() if models.output_kind(n) in ("image", "flow")
     )
 
 
@@ -83,7 +83,7 @@ def output_shape(name, batch):
     kind = models.output_kind(name)
     if kind == "pixel_logits":
         return (batch, *INPUT_SHAPES[name][:2], 7)
-    if kind == "image":
+    if kind in ("image", "flow"):
         return (batch, *IMAGE_OUTPUTS[name][1])
     assert kind == "logits"
     return (batch, 7)

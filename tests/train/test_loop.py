@@ -13,7 +13,7 @@ from tensorboardX.proto import event_pb2
 
 from cnnjax import provenance
 from cnnjax.config import ConfigError, base_config, validate
-from cnnjax.train import errors, loop, trained, workdir
+from cnnjax.train import early_stopping, errors, loop, trained, workdir
 
 
 def read_events(logdir):
@@ -219,3 +219,20 @@ def test_accumulating_k_steps_trains_as_one_k_times_larger_batch(tmp_path, make_
         for name in ("big", "acc")
     ]
     assert rates[1] == pytest.approx(rates[0])
+
+
+@pytest.mark.parametrize(
+    "higher,value,best,expected",
+    [
+        (True, 0.5, None, True),
+        (True, 0.5, 0.4, True),
+        (True, 0.4, 0.5, False),
+        (False, 0.4, 0.5, True),
+        (True, float("nan"), None, False),  # a correlation of constant outputs: undefined
+        (True, float("nan"), 0.1, False),
+        (True, 0.1, float("nan"), True),  # a NaN best (epoch 1) gives way to a real value
+        (False, 0.1, float("nan"), True),
+    ],
+)
+def test_an_undefined_validation_value_is_never_the_best(higher, value, best, expected):
+    assert early_stopping.improved(higher, value, best) is expected

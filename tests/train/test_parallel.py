@@ -52,6 +52,16 @@ TASK_RUNS = {
         ["--config.epochs=2", "--config.compile_cache_dir=off"],
         ("test_loss", "test_psnr", "test_ssim", "final_train_loss", "best_val_psnr"),
     ),
+    "flow": (
+        "experiments/configs/flow.py:quick",
+        ["--config.epochs=2", "--config.compile_cache_dir=off"],
+        ("test_loss", "test_epe", "final_train_loss", "best_val_epe"),
+    ),
+    "genomic": (
+        "experiments/configs/genomic.py:quick",
+        ["--config.epochs=2", "--config.compile_cache_dir=off"],
+        ("test_loss", "test_r", "test_r_genetic", "final_train_loss", "best_val_r"),
+    ),
 }
 
 

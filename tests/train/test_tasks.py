@@ -7,11 +7,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from sklearn.linear_model import Ridge
 
-from cnnjax import data, metrics, tasks
+from cnnjax import data, metrics, pipeline, tasks
 from cnnjax.config import ConfigError, validate
-from cnnjax.tasks import segmentation, superres
+from cnnjax.data.flow import warp
+from cnnjax.tasks import flow, genomic, segmentation, superres
 from cnnjax.train import loop
+from experiments.configs import flow as flow_config
+from experiments.configs import genomic as genomic_config
 from experiments.configs import segmentation as segmentation_config
 from experiments.configs import superres as superres_config
 
@@ -19,6 +23,8 @@ QUICK = {
     "segmentation": lambda: segmentation_config.get_config("quick"),
     "superres": lambda: superres_config.get_config("quick"),
     "superres_espcn": lambda: superres_config.get_config("quick,espcn"),
+    "flow": lambda: flow_config.get_config("quick"),
+    "genomic": lambda: genomic_config.get_config("quick"),
 }
 
 
@@ -53,6 +59,74 @@ def test_bicubic_figures_are_the_per_image_means_over_padded_batches():
     assert got["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-5)
 
 
+def test_flow_pairs_are_the_warp_of_their_flow_and_evaluation_pairs_are_fixed(quick):
+    """A pair's second frame is its first warped by its target flow; an evaluation image's
+    flow depends on its identity alone (not its batch), validation and test flows differ, and
+    training flows differ from step to step."""
+    config = quick("flow")
+    splits = tasks.get("flow").splits(config)
+    fns = tasks.get("flow").batch_fns(config, _scale01(splits.train.images), splits)
+    images, labels = jnp.asarray(splits.test.images[:6]), jnp.asarray(splits.test.labels[:6])
+    frames, flows = fns.eval_batch(images, labels)
+    assert frames.shape == (6, 8, 8, 2) and flows.shape == (6, 8, 8, 2)
+    np.testing.assert_allclose(frames[..., 1:], warp(frames[..., :1], flows), atol=1e-6)
+    _, later = fns.eval_batch(images[3:], labels[3:])  # the same images in another batch
+    np.testing.assert_allclose(later, flows[3:], atol=1e-6)
+    _, val_flows = fns.eval_batch(jnp.asarray(splits.val.images[:6]), splits.val.labels[:6])
+    assert not np.allclose(val_flows, flows)
+    step = lambda t: fns.train_batch(jax.random.PRNGKey(t), images, labels)[1]
+    assert not np.allclose(step(0), step(1))
+
+
+def test_zero_flow_figures_are_the_mean_flow_magnitude(quick):
+    """Zero flow's EPE is the mean over pairs and pixels of |flow|, its loss the mean of
+    flow^2 (over 37 pairs in padded batches of 16)."""
+    config = quick("flow")
+    test = tasks.get("flow").splits(config).test
+    test = data.Split(test.images[:37], test.labels[:37])
+    got = flow.zero_flow_figures(config, test, batch_size=16)
+    fns = tasks.get("flow").batch_fns(config, _scale01(test.images), None)
+    _, flows = fns.eval_batch(jnp.asarray(test.images), jnp.asarray(test.labels))
+    flows = np.asarray(flows, np.float64)
+    assert got["epe"] == pytest.approx(np.hypot(flows[..., 0], flows[..., 1]).mean(), rel=1e-5)
+    assert got["loss"] == pytest.approx((flows**2).mean(), rel=1e-5)
+
+
+def test_genomic_correlations_from_sums_match_numpy_and_ridge_scores_its_test_individuals(quick):
+    """Pearson r from the five masked sums (over padded batches) equals np.corrcoef, with the
+    phenotype and with the genetic value; the targets are the split's own individuals; ridge's
+    figures are sklearn's Ridge on them."""
+    config = quick("genomic")
+    task = tasks.get("genomic")
+    splits = task.splits(config)
+    assert [len(s) for s in (splits.train, splits.val, splits.test)] == [240, 80, 80]
+    assert splits.test.labels[0] == 320 and splits.train.images.shape[1:] == (1, 200, 1)
+    fns = task.batch_fns(config, None, splits)
+    test = data.Split(splits.test.images[:37], splits.test.labels[:37])
+    images, labels, mask = pipeline.padded_batches(test, 16)
+    predict = lambda x: jnp.sum(x[:, 0, :50, 0], axis=1, keepdims=True)  # any function of x
+    totals = []
+    for x, y, m in zip(images, labels, mask):
+        inputs, targets = fns.eval_batch(jnp.asarray(x), jnp.asarray(y))
+        totals.append(genomic.genomic_sums(predict(inputs), targets, jnp.asarray(m)))
+    got = genomic.genomic_figures(jax.tree.map(lambda *v: sum(v), *totals))
+    p = test.images[:, 0, :50, 0].astype(np.float64).sum(1) - 50.0
+    y, g = (splits.tables[k][test.labels] for k in ("phenotype", "genetic_value"))
+    assert float(got["r"]) == pytest.approx(np.corrcoef(p, y)[0, 1], abs=1e-5)
+    assert float(got["r_genetic"]) == pytest.approx(np.corrcoef(p, g)[0, 1], abs=1e-5)
+    ridge = genomic.ridge_figures(config, splits)
+    population = genomic.simulate(config)
+    X, pheno = population.genotypes.astype(np.float32), population.phenotypes
+    alphas = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+    fits = [Ridge(alpha=a).fit(X[:240], pheno[:240]) for a in alphas]
+    best = max(fits, key=lambda f: np.corrcoef(f.predict(X[240:320]), pheno[240:320])[0, 1])
+    assert ridge["r"] == pytest.approx(np.corrcoef(best.predict(X[320:]), pheno[320:])[0, 1])
+
+
+def _scale01(images):
+    return pipeline.Normalizer.fit(images, "scale01")
+
+
 def test_superres_models_read_their_own_resolution(quick):
     espcn, srcnn = quick("superres_espcn"), quick("superres")
     task = tasks.get("superres")
@@ -76,6 +150,11 @@ def test_superres_models_read_their_own_resolution(quick):
             {"early_stopping__enabled": True, "early_stopping__metric": "val_psnr"},
             "early_stopping.metric: task 'segmentation' validates val_loss, val_accuracy, val_m",
         ),
+        (
+            "segmentation",
+            {"dataset__val_size": 0, "plateau__enabled": True, "plateau__metric": "val_loss"},
+            "dataset.val_size must be > 0 when plateau or early_stopping is enabled",
+        ),
         ("superres", {"task": "classification"}, "model: 'srcnn' outputs image, but task "),
         ("superres", {"epochs": 0}, "epochs must be an integer >= 1, got 0"),
         ("superres", {"superres__scale": 1}, "superres.scale must be an integer >= 2, got 1"),
@@ -83,6 +162,20 @@ def test_superres_models_read_their_own_resolution(quick):
         ("superres", {"superres__test_size": 9999}, "superres.test_size=9999: digits has only"),
         ("superres", {"dataset__normalize": "standardize"}, "dataset.normalize='standardize'"),
         ("superres", {"dataset__augment__horizontal_flip": True}, "dataset.augment: task"),
+        ("flow", {"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ("flow", {"flow__grid": 1}, "flow.grid must be an integer >= 2, got 1"),
+        ("flow", {"flow__sigma": -1.0}, "flow.sigma must be a number >= 0, got -1.0"),
+        ("flow", {"flow__test_size": 9999}, "flow.test_size=9999: digits has only"),
+        ("flow", {"model": "srcnn"}, "model: 'srcnn' outputs image, but task 'flow' trains"),
+        ("flow", {"dataset__normalize": "standardize"}, "dataset.normalize='standardize'"),
+        ("flow", {"eval_flip_average": True}, "eval_flip_average: task 'flow' would mirror"),
+        ("genomic", {"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ("genomic", {"genomic__heritability": 0.0}, "genomic.heritability must be a number in"),
+        ("genomic", {"genomic__num_qtl": 500}, "genomic.num_qtl=500: more causal loci than"),
+        ("genomic", {"genomic__test_size": 300}, "genomic.num_individuals=400 leaves 20 training"),
+        ("genomic", {"dataset__name": "mnist"}, "dataset.name: task 'genomic' simulates its"),
+        ("genomic", {"model": "fcn"}, "model: 'fcn' outputs pixel_logits, but task 'genomic'"),
+        ("genomic", {"genomic__val_size": 0}, "genomic.val_size must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_field(tmp_path, quick, name, overrides, message):
@@ -101,7 +194,7 @@ def test_a_classifier_config_on_a_pixel_model_names_the_task_to_set(quick):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["segmentation", "superres_espcn"])
+@pytest.mark.parametrize("name", ["segmentation", "superres_espcn", "flow", "genomic"])
 def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, quick, name):
     config = lambda **kw: quick(name, epochs=2, **kw)
     task = tasks.get(config().task)

@@ -3,6 +3,9 @@ references, their replicas against separate runs, and their bad input as one-lin
 before any compile. (Resume after SIGKILL/SIGTERM: tests/experiments/test_cli.py; eight
 devices: tests/train/test_parallel.py.)"""
 
+import collections
+import glob
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -196,6 +199,8 @@ def test_a_classifier_config_on_a_pixel_model_names_the_task_to_set(quick):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["segmentation", "superres_espcn", "flow", "genomic"])
 def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, quick, name):
+    from test_loop import read_events  # the TFRecord reader of the loop's tests
+
     config = lambda **kw: quick(name, epochs=2, **kw)
     task = tasks.get(config().task)
     summary = loop.run(config(seed=3, num_seeds=3), str(tmp_path / "seeds"))
@@ -208,6 +213,12 @@ def test_each_replica_equals_a_separate_run_with_its_seed(tmp_path, quick, name)
     values = [r[f"test_{task.primary}"] for r in summary["per_seed"]]
     assert summary[f"test_{task.primary}"] == pytest.approx(np.mean(values))
     assert len({round(v, 6) for v in values}) == 3  # the seeds differ
+    # TensorBoard shows every replica's task figures per epoch.
+    folders = sorted(glob.glob(str(tmp_path / "seeds" / "seed_*" / "tensorboard")))
+    assert len(folders) == 3
+    for folder in folders:
+        tags = collections.Counter(tag for tag, _, _ in read_events(folder))
+        assert all(tags[f"val_{f}"] == 2 for f in task.figures), tags
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ import dataclasses
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -183,6 +184,35 @@ class Task:
     def train_record(self, totals: dict[str, float]) -> dict[str, float]:
         """The figures train_<f> of an epoch from the host values of its training sums."""
         return {"loss": totals["loss_sum"] / totals["count"]}
+
+
+# `unsupported` entries of every task whose labels are not classes.
+WITHOUT_CLASSES = {
+    "layer_stats.enabled": "probes class labels",
+    "loss.label_smoothing": "has no labels to smooth",
+}
+
+
+def mse_loss(outputs: jax.Array, targets: jax.Array):
+    """The loss of an image-out task: (the per-example mean squared error over every axis but
+    the batch's (B,), no further sums)."""
+    return jnp.mean(jnp.square(outputs - targets), axis=tuple(range(1, outputs.ndim))), {}
+
+
+def baseline_figures(
+    split: data.Split,
+    batch_size: int,
+    sums: Callable[[jax.Array, jax.Array, jax.Array], dict[str, jax.Array]],
+    figures: Callable[[dict[str, jax.Array]], dict[str, jax.Array]],
+) -> dict[str, float]:
+    """The figures of a prediction made without a network (a sweep's baseline) on `split`:
+    sums(images, labels, mask) of each padded evaluation batch, compiled once, added up and
+    turned into figures by the task's `figures` (its 'count' left out)."""
+    images, labels, mask = pipeline.padded_batches(split, batch_size)
+    batch_sums = jax.jit(sums)
+    totals = [batch_sums(x, y, m) for x, y, m in zip(images, labels, mask)]
+    total = jax.tree.map(lambda *v: sum(v), *totals)
+    return {k: float(v) for k, v in figures(total).items() if k != "count"}
 
 
 def first_test_images(config: ml_collections.ConfigDict, ds_name: str, test: data.Split, task: str):

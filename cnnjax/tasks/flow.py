@@ -35,11 +35,14 @@ from cnnjax import config as config_lib
 from cnnjax import data, pipeline
 from cnnjax.data.flow import endpoint_error, random_flows, warp
 from cnnjax.tasks.base import (
+    WITHOUT_CLASSES,
     BatchFns,
     Splits,
     Task,
+    baseline_figures,
     dataset_info,
     first_test_images,
+    mse_loss,
     register,
 )
 from cnnjax.train import data_setup
@@ -59,16 +62,11 @@ def make_pairs(first: jax.Array, flows: jax.Array) -> jax.Array:
     return jnp.concatenate([first, warp(first, flows)], -1)
 
 
-def squared_error_loss(outputs: jax.Array, targets: jax.Array):
-    """(per-pair mean squared error over pixels and components (B,), no further sums)."""
-    return jnp.mean(jnp.square(outputs - targets), axis=(1, 2, 3)), {}
-
-
 def flow_sums(outputs: jax.Array, targets: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
     """Masked sums over pairs of the MSE and the average end-point error, and their count."""
     masked = lambda v: jnp.sum(v * mask)
     return {
-        "loss_sum": masked(squared_error_loss(outputs, targets)[0]),
+        "loss_sum": masked(mse_loss(outputs, targets)[0]),
         "epe_sum": masked(endpoint_error(outputs, targets)),
         "count": jnp.sum(mask),
     }
@@ -91,8 +89,7 @@ class OpticalFlow(Task):
         "dataset.augment": "draws a new flow for every pair (augmentation is off here)",
         "mixing": "would blend the frames of different pairs",
         "eval_flip_average": "would mirror the flow's direction",
-        "layer_stats.enabled": "probes class labels",
-        "loss.label_smoothing": "has no labels to smooth",
+        **WITHOUT_CLASSES,
         "dataset.permute_pixels": "warps neighbouring pixels: a permutation breaks them",
     }
 
@@ -166,7 +163,7 @@ def flow_fns(config: ml_collections.ConfigDict, normalizer: pipeline.Normalizer)
     return BatchFns(
         train_batch=train_batch,
         eval_batch=eval_batch,
-        loss=squared_error_loss,
+        loss=mse_loss,
         eval_sums=flow_sums,
         figures=flow_figures,
     )
@@ -178,16 +175,12 @@ def zero_flow_figures(
     """The figures (loss, epe) of predicting no motion on `split`'s evaluation pairs (the task's
     own, so equal to those a network is scored on)."""
     fns = flow_fns(config, pipeline.Normalizer.fit(split.images, "scale01"))
-    images, labels, mask = pipeline.padded_batches(split, batch_size)
 
-    @jax.jit
     def sums(x, y, m):
         _, flows = fns.eval_batch(x, y)
         return flow_sums(jnp.zeros_like(flows), flows, m)
 
-    totals = [sums(x, y, m) for x, y, m in zip(images, labels, mask)]
-    total = jax.tree.map(lambda *v: sum(v), *totals)
-    return {k: float(v) for k, v in flow_figures(total).items() if k != "count"}
+    return baseline_figures(split, batch_size, sums, flow_figures)
 
 
 FLOW = register(OpticalFlow())

@@ -29,7 +29,7 @@ import numpy as np
 from cnnjax import config as config_lib
 from cnnjax import data, pipeline
 from cnnjax.data import genomic
-from cnnjax.tasks.base import BatchFns, Splits, Task, register
+from cnnjax.tasks.base import WITHOUT_CLASSES, BatchFns, Splits, Task, register
 
 DATASET_FIELDS = ("dataset.name", "dataset.train_size", "dataset.val_size", "dataset.normalize")
 
@@ -92,8 +92,7 @@ class GenomicPrediction(Task):
         "dataset.permute_pixels": "reads neighbouring SNPs: a permutation breaks their linkage",
         "mixing": "would blend individuals",
         "eval_flip_average": "would reverse the SNP order",
-        "layer_stats.enabled": "probes class labels",
-        "loss.label_smoothing": "has no labels to smooth",
+        **WITHOUT_CLASSES,
     }
 
     validation_field = "genomic.val_size"

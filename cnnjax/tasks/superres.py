@@ -30,11 +30,14 @@ from cnnjax import config as config_lib
 from cnnjax import data, metrics, models, pipeline
 from cnnjax.models.superres import bicubic_upsample
 from cnnjax.tasks.base import (
+    WITHOUT_CLASSES,
     BatchFns,
     Splits,
     Task,
+    baseline_figures,
     dataset_info,
     first_test_images,
+    mse_loss,
     register,
 )
 from cnnjax.train import data_setup
@@ -49,11 +52,6 @@ def downscale(images: jax.Array, r: int) -> jax.Array:
 def bicubic_baseline(low: jax.Array, r: int) -> jax.Array:
     """Bicubic up-sampling of low-resolution images by r, clipped to [0, 1]."""
     return jnp.clip(bicubic_upsample(low, r), 0.0, 1.0)
-
-
-def mse_loss(outputs: jax.Array, targets: jax.Array):
-    """(per-image mean squared error (B,), no further sums)."""
-    return jnp.mean(jnp.square(outputs - targets), axis=(1, 2, 3)), {}
 
 
 def image_sums(outputs: jax.Array, targets: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
@@ -96,8 +94,7 @@ class SuperResolution(Task):
         "dataset.augment": "trains on the images as they are (augmentation is off here)",
         "mixing": "would blend the target images",
         "eval_flip_average": "would average outputs of mirrored pixels",
-        "layer_stats.enabled": "probes class labels",
-        "loss.label_smoothing": "has no labels to smooth",
+        **WITHOUT_CLASSES,
         "dataset.permute_pixels": "up-samples neighbouring pixels: a permutation breaks them",
     }
 
@@ -169,16 +166,12 @@ class SuperResolution(Task):
 def bicubic_figures(split: data.Split, scale: int, batch_size: int = 500) -> dict[str, float]:
     """The bicubic baseline's figures (loss, psnr, ssim) on `split`'s images: the same
     downscaling and scores as the task's evaluation, without a network."""
-    images, labels, mask = pipeline.padded_batches(split, batch_size)
 
-    @jax.jit
-    def scores(x, m):
+    def sums(x, labels, m):
         y = x.astype(jnp.float32) / 255.0
         return image_sums(bicubic_baseline(downscale(y, scale), scale), y, m)
 
-    totals = [scores(x, m) for x, m in zip(images, mask)]
-    total = jax.tree.map(lambda *v: sum(v), *totals)
-    return {k: float(v) for k, v in image_figures(total).items() if k != "count"}
+    return baseline_figures(split, batch_size, sums, image_figures)
 
 
 SUPERRES = register(SuperResolution())

@@ -87,10 +87,10 @@ segmentation: sweep-segmentation
 # QUICK=1: 8x8 digits, x2.
 superres: sweep-superres
 
-# DC-GAN on MNIST and Fashion-MNIST, unconditional and conditional, scored by our own LeNet-5
-# (experiments/gan.py; writes experiments/results/gan/); QUICK=1: 8x8 digits, tiny nets.
-gan: install
-	$(PY) -m experiments.gan $(if $(QUICK),--config=experiments/configs/gan.py:quick) $(ARGS)
+# GANs on MNIST and Fashion-MNIST: unconditional and conditional DC-GAN and StackGAN, scored
+# by our own LeNet-5: the sweep experiments/sweeps/gan.py (the gan task; writes
+# experiments/results/gan/); QUICK=1: 8x8 digits, tiny nets.
+gan: sweep-gan
 
 # Optical flow: FlowNetSimple on CIFAR-10 pairs warped by known smooth random flows, against
 # zero flow: the sweep experiments/sweeps/flow.py (the flow task; writes

@@ -44,3 +44,15 @@ def override():
 def make_config():
     """`make_config(epochs=3, optimizer__name='adam')`: tiny_config with overrides."""
     return tiny_config
+
+
+@pytest.fixture(scope="session")
+def gan_classifier(tmp_path_factory):
+    """The folder of a finished quick classifier run (an MLP on digits, seconds): what
+    scores the samples of the GAN task's quick configs (gan.classifier)."""
+    from cnnjax.train import loop
+    from experiments.configs import gan
+
+    folder = tmp_path_factory.mktemp("gan_classifier") / "run"
+    loop.run(gan.classifier_config("quick"), str(folder), progress=False)
+    return str(folder)

@@ -12,7 +12,10 @@ Every model is a Flax Linen module whose `__call__(x, train: bool)` takes float 
                   GAN's generator of images from noise (N, 1, 1, Z)), whose num_classes is
                   the number of output channels;
   'flow'          (N, H, W, 2): optical flow (rows, columns, in pixels) from two frames
-                  stacked on the channel axis (N, H, W, 2C).
+                  stacked on the channel axis (N, H, W, 2C);
+  'gan'           (N, S, S, num_classes): a generator and discriminator pair (DC-GAN,
+                  StackGAN) sampling images from noise (N, 1, 1, Z); `stages()` gives its
+                  (generator, discriminator, image side) stages, which the GAN task trains.
 Models `sow` their named intermediate
 features (one per stage) into the `intermediates` collection, so
 `model.apply(variables, x, train=False, mutable=['intermediates'])` returns them without
@@ -39,6 +42,7 @@ from cnnjax.models import (
     mlp,
     nin,
     resnet,
+    stackgan,
     superres,
     vgg,
     xception,
@@ -60,14 +64,17 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **fcn.MODELS,
     **superres.MODELS,
     **dcgan.MODELS,
+    **stackgan.MODELS,
     **flownet.MODELS,
 }
-OUTPUT_KINDS = ("logits", "pixel_logits", "image", "flow")
+OUTPUT_KINDS = ("logits", "pixel_logits", "image", "flow", "gan")
 _OUTPUT_KIND = {
     **{name: "pixel_logits" for name in fcn.MODELS},
     **{name: "image" for name in superres.MODELS},
     "dcgan_generator": "image",
     "flownet_simple": "flow",
+    "dcgan": "gan",
+    "stackgan": "gan",
 }
 
 

@@ -13,6 +13,10 @@ Discriminator, input (N, S, S, C) (images, or images with one-hot class maps), o
     Conv 4x4 / 2 (widths[0]) -> leaky ReLU(0.2)                         (no BN on the input layer)
     Conv 4x4 / 2 (widths[1]) -> BN -> leaky ReLU(0.2) -> flatten -> Dense(num_classes)
 All kernels N(0, 0.02^2) as in the paper. Sows 'penultimate' (the last hidden features).
+
+`DCGAN` (registered as 'dcgan', output kind 'gan') is the pair the GAN task trains
+(cnnjax.tasks.gan): `stages()` gives its one (generator, discriminator, image side); calling
+it samples unconditionally, z (N, 1, 1, Z) -> (N, S, S, num_classes).
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ from cnnjax.layers import Conv2D, ConvTranspose2D
 DCGAN_INIT = nn.initializers.normal(0.02)
 
 
+def check_noise(who: str, z: jax.Array, image_size: int) -> None:
+    """ValueError unless z is noise as a 1x1 image (N, 1, 1, Z) and the side divides by 4."""
+    if z.ndim != 4 or z.shape[1:3] != (1, 1) or image_size % 4:
+        raise ValueError(
+            f"{who} expects z of shape (N, 1, 1, Z) and image_size divisible by 4, got "
+            f"{z.shape} and image_size={image_size}"
+        )
+
+
 class Generator(nn.Module):
     """See the module docstring. Input (N, 1, 1, Z), output (N, S, S, num_classes)."""
 
@@ -37,11 +50,7 @@ class Generator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-        if z.ndim != 4 or z.shape[1:3] != (1, 1) or self.image_size % 4:
-            raise ValueError(
-                f"Generator expects z of shape (N, 1, 1, Z) and image_size divisible by 4, got "
-                f"{z.shape} and image_size={self.image_size}"
-            )
+        check_noise("Generator", z, self.image_size)
         norm = lambda name: nn.BatchNorm(
             use_running_average=not train, momentum=self.bn_momentum, name=name
         )
@@ -86,4 +95,36 @@ class Discriminator(nn.Module):
         return nn.Dense(self.num_classes, kernel_init=DCGAN_INIT, name="head")(x)
 
 
-MODELS = {"dcgan_generator": Generator, "dcgan_discriminator": Discriminator}
+class DCGAN(nn.Module):
+    """A generator and a discriminator trained together (see the module docstring); its
+    num_classes is the images' channels."""
+
+    num_classes: int
+    image_size: int = 28
+    generator_widths: Sequence[int] = (128, 64)
+    discriminator_widths: Sequence[int] = (64, 128)
+    bn_momentum: float = 0.9
+
+    @nn.nowrap
+    def stages(self) -> tuple[tuple[nn.Module, nn.Module, int], ...]:
+        """((generator, discriminator, the side of the images they exchange),)."""
+        g = Generator(self.num_classes, self.image_size, self.generator_widths, self.bn_momentum)
+        d = Discriminator(1, self.discriminator_widths, self.bn_momentum)
+        return ((g, d, self.image_size),)
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+        return sample_stages(self.stages(), z, train)
+
+
+def sample_stages(stages, z: jax.Array, train: bool) -> jax.Array:
+    """Unconditional samples of a GAN's stages: each generator reads the last one's images
+    (the first reads z). Called inside a pair's compact `__call__`, so the generators are its
+    submodules."""
+    x = z
+    for g, _, _ in stages:
+        x = g(x, train)
+    return x
+
+
+MODELS = {"dcgan_generator": Generator, "dcgan_discriminator": Discriminator, "dcgan": DCGAN}

@@ -13,6 +13,7 @@ from cnnjax.config import ConfigError
 from cnnjax.tasks import (  # noqa: F401 (each registers its task)
     classification,
     flow,
+    gan,
     genomic,
     segmentation,
     superres,

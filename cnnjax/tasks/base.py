@@ -16,12 +16,16 @@ workloads:
     loss(outputs, targets) -> (per-target losses (any shape), {name: additive sum})
     eval_sums(outputs, targets, mask) -> {name: additive sum}; 'loss_sum' and 'count' always
     figures(total sums) -> {figure: value}; 'loss' and 'count' always
+  and, for a task whose state is not one TrainState (the GAN's), the step and the
+  evaluation's forward pass in place of cnnjax.train.steps' (`step`, `predict`);
   Every metric is a sum over targets, so batches, epochs, masks, replicas and devices add
   them exactly; `figures` turns the totals into means, ratios, IoU;
 - its `figures` (what evaluation reports: val_<f> per epoch, test_<f> in the summary),
   `train_figures` (train_<f> per epoch, from the `loss` sums), `primary` (best_val_<primary>
   in the summary, and the default that early stopping and plateau watch: val_<primary>) and
   which of them are better higher;
+- its state: `init_state` (a TrainState by default, any pytree answering what the loop asks
+  of one: step, rng, plateau, ema, params, batch_stats, for_evaluation);
 - its config fields: config.<task name>, defaults `fields()`, checked by `validate`.
 
 Adding a task is one file: a subclass registered in cnnjax.tasks.
@@ -40,6 +44,7 @@ import numpy as np
 from cnnjax import config as config_lib
 from cnnjax import data, models, pipeline
 from cnnjax.train import data_setup
+from cnnjax.train.state import create_train_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,11 @@ class BatchFns:
     eval_sums: Callable[[jax.Array, Any, jax.Array], dict[str, jax.Array]]
     figures: Callable[[dict[str, jax.Array]], dict[str, jax.Array]]
     train_sums: tuple[str, ...] = ()  # the names of `loss`'s sums (scalars, float32)
+    # step(state, inputs, targets) -> (state, metrics as cnnjax.train.steps.train_step's);
+    # None: that train_step with `loss`
+    step: Callable[[Any, Any, Any], tuple[Any, dict[str, jax.Array]]] | None = None
+    # predict(state, inputs) -> the outputs eval_sums reads; None: the model's outputs
+    predict: Callable[[Any, Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +191,18 @@ class Task:
     ) -> BatchFns:
         raise NotImplementedError
 
+    def init_state(self, config, model, tx, plateau_tx, rng, input_shape, ema: bool):
+        """A replica's fresh state (traced: jit and vmap map it over seeds):
+        cnnjax.train.state.create_train_state of `model` on inputs of `input_shape`."""
+        return create_train_state(model, tx, plateau_tx, rng, input_shape, ema=ema)
+
+    def figure_values(
+        self, config: ml_collections.ConfigDict, values: dict[str, float]
+    ) -> dict[str, float | None]:
+        """The figures a run reports from an evaluation's `values` (None: not defined for
+        this config)."""
+        return {name: values[name] for name in self.figures}
+
     def train_record(self, totals: dict[str, float]) -> dict[str, float]:
         """The figures train_<f> of an epoch from the host values of its training sums."""
         return {"loss": totals["loss_sum"] / totals["count"]}
@@ -213,6 +235,18 @@ def baseline_figures(
     totals = [batch_sums(x, y, m) for x, y, m in zip(images, labels, mask)]
     total = jax.tree.map(lambda *v: sum(v), *totals)
     return {k: float(v) for k, v in figures(total).items() if k != "count"}
+
+
+SPLIT_STRIDE = 1 << 24  # identities of one split: split * SPLIT_STRIDE + index
+
+
+def identities(split: int, n: int, task: str) -> np.ndarray:
+    """Labels (n,) int32 naming n examples of a split by identity, split * SPLIT_STRIDE +
+    index (split 0 train, 1 validation, 2 test): what a task derives an example's random
+    draws from (a flow pair's flow, a GAN sample's noise), whatever batch it falls in."""
+    if n > SPLIT_STRIDE:
+        raise config_lib.ConfigError(f"{task}: {n} examples in one split; at most {SPLIT_STRIDE}")
+    return (split * SPLIT_STRIDE + np.arange(n)).astype(np.int32)
 
 
 def first_test_images(config: ml_collections.ConfigDict, ds_name: str, test: data.Split, task: str):

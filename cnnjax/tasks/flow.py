@@ -29,7 +29,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from cnnjax import config as config_lib
 from cnnjax import data, pipeline
@@ -42,19 +41,11 @@ from cnnjax.tasks.base import (
     baseline_figures,
     dataset_info,
     first_test_images,
+    identities,
     mse_loss,
     register,
 )
 from cnnjax.train import data_setup
-
-SPLIT_STRIDE = 1 << 24  # identities of one split: split * SPLIT_STRIDE + index
-
-
-def identities(split: int, n: int) -> np.ndarray:
-    """The labels (n,) int32 of a split's n images: their identities (module docstring)."""
-    if n > SPLIT_STRIDE:
-        raise config_lib.ConfigError(f"flow: {n} images in one split; at most {SPLIT_STRIDE}")
-    return (split * SPLIT_STRIDE + np.arange(n)).astype(np.int32)
 
 
 def make_pairs(first: jax.Array, flows: jax.Array) -> jax.Array:
@@ -117,7 +108,7 @@ class OpticalFlow(Task):
                 f"dataset.name={ds.name!r}: its {h}x{w} images cannot be flow pairs (FlowNet "
                 "halves each side three times: the sides must divide by 8)"
             )
-        identified = lambda s, split: data.Split(s.images, identities(split, len(s)))
+        identified = lambda s, split: data.Split(s.images, identities(split, len(s), "flow"))
         test = first_test_images(config, ds.name, test, "flow")
         return Splits(
             identified(train, 0),

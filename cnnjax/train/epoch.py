@@ -106,9 +106,12 @@ def make_train_step(
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
         inputs, targets = fns.train_batch(jax.random.fold_in(state.rng, state.step), x, y)
-        new_state, m = steps.train_step(
-            state, inputs, targets, fns.loss, penalty, compute_dtype, ema_decay
-        )
+        if fns.step is not None:  # a task of its own state (the GAN's)
+            new_state, m = fns.step(state, inputs, targets)
+        else:
+            new_state, m = steps.train_step(
+                state, inputs, targets, fns.loss, penalty, compute_dtype, ema_decay
+            )
         added = {name: sums[name] + m[name] for name in ("loss_sum", *fns.train_sums, "count")}
         sums = {
             **added,
@@ -152,6 +155,8 @@ def make_evaluate(
             if batch_sharding is not None:
                 x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
             inputs, targets = fns.eval_batch(x, y)
+            if fns.predict is not None:  # a task of its own state (the GAN's)
+                return fns.eval_sums(fns.predict(state, inputs), targets, m)
             return steps.eval_step(
                 state, inputs, targets, m, fns.eval_sums, compute_dtype, flip_average
             )

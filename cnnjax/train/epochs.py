@@ -137,7 +137,8 @@ def end_epoch(ctx: RunContext, state, best, loop, totals, seconds):
         evaluated = ctx.evaluate(state.for_evaluation(), *ctx.data.val)
         for record, val in zip(records, host_replicas(evaluated, k)):
             if record is not None:
-                record.update({f"val_{name}": val[name] for name in task.figures})
+                values = task.figure_values(config, val)
+                record.update({f"val_{name}": v for name, v in values.items()})
         if config.plateau.enabled:
             higher = task.higher(config.plateau.metric)
             values = [

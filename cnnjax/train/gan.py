@@ -1,7 +1,8 @@
-"""The GAN training step: one discriminator update, then one generator update (DC-GAN).
+"""The GAN task's state and step: per stage, one discriminator update, then one generator
+update (DC-GAN; StackGAN's stages one after another).
 
-With D(x) the discriminator's logit and sigma the logistic function, on a batch of real
-images x and noise z (and, for a conditional GAN, classes y given to both networks):
+With D(x) a discriminator's logit and sigma the logistic function, on a batch of real images
+x and noise z (and, for a conditional GAN, classes y given to every network):
 
     D loss = -log sigma(D(x)) - log(1 - sigma(D(G(z))))         (real -> 1, fake -> 0)
     G loss = -log sigma(D(G(z)))                                 (non-saturating, Goodfellow
@@ -9,41 +10,120 @@ images x and noise z (and, for a conditional GAN, classes y given to both networ
 
 each the mean over the batch. Real and fake batches go through D separately (batch norm sees
 one kind at a time); D keeps the running statistics of its pass over the fakes, G of its own
-pass. `condition(z, x, y)` makes the networks' inputs: z as (N, 1, 1, Z + K) with the one-hot
-class appended, x with K one-hot class maps appended to its channels; unconditional (y None):
-the inputs unchanged. Metrics: 'd_loss', 'g_loss', 'd_real' and 'd_fake' (mean sigma(D) on
-the real and on the fake batch).
+pass. A GAN of S stages (models.output_kind 'gan': `model.stages()`) trains stage s's pair at
+its own resolution r_s on the real images averaged down to r_s: stage 1's generator reads the
+noise, stage s > 1's the fakes of stage s - 1 (as they were before its update, gradients
+stopped), so one step updates D_1, G_1, D_2, G_2, ... in turn (StackGAN, Zhang et al. 2017,
+trains stage II on a fixed stage I; here both stages learn together).
+
+Conditioning: the generator of stage 1 reads (N, 1, 1, Z + K), z with the one-hot class
+appended; every other network reads its images with K one-hot class maps appended to the
+channels; unconditional (y None): the inputs unchanged. Metrics (of the last stage, the
+images sampled): 'd_loss', 'g_loss', 'd_real' and 'd_fake' (mean sigma(D) on the real and on
+the fake batch).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 
-from cnnjax.train.state import TrainState
+from cnnjax.train.state import TrainState, create_train_state
 
 
-def condition(z: jax.Array, x: jax.Array, y: jax.Array | None, num_classes: int):
-    """(generator input, discriminator input): z (N, Z) -> (N, 1, 1, Z [+ K]); x (N, H, W, C)
-    -> (N, H, W, C [+ K]); the one-hot of y appended when y is given."""
-    z = z[:, None, None, :]
+class GanState(struct.PyTreeNode):
+    """The TrainStates of every stage's generator and discriminator, and the step's base key
+    (the noise of step t is drawn from fold_in(rng, t)). It answers what the loop asks of a
+    TrainState: step, rng, plateau (the generators' first, a scale of 1: a GAN has no
+    plateau), ema (None), params and batch_stats (of every network), for_evaluation."""
+
+    generators: tuple[TrainState, ...]
+    discriminators: tuple[TrainState, ...]
+    rng: jax.Array
+    sizes: tuple[int, ...] = struct.field(pytree_node=False)  # r_s, the side of each stage
+    ema = None
+
+    @property
+    def step(self) -> jax.Array:
+        return self.generators[0].step
+
+    @property
+    def plateau(self):
+        return self.generators[0].plateau
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "generators": tuple(g.params for g in self.generators),
+            "discriminators": tuple(d.params for d in self.discriminators),
+        }
+
+    @property
+    def batch_stats(self) -> dict[str, Any]:
+        return {
+            "generators": tuple(g.batch_stats for g in self.generators),
+            "discriminators": tuple(d.batch_stats for d in self.discriminators),
+        }
+
+    def variables(self) -> dict[str, Any]:
+        return {
+            "generators": tuple(g.variables() for g in self.generators),
+            "discriminators": tuple(d.variables() for d in self.discriminators),
+        }
+
+    def for_evaluation(self) -> "GanState":
+        return self
+
+
+def input_shapes(stages, latent: int, channels: int, num_classes: int):
+    """Per stage ((1, ...) generator input, (1, ...) discriminator input) for noise of
+    `latent` dimensions, images of `channels` and `num_classes` conditioning classes (0:
+    unconditional); `stages` as model.stages(): ((generator, discriminator, resolution), ...)."""
+    shapes, previous = [], None
+    for _, _, size in stages:
+        k = num_classes
+        g_in = (1, 1, 1, latent + k) if previous is None else (1, previous, previous, channels + k)
+        shapes.append((g_in, (1, size, size, channels + num_classes)))
+        previous = size
+    return shapes
+
+
+def init_gan_state(stages, tx, plateau, rng, latent: int, channels: int, num_classes: int):
+    """A GanState of fresh networks, each from its own key of jax.random.split(rng)."""
+    gens, discs = [], []
+    keys = jax.random.split(rng, 2 * len(stages) + 1)
+    shapes = input_shapes(stages, latent, channels, num_classes)
+    for s, ((g, d, _), (g_in, d_in)) in enumerate(zip(stages, shapes)):
+        gens.append(create_train_state(g, tx, plateau, keys[2 * s], g_in))
+        discs.append(create_train_state(d, tx, plateau, keys[2 * s + 1], d_in))
+    sizes = tuple(size for _, _, size in stages)
+    return GanState(tuple(gens), tuple(discs), keys[-1], sizes)
+
+
+def with_classes(x: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array:
+    """x (N, H, W, C) with the one-hot of y as K class maps appended (N, H, W, C + K), or x."""
     if y is None:
-        return z, x
+        return x
     onehot = jax.nn.one_hot(y, num_classes, dtype=x.dtype)
     maps = jnp.broadcast_to(onehot[:, None, None, :], (*x.shape[:3], num_classes))
-    return jnp.concatenate([z, onehot[:, None, None, :]], -1), jnp.concatenate([x, maps], -1)
+    return jnp.concatenate([x, maps], -1)
 
 
-def discriminator_input(x: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array:
-    """x with the class maps of y appended (as `condition`), or x."""
-    return condition(jnp.zeros((x.shape[0], 0), x.dtype), x, y, num_classes)[1]
+def noise_input(z: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array:
+    """Stage 1's generator input (N, 1, 1, Z [+ K]) from noise z (N, Z)."""
+    return with_classes(z[:, None, None, :], y, num_classes)
 
 
-def generate(g: TrainState, z: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array:
-    """Samples (N, H, W, C) in (-1, 1) from noise z (N, Z), in inference mode."""
-    gz, _ = condition(z, jnp.zeros((z.shape[0], 1, 1, 0)), y, num_classes)
-    return g.apply_fn(g.variables(), gz, train=False)
+def downsample(x: jax.Array, size: int) -> jax.Array:
+    """Images (N, S, S, C) averaged over f x f blocks to (N, size, size, C), f = S / size."""
+    f = x.shape[1] // size
+    if f == 1:
+        return x
+    return x.reshape(x.shape[0], size, f, size, f, x.shape[-1]).mean((2, 4))
 
 
 def _update(state: TrainState, grads, batch_stats) -> TrainState:
@@ -56,35 +136,26 @@ def _update(state: TrainState, grads, batch_stats) -> TrainState:
     )
 
 
-def gan_step(
-    g: TrainState,
-    d: TrainState,
-    real: jax.Array,
-    z: jax.Array,
-    y: jax.Array | None = None,
-    num_classes: int = 0,
-) -> tuple[TrainState, TrainState, dict[str, jax.Array]]:
-    """One D update then one G update on real images (N, H, W, C) in [-1, 1] and noise z
-    (N, Z); classes y (N,) int for a conditional GAN (num_classes of them), else None."""
-    gz, dx_real = condition(z, real, y, num_classes)
+def _stage_step(g: TrainState, d: TrainState, g_in, real, y, num_classes: int):
+    """One D update then one G update of a stage; returns (g, d, fakes, metrics)."""
 
     def fake_images(g_params):
-        out, g_updates = g.apply_fn(
+        out, updates = g.apply_fn(
             {"params": g_params, "batch_stats": g.batch_stats},
-            gz,
+            g_in,
             train=True,
             mutable=["batch_stats"],
         )
-        return out, g_updates["batch_stats"]
+        return out, updates["batch_stats"]
 
     def d_logits(d_params, batch_stats, images):
-        logits, d_updates = d.apply_fn(
+        logits, updates = d.apply_fn(
             {"params": d_params, "batch_stats": batch_stats},
-            discriminator_input(images, y, num_classes),
+            with_classes(images, y, num_classes),
             train=True,
             mutable=["batch_stats"],
         )
-        return logits[:, 0], d_updates["batch_stats"]
+        return logits[:, 0], updates["batch_stats"]
 
     fake = jax.lax.stop_gradient(fake_images(g.params)[0])
 
@@ -115,4 +186,41 @@ def gan_step(
         "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
         "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
     }
-    return g, d, metrics
+    return g, d, fake, metrics
+
+
+def gan_step(
+    state: GanState,
+    real: jax.Array,
+    z: jax.Array,
+    y: jax.Array | None = None,
+    num_classes: int = 0,
+) -> tuple[GanState, dict[str, jax.Array]]:
+    """Every stage's D update then G update (module docstring) on real images (N, S, S, C)
+    in [-1, 1] and noise z (N, Z); classes y (N,) int for a conditional GAN (num_classes of
+    them), else None. Returns (state, the last stage's metrics)."""
+    gens, discs = list(state.generators), list(state.discriminators)
+    g_in = noise_input(z, y, num_classes)
+    for s, (g, d, size) in enumerate(zip(gens, discs, state.sizes)):
+        gens[s], discs[s], fake, metrics = _stage_step(
+            g, d, g_in, downsample(real, size), y, num_classes
+        )
+        g_in = with_classes(fake, y, num_classes)
+    return state.replace(generators=tuple(gens), discriminators=tuple(discs)), metrics
+
+
+def generate(state: GanState, z: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array:
+    """The last stage's samples (N, S, S, C) in (-1, 1) from noise z (N, Z), every network
+    in inference mode."""
+    apply_fns = [g.apply_fn for g in state.generators]
+    return sample(apply_fns, [g.variables() for g in state.generators], z, y, num_classes)
+
+
+def sample(apply_fns, variables, z: jax.Array, y: jax.Array | None, num_classes: int):
+    """`generate` from the stages' generator apply functions and variables (those of a run
+    read back: cnnjax.train.trained, variables['generators'])."""
+    g_in = noise_input(z, y, num_classes)
+    for apply_fn, v in zip(apply_fns, variables):
+        images = apply_fn(v, g_in, train=False)
+        g_in = with_classes(images, y, num_classes)
+    return images

@@ -151,7 +151,7 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
         per_seed.append(
             {
                 "seed": seed,
-                **{f"test_{f}": test[f] for f in scalars},
+                **{f"test_{f}": v for f, v in task.figure_values(ctx.config, test).items()},
                 f"best_val_{primary}": best_val,
                 "best_epoch": rep["best_epoch"] if es.enabled else None,
                 "epochs_run": len(history),

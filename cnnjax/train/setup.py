@@ -24,7 +24,7 @@ from cnnjax.train import data_setup, monitoring, steps, trained
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
 from cnnjax.train.loop_state import snapshot, zero_sums
-from cnnjax.train.state import create_train_state, num_params, run_optimizer
+from cnnjax.train.state import num_params, run_optimizer
 
 
 @dataclasses.dataclass
@@ -89,8 +89,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     tx, frozen = run_optimizer(config, model, input_shape, steps_per_epoch)
     plateau_tx = optim.make_plateau(config)
     ema_decay = config_lib.ema_decay(config)
-    init = lambda seed: create_train_state(
-        model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape, ema=ema_decay > 0
+    init = lambda seed: task.init_state(
+        config, model, tx, plateau_tx, jax.random.PRNGKey(seed), input_shape, ema_decay > 0
     )
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
     batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
@@ -98,7 +98,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         state = jax.jit(init, out_shardings=replicated)(config.seed)
     else:
         state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
-    state = state.replace(apply_fn=transfer.frozen_apply(model.apply, frozen))
+    if frozen:
+        state = state.replace(apply_fn=transfer.frozen_apply(model.apply, frozen))
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     logging.info("model %s: %d parameters", config.model, num_params(params_one))
     flat = traverse_util.flatten_dict(params_one)

@@ -19,7 +19,7 @@ from cnnjax import config as config_lib
 from cnnjax import models, optim, pipeline, report, tasks
 from cnnjax.train.checkpoint import Checkpointer
 from cnnjax.train.errors import WorkdirError
-from cnnjax.train.state import create_train_state, run_optimizer
+from cnnjax.train.state import run_optimizer
 
 
 def source_variables(source_dir: str, k: int):
@@ -81,8 +81,9 @@ def restore_variables(
     shape = task.input_shape(config, tuple(image_shape))
     tx, _ = run_optimizer(config, model, shape, 1)  # the state's structure, not its schedule
     ema = config_lib.ema_decay(config) > 0
-    init = lambda seed: create_train_state(
-        model, tx, optim.make_plateau(config), jax.random.PRNGKey(seed), shape, ema=ema
+    plateau = optim.make_plateau(config)
+    init = lambda seed: task.init_state(
+        config, model, tx, plateau, jax.random.PRNGKey(seed), shape, ema
     )
     k = config.num_seeds
     template = jax.eval_shape(init if k == 1 else jax.vmap(init), jnp.arange(k) if k > 1 else 0)

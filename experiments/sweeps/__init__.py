@@ -15,6 +15,7 @@ from experiments.sweeps import (
     depth,
     fitting,
     flow,
+    gan,
     genomic,
     head,
     highway,
@@ -55,5 +56,6 @@ SWEEPS = {
         superres,
         flow,
         genomic,
+        gan,
     )
 }

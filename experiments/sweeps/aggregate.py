@@ -160,6 +160,7 @@ def aggregate(
     entries = [
         (run.group, *_row(sweep, run, os.path.join(workdir, run.name), summaries[run.name]))
         for run in sweep.runs
+        if run.in_table
     ]
     entries += [
         (baseline.group, baseline_row(sweep, baseline, workdir), [])

@@ -51,7 +51,9 @@ def run_config(
         set_field(config, path, value)
     if run.init_from:
         config.transfer.init_from = os.path.abspath(os.path.join(workdir, run.init_from))
-    config.num_seeds = sweep.num_seeds
+    for path, earlier in run.uses.items():
+        set_field(config, path, os.path.abspath(os.path.join(workdir, earlier)))
+    config.num_seeds = run.num_seeds or sweep.num_seeds
     if data_dir:
         config.dataset.data_dir = data_dir
     return config
@@ -104,5 +106,3 @@ def run_sweep(
             log(f"[{i + 1}/{len(sweep.runs)}] {sweep.name}: {run.name} already finished")
         summaries[run.name] = summary
     return summaries
-
-

@@ -32,6 +32,12 @@ class Run:
     # Runs of one group are one row of the results, their seeds joined (e.g. one run per
     # simulated population, the row's spread then being over populations).
     group: str | None = None
+    # Config fields set to the folder of an earlier run of the sweep (e.g. {"gan.classifier":
+    # "classifier_mnist"}: the network that scores a GAN's samples).
+    uses: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # False: trained for the other runs (`uses`), not a row of the results.
+    in_table: bool = True
+    num_seeds: int | None = None  # this run's seeds (None: the sweep's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,15 +114,18 @@ def with_budget(
 
 def select_runs(sweep: Sweep, pattern: str | None) -> Sweep:
     """The sweep restricted to the runs whose name matches the regular expression `pattern`
-    (re.search; None keeps every run). The runs keep their names, so a later invocation of the
-    whole grid in the same workdir finds them finished."""
+    (re.search; None keeps every run), with the earlier runs they use (`Run.uses`). The runs
+    keep their names, so a later invocation of the whole grid in the same workdir finds them
+    finished."""
     if pattern is None:
         return sweep
     try:
         regex = re.compile(pattern)
     except re.error as e:
         raise ValueError(f"--runs {pattern!r} is not a regular expression: {e}") from None
-    runs = tuple(run for run in sweep.runs if regex.search(run.name))
+    chosen = {run.name for run in sweep.runs if regex.search(run.name)}
+    chosen |= {used for run in sweep.runs if run.name in chosen for used in run.uses.values()}
+    runs = tuple(run for run in sweep.runs if run.name in chosen)
     if not runs:
         names = ", ".join(run.name for run in sweep.runs[:8])
         more = f" (and {len(sweep.runs) - 8} more)" if len(sweep.runs) > 8 else ""

@@ -1,23 +1,17 @@
 """The computed parts of experiments/results/README.md: one row per committed result (its
 claim, where its runs trained, its verdicts counted) and the index of every verdict, both read
 from the committed results.json files; `rewrite` puts them between their markers.
-
-The runners (the GAN) state their claims in their config modules (`CLAIM` in
-experiments/configs/<name>.py); their results have no comparisons yet, so their rows say so
-instead of counting verdicts.
 """
 
 from __future__ import annotations
 
 import collections
-import importlib
 import os
 from typing import Any, Mapping
 
 from cnnjax import report
 from experiments.sweeps import verdicts
 
-RUNNERS = ("gan",)  # experiments/<name>.py, its CLAIM in configs/<name>.py
 CLAIMS_BEGIN = "<!-- claims: computed from every results.json -->"
 CLAIMS_END = "<!-- /claims -->"
 
@@ -65,13 +59,6 @@ def claims(results_root: str, sweeps: Mapping[str, Any]) -> str:
             lines.append(
                 f"| [`{name}`]({name}/results.md) | {claim} | {_where(results)} | "
                 f"{_count(results.get('verdicts') or [])} |"
-            )
-    for name in RUNNERS:
-        if _results(results_root, name) is not None:
-            claim = importlib.import_module(f"experiments.configs.{name}").CLAIM
-            lines.append(
-                f"| [`{name}`]({name}/results.md) (runner) | {claim} | not recorded | "
-                "not computed: a runner's results have no comparisons yet |"
             )
     return "\n".join(lines + [CLAIMS_END])
 

@@ -1,10 +1,7 @@
 """Tiny synthetic MNIST, Fashion-MNIST and CIFAR-10 in their official layouts, for the sweeps."""
 
 import gzip
-import os
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -51,30 +48,3 @@ def tiny_data_root(tmp_path_factory):
         (folder / name).write_bytes(records.tobytes())
     (folder / "batches.meta.txt").write_text("\n".join(CIFAR_CLASSES) + "\n")
     return str(root)
-
-
-def _run_quick_runner(name, tmp_path, *flags):
-    """`python -m experiments.<name>` with its quick config, results and workdir in tmp_path,
-    as a user runs it (a fresh process: flags, exit status and messages are the user's)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            f"experiments.{name}",
-            f"--config=experiments/configs/{name}.py:quick",
-            f"--config.results_dir={tmp_path}",
-            f"--config.workdir={tmp_path / 'runs'}",
-            *flags,
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-
-
-@pytest.fixture
-def quick_runner():
-    """`quick_runner(name, tmp_path, *flags)`: a CompletedProcess of the runner's QUICK run."""
-    return _run_quick_runner

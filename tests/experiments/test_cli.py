@@ -13,7 +13,7 @@ from cli_runs import TINY, assert_bit_identical, metrics_lines, run, start
     [
         (
             "--config.model=resnet9000",
-            "unknown model 'resnet9000'; valid model names: alexnet, cnn1d, dcgan_discriminator,",
+            "unknown model 'resnet9000'; valid model names: alexnet, cnn1d, dcgan, dcgan_disc",
         ),
         ("--config.optimizer.name=lion", "valid optimizer names: sgd, momentum, nesterov"),
         ("--config.dataset.name=imagenet", "valid dataset names: digits, mnist, fashion_mnist"),
@@ -63,7 +63,7 @@ TASK_CONFIGS = {
         f"experiments/configs/{task}.py:quick",
         ("--config.epochs=8", "--config.steps_per_sync=2"),
     )
-    for task in ("segmentation", "superres", "flow", "genomic")
+    for task in ("segmentation", "superres", "flow", "genomic", "gan")
 }
 CASES = {
     "one_seed": (TINY, ()),
@@ -80,8 +80,10 @@ CASES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
-def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, case):
+def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, case, request):
     config, flags = CASES[case]
+    if case == "gan":  # the finished run that scores its samples
+        flags = (*flags, f"--config.gan.classifier={request.getfixturevalue('gan_classifier')}")
     reference = tmp_path / "reference"
     result = run(reference, *flags, config=config)
     assert result.returncode == 0, result.stderr

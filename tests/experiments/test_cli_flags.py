@@ -73,12 +73,15 @@ def test_bad_override_finds_the_flag_at_fault(cfg_flag, argv, message):
     assert found is None if message is None else message in found
 
 
-@pytest.mark.parametrize("given", [[], ["--config=experiments/configs/gan.py"]])
-def test_another_runner_gives_the_same_one_line_error(given):
-    """The GAN runner, with its default config (a failure as the flag is defined) or a named
-    one (a failure as absl parses the flags)."""
+@pytest.mark.parametrize(
+    "given,field",
+    [([], "dataset"), (["--config=experiments/configs/gan.py"], "gan")],
+)
+def test_the_train_runner_gives_the_same_one_line_error(given, field):
+    """The train runner, with its default config (a failure as the flag is defined) or a
+    named one of another task (a failure as absl parses the flags)."""
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.gan", *given, "--config.generator.nope=1"],
+        [sys.executable, "-m", "experiments.train", *given, f"--config.{field}.nope=1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -86,12 +89,12 @@ def test_another_runner_gives_the_same_one_line_error(given):
     )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: --config.generator.nope=1: generator has no field 'nope'; ")
+    assert line.startswith(f"error: --config.{field}.nope=1: {field} has no field 'nope'; ")
 
 
 def test_a_wrong_typed_value_keeps_absls_message():
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.gan", "--config.batch_size=abc"],
+        [sys.executable, "-m", "experiments.train", "--config.batch_size=abc"],
         cwd=ROOT,
         capture_output=True,
         text=True,

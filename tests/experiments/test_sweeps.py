@@ -25,6 +25,7 @@ TINY = {
 TINY_FOR = {
     "transfer": {"dataset.val_size": 30, "batch_size": 20},
     "genomic": {"dataset.val_size": 0},  # its population is its own data (config.genomic)
+    "gan": {"dataset.val_size": 0},  # it validates on samples (gan.val_samples)
 }
 
 
@@ -51,10 +52,11 @@ def test_quick_sweep_runs_aggregates_and_resumes(name, tmp_path, tiny_data_root)
     assert saved["datasets"] == sorted({s["dataset"] for s in summaries.values()})
     assert sum(saved["trained_on"].values()) == sum("diverged" not in s for s in summaries.values())
     table = open(os.path.join(results_dir, "results.md")).read()
-    assert all(f"| {run.group or run.name} |" in table for run in sweep.runs)
+    tabled = [run for run in sweep.runs if run.in_table]  # not the runs others use
+    assert all(f"| {run.group or run.name} |" in table for run in tabled)
     assert sweep.claim in table
     # One row per run or baseline, a group's members in one row, in their order.
-    names = dict.fromkeys(r.group or r.name for r in (*sweep.runs, *sweep.baselines))
+    names = dict.fromkeys(r.group or r.name for r in (*tabled, *sweep.baselines))
     assert [row["run"] for row in saved["rows"]] == list(names)
     for baseline in sweep.baselines:  # computed, one value for every seed of a run
         name = baseline.group or baseline.name
@@ -108,6 +110,16 @@ def test_a_run_filter_keeps_the_matching_runs_and_names_the_grid_when_none_match
         grid.select_runs(full, "resnet")
     with pytest.raises(ValueError, match="not a regular expression"):
         grid.select_runs(full, "(")
+
+
+def test_a_run_using_an_earlier_one_gets_its_folder_and_a_filter_keeps_both(tmp_path):
+    full = SWEEPS["gan"].get_sweep(quick=False)
+    chosen = grid.select_runs(full, "^cgan_mnist$")
+    assert [r.name for r in chosen.runs] == ["classifier_mnist", "cgan_mnist"]
+    judge, cgan = (engine.run_config(chosen, r, None, {}, str(tmp_path)) for r in chosen.runs)
+    assert cgan.gan.classifier == str(tmp_path / "classifier_mnist")
+    assert (judge.num_seeds, cgan.num_seeds) == (1, full.num_seeds)  # the judge: one seed
+    assert judge.task == "classification" and cgan.gan.conditional
 
 
 def test_a_half_finished_run_of_the_same_config_resumes_and_any_other_is_replaced(

@@ -36,6 +36,8 @@ INPUT_SHAPES = {
     "espcn": (4, 4, 3),
     "dcgan_generator": (1, 1, 16),
     "dcgan_discriminator": (8, 8, 3),
+    "dcgan": (1, 1, 16),
+    "stackgan": (1, 1, 16),
     "flownet_simple": (8, 8, 6),
 }
 # Image-to-image models: (num_classes, output (H, W, C)) for the input above.
@@ -43,6 +45,8 @@ IMAGE_OUTPUTS = {
     "srcnn": (3, (8, 8, 3)),
     "espcn": (3, (8, 8, 3)),  # scale 2
     "dcgan_generator": (3, (28, 28, 3)),  # image_size 28
+    "dcgan": (3, (28, 28, 3)),  # a GAN pair samples through its stages' generators
+    "stackgan": (3, (28, 28, 3)),
     "flownet_simple": (2, (8, 8, 2)),  # flow (rows, columns) from two stacked RGB frames
 }
 COMPILED = (
@@ -51,6 +55,8 @@ COMPILED = (
     "espcn",
     "dcgan_generator",
     "dcgan_discriminator",
+    "dcgan",
+    "stackgan",
     "flownet_simple",
     "cnn1d",
     "mlp",
@@ -68,7 +74,7 @@ def test_every_model_has_a_test_input():
 
 def test_image_models_have_an_expected_output():
     assert sorted(IMAGE_OUTPUTS) == sorted(
-        n for n in models.list_models() if models.output_kind(n) in ("image", "flow")
+        n for n in models.list_models() if models.output_kind(n) in ("image", "flow", "gan")
     )
 
 
@@ -83,7 +89,7 @@ def output_shape(name, batch):
     kind = models.output_kind(name)
     if kind == "pixel_logits":
         return (batch, *INPUT_SHAPES[name][:2], 7)
-    if kind in ("image", "flow"):
+    if kind in ("image", "flow", "gan"):
         return (batch, *IMAGE_OUTPUTS[name][1])
     assert kind == "logits"
     return (batch, 7)
@@ -104,7 +110,10 @@ def test_abstract_init_forward_and_backward(name, train, loss_and_grads):
         assert jax.tree.map(jnp.shape, state["batch_stats"]) == jax.tree.map(
             jnp.shape, variables["batch_stats"]
         )
-    assert "penultimate" in state["intermediates"], "models sow their classifier's input"
+    sown = state["intermediates"]
+    if models.output_kind(name) == "gan":  # a pair's generators sow theirs
+        sown = sown[sorted(sown)[-1]]
+    assert "penultimate" in sown, "models sow their classifier's input"
 
 
 @pytest.mark.parametrize("name", COMPILED)
@@ -114,7 +123,10 @@ def test_small_models_run_and_sow(name, loss_and_grads):
     variables = model.init(jax.random.PRNGKey(1), x, train=False)
     logits, state = model.apply(variables, x, train=False, mutable=["intermediates"])
     assert logits.shape == output_shape(name, 3) and np.all(np.isfinite(logits))
-    feats = state["intermediates"]["penultimate"][0]
+    sown = state["intermediates"]
+    if models.output_kind(name) == "gan":  # a pair's generators sow theirs
+        sown = sown[sorted(sown)[-1]]
+    feats = sown["penultimate"][0]
     assert feats.shape[0] == 3
     (loss, _), grads = jax.jit(lambda v, x: loss_and_grads(model, v, x, True))(variables, x)
     assert np.isfinite(loss)
@@ -185,3 +197,27 @@ def test_cnn1d_parameter_count_and_regression_output():
     ).shape == (2, 1)
     with pytest.raises(ValueError, match=r"one-row images \(N, 1, L, C\)"):
         model.init(jax.random.PRNGKey(0), jnp.zeros((2, 4, 4, 1)), train=False)
+
+
+def test_gan_pairs_count_their_networks_parameters_by_hand():
+    """DC-GAN, S=8, C=1, Z=6, generator widths (4, 2), discriminator widths (2, 4): G =
+    project 2x2x6x4 + BN 2x4 + up1 4x4x4x2 + BN 2x2 + up2 4x4x2x1 + 1 = 269; D = conv0
+    4x4x1x2 + 2 + conv1 4x4x2x4 + BN 2x4 + head (2x2x4) + 1 = 187. StackGAN's stage I: project
+    2x2x6x4 + BN 8 + up 4x4x4x1 + 1 = 169, its D on 4x4: 34 + 128 + 8 + 4 + 1 = 175; stage
+    II (width 2) on 4x4 stage-I images: encode 3x3x1x2 + BN 4 + two residual convs 3x3x2x2
+    with BN 4 each + up 4x4x2x1 + BN 2 + to_image 3x3x1x1 + 1 = 146, its D 187."""
+
+    def counts(name):
+        model = models.create(
+            name, 1, image_size=8, generator_widths=(4, 2), discriminator_widths=(2, 4)
+        )
+        out, previous = [], None
+        for g, d, size in model.stages():
+            g_in = (1, 1, 1, 6) if previous is None else (1, previous, previous, 1)
+            for net, shape in ((g, g_in), (d, (1, size, size, 1))):
+                out.append(count(net, shape))
+            previous = size
+        return out
+
+    assert counts("dcgan") == [269, 187]
+    assert counts("stackgan") == [169, 175, 146, 187]

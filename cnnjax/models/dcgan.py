@@ -31,13 +31,28 @@ from cnnjax.layers import Conv2D, ConvTranspose2D
 DCGAN_INIT = nn.initializers.normal(0.02)
 
 
-def check_noise(who: str, z: jax.Array, image_size: int) -> None:
-    """ValueError unless z is noise as a 1x1 image (N, 1, 1, Z) and the side divides by 4."""
+def project_noise(
+    who: str, z: jax.Array, width: int, image_size: int, bn_momentum: float, train: bool
+) -> jax.Array:
+    """A generator's first layer, called inside its compact `__call__`: noise as a 1x1 image
+    (N, 1, 1, Z) -> ConvTranspose (S/4 x S/4, VALID, 'project') -> BN ('bn0') -> ReLU, (N,
+    S/4, S/4, width); ValueError naming `who` unless z is (N, 1, 1, Z) and S divides by 4."""
     if z.ndim != 4 or z.shape[1:3] != (1, 1) or image_size % 4:
         raise ValueError(
             f"{who} expects z of shape (N, 1, 1, Z) and image_size divisible by 4, got "
             f"{z.shape} and image_size={image_size}"
         )
+    base = image_size // 4
+    x = ConvTranspose2D(
+        width,
+        (base, base),
+        padding="VALID",
+        use_bias=False,
+        kernel_init=DCGAN_INIT,
+        name="project",
+    )(z)
+    x = nn.BatchNorm(use_running_average=not train, momentum=bn_momentum, name="bn0")(x)
+    return nn.relu(x)
 
 
 class Generator(nn.Module):
@@ -50,24 +65,13 @@ class Generator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-        check_noise("Generator", z, self.image_size)
-        norm = lambda name: nn.BatchNorm(
-            use_running_average=not train, momentum=self.bn_momentum, name=name
-        )
-        base = self.image_size // 4
-        x = ConvTranspose2D(
-            self.widths[0],
-            (base, base),
-            padding="VALID",
-            use_bias=False,
-            kernel_init=DCGAN_INIT,
-            name="project",
-        )(z)
-        x = nn.relu(norm("bn0")(x))
+        x = project_noise("Generator", z, self.widths[0], self.image_size, self.bn_momentum, train)
         x = ConvTranspose2D(
             self.widths[1], (4, 4), strides=2, use_bias=False, kernel_init=DCGAN_INIT, name="up1"
         )(x)
-        x = nn.relu(norm("bn1")(x))
+        x = nn.relu(
+            nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, name="bn1")(x)
+        )
         self.sow("intermediates", "penultimate", x)
         x = ConvTranspose2D(
             self.num_classes, (4, 4), strides=2, kernel_init=DCGAN_INIT, name="up2"

@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 
 from cnnjax.layers import Conv2D, ConvTranspose2D
-from cnnjax.models.dcgan import DCGAN_INIT, Discriminator, check_noise, sample_stages
+from cnnjax.models.dcgan import DCGAN_INIT, Discriminator, project_noise, sample_stages
 
 
 def _norm(train: bool, momentum: float, name: str) -> nn.BatchNorm:
@@ -40,17 +40,7 @@ class StageOne(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-        check_noise("StageOne", z, self.image_size)
-        base = self.image_size // 4
-        x = ConvTranspose2D(
-            self.width,
-            (base, base),
-            padding="VALID",
-            use_bias=False,
-            kernel_init=DCGAN_INIT,
-            name="project",
-        )(z)
-        x = nn.relu(_norm(train, self.bn_momentum, "bn0")(x))
+        x = project_noise("StageOne", z, self.width, self.image_size, self.bn_momentum, train)
         self.sow("intermediates", "penultimate", x)
         x = ConvTranspose2D(self.num_classes, (4, 4), strides=2, kernel_init=DCGAN_INIT, name="up")(
             x

@@ -55,25 +55,23 @@ class GanState(struct.PyTreeNode):
     def plateau(self):
         return self.generators[0].plateau
 
+    def _per_network(self, part) -> dict[str, Any]:
+        """{'generators': (part(g) per stage), 'discriminators': (part(d) per stage)}."""
+        return {
+            "generators": tuple(part(g) for g in self.generators),
+            "discriminators": tuple(part(d) for d in self.discriminators),
+        }
+
     @property
     def params(self) -> dict[str, Any]:
-        return {
-            "generators": tuple(g.params for g in self.generators),
-            "discriminators": tuple(d.params for d in self.discriminators),
-        }
+        return self._per_network(lambda s: s.params)
 
     @property
     def batch_stats(self) -> dict[str, Any]:
-        return {
-            "generators": tuple(g.batch_stats for g in self.generators),
-            "discriminators": tuple(d.batch_stats for d in self.discriminators),
-        }
+        return self._per_network(lambda s: s.batch_stats)
 
     def variables(self) -> dict[str, Any]:
-        return {
-            "generators": tuple(g.variables() for g in self.generators),
-            "discriminators": tuple(d.variables() for d in self.discriminators),
-        }
+        return self._per_network(lambda s: s.variables())
 
     def for_evaluation(self) -> "GanState":
         return self

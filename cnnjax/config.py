@@ -47,7 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.train_per_class = 0  # > 0: this many training examples of every class
     c.dataset.subset_per_seed = False  # True: each seed its own train_size / per-class subset
     c.dataset.permute_pixels = False  # one fixed pixel permutation (seed split_seed) everywhere
-    c.dataset.normalize = "standardize"  # standardize | scale01 | none
+    c.dataset.normalize = "standardize"  # standardize | scale01 | none | imagenet (its RGB stats)
     c.dataset.stratified_val = False  # True: the val_size holdout keeps every class's share
     # name='folder' (cnnjax.data.folder): data_dir/<class>/<image> or data_dir/train/<class>/...
     c.dataset.image_size = 64  # pixels: shorter side resized to it, then the centre square
@@ -55,6 +55,22 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.skip_bad_images = False  # True: skip unusable files (listed in summary.json)
     c.dataset.folder_test_fraction = 0.2  # without test/: stratified share held out as test
     c.dataset.cache_dir = ""  # decoded images; '' -> $CNNJAX_CACHE_DIR or ~/.cache/cnnjax; off
+    # name='tfds' (cnnjax.data.tfds): a prepared TensorFlow Datasets set, read by index (its copy
+    # in the array_record format); images resized as a folder's (image_size, color_mode)
+    c.dataset.tfds_name = ""  # TFDS name[/config][:version], e.g. imagenette/320px-v2, cifar10
+    c.dataset.tfds_data_dir = ""  # TFDS data folder; '' -> $TFDS_DATA_DIR, ~/tensorflow_datasets
+    c.dataset.tfds_download = False  # True: TFDS downloads and prepares a missing copy (online)
+    c.dataset.tfds_train_split = "train"  # a TFDS split (its slices too: 'train[:90%]')
+    c.dataset.tfds_test_split = ""  # '' -> 'test' if the set has it (labelled), else 'validation'
+    c.dataset.tfds_val_split = ""  # '' none (dataset.val_size holds out of train as usual)
+    c.dataset.tfds_label_key = "label"  # the class-label feature (e.g. cifar100's coarse_label)
+    # Where the data lives while a run trains (cnnjax.train.stream): memory (on the device, each
+    # step gathers its batch there) | stream (read from the host by grain, a folder's images
+    # decoded when read) | auto (stream when the decoded splits exceed memory_budget_mb)
+    c.dataset.pipeline = "auto"
+    c.dataset.memory_budget_mb = 4096.0  # MB of decoded images above which auto streams
+    c.dataset.stream_threads = 4  # threads that read (and decode) batches
+    c.dataset.stream_prefetch = 8  # batches read ahead of the step (at least stream_threads)
     c.dataset.augment = ml_collections.ConfigDict()
     # cnnjax.augment: every field is one Augment field; ranges of 0 turn transforms off.
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
@@ -149,6 +165,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.transfer.init_from = ""  # the source run's workdir; '' trains from scratch
     c.transfer.reinit_head = True  # the head starts fresh (new task); False keeps the source's
     c.transfer.freeze_layers = 0  # first k conv/dense layers (forward order) and their norms
+    # A torchvision state dict (.pt / .pth, or .npz of its arrays) of config.model's architecture
+    # (cnnjax.interop: resnet18-152, vgg11-19 and _bn, alexnet, googlenet); '' off.
+    c.transfer.init_from_torch = ""
 
     # What TensorBoard shows (cnnjax.train.monitoring), in <workdir>/tensorboard/.
     c.tensorboard = ml_collections.ConfigDict()
@@ -173,11 +192,15 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+PIPELINES = ("auto", "memory", "stream")  # dataset.pipeline
+
 # Fields that may differ between a run and its resumption (they do not change the numbers).
 RESUME_INDEPENDENT_FIELDS = (
     "dataset.data_dir",
     "dataset.exact_counts",  # a check only: canonical data reads the same either way
     "dataset.cache_dir",  # where decoded folder images are kept: the same pixels either way
+    "dataset.tfds_data_dir",  # where TFDS's copy lies (its name and version are the fields)
+    "dataset.tfds_download",  # whether a missing copy may be fetched: the same rows either way
     "steps_per_sync",
     "compile_cache_dir",
     "num_devices",  # the same numbers within fp32 rounding on any number of devices
@@ -185,6 +208,8 @@ RESUME_INDEPENDENT_FIELDS = (
     "tensorboard.hparams",
     "profile.first_step",
     "profile.num_steps",
+    "dataset.stream_threads",  # how fast the examples are read, not which
+    "dataset.stream_prefetch",
 )
 
 
@@ -255,6 +280,14 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("dataset.skip_bad_images", lambda v: isinstance(v, bool), "a bool"),
     ("dataset.folder_test_fraction", lambda v: is_num(v) and 0 < v < 1, "a number in (0, 1)"),
     ("dataset.cache_dir", lambda v: isinstance(v, str), "a string ('off': no cache)"),
+    ("dataset.tfds_name", lambda v: isinstance(v, str), "a string (a TFDS name, e.g. cifar10)"),
+    ("dataset.tfds_data_dir", lambda v: isinstance(v, str), "a string (a folder; '' TFDS's)"),
+    ("dataset.tfds_download", lambda v: isinstance(v, bool), "a bool"),
+    *(
+        (f"dataset.tfds_{role}_split", lambda v: isinstance(v, str), "a string (a TFDS split)")
+        for role in ("train", "test", "val")
+    ),
+    ("dataset.tfds_label_key", lambda v: isinstance(v, str) and v, "a feature name (a string)"),
     (
         "dataset.normalize",
         lambda v: v in pipeline.NORMALIZATIONS,
@@ -282,6 +315,10 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
         f"one of {', '.join(augment.FILL_MODES)}",
     ),
     ("dataset.augment.cval", is_num, "a number"),
+    ("dataset.pipeline", lambda v: v in PIPELINES, f"one of {', '.join(PIPELINES)}"),
+    ("dataset.memory_budget_mb", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    ("dataset.stream_threads", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("dataset.stream_prefetch", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("optimizer.learning_rate", lambda v: is_num(v) and v > 0, "a number > 0"),
     ("optimizer.momentum", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("optimizer.b1", lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -328,6 +365,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("transfer.init_from", lambda v: isinstance(v, str), "a string (a run's workdir)"),
     ("transfer.reinit_head", lambda v: isinstance(v, bool), "a bool"),
     ("transfer.freeze_layers", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("transfer.init_from_torch", lambda v: isinstance(v, str), "a string (a .pt/.pth/.npz file)"),
     ("tensorboard.every_steps", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("tensorboard.hparams", lambda v: isinstance(v, bool), "a bool"),
     ("profile.first_step", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
@@ -375,6 +413,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "dataset.data_dir: dataset.name='folder' needs the root of your image folder "
             "(ROOT/<class>/<image> or ROOT/train/<class>/<image>)"
         )
+    _validate_tfds(config.dataset)
     if config.dataset.train_size and config.dataset.train_per_class:
         raise ConfigError(
             "dataset.train_size and dataset.train_per_class are exclusive: set one of them to 0"
@@ -393,9 +432,53 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"transfer.init_from={config.transfer.init_from!r}: not a finished cnnjax run "
             f"(no summary.json there)"
         )
+    from cnnjax import interop  # torchvision weights: the model's fields and the file
+
+    interop.validate(config)
     from cnnjax import tasks  # the tasks read this module's fields
 
     tasks.of(config).validate(config)
+
+
+def _validate_tfds(d: ml_collections.ConfigDict) -> None:
+    """The dataset.tfds_* fields that cannot work together (what the set has is checked when it
+    is opened, before any compile: cnnjax.data.tfds)."""
+    if d.name != "tfds":
+        if d.tfds_name:
+            raise ConfigError(
+                f"dataset.tfds_name={d.tfds_name!r} is read only with dataset.name='tfds' (got "
+                f"{d.name!r}): set dataset.name=tfds, or dataset.tfds_name=''"
+            )
+        return
+    if not d.tfds_name.strip():
+        raise ConfigError(
+            "dataset.tfds_name: dataset.name='tfds' needs a TensorFlow Datasets name, e.g. "
+            "'imagenette/320px-v2' or 'cifar10'"
+        )
+    if not d.tfds_train_split.strip():
+        raise ConfigError("dataset.tfds_train_split: the training split's name, e.g. 'train'")
+    if d.tfds_val_split:
+        if d.val_size:
+            raise ConfigError(
+                f"dataset.val_size={d.val_size} and dataset.tfds_val_split="
+                f"{d.tfds_val_split!r} both choose the validation split: set one of them "
+                "(dataset.val_size=0 to validate on the TFDS split)"
+            )
+        if d.tfds_val_split == d.tfds_test_split:
+            raise ConfigError(
+                f"dataset.tfds_val_split={d.tfds_val_split!r} is also dataset.tfds_test_split: "
+                "validate and test on different splits"
+            )
+        if d.tfds_val_split == d.tfds_train_split:
+            raise ConfigError(
+                f"dataset.tfds_val_split={d.tfds_val_split!r} is also dataset.tfds_train_split: "
+                "validate on another split (or slices of it: 'train[:90%]', 'train[90%:]')"
+            )
+    if d.tfds_test_split and d.tfds_test_split == d.tfds_train_split:
+        raise ConfigError(
+            f"dataset.tfds_test_split={d.tfds_test_split!r} is also dataset.tfds_train_split: "
+            "test on another split"
+        )
 
 
 def ema_decay(config: ml_collections.ConfigDict) -> float:

@@ -17,7 +17,9 @@ import numpy as np
 from cnnjax.augment import Augment  # noqa: F401  (the pipeline's augmentation, re-exported)
 from cnnjax.data import Split
 
-NORMALIZATIONS = ("standardize", "scale01", "none")
+NORMALIZATIONS = ("standardize", "scale01", "none", "imagenet")
+# torchvision's pretrained weights' statistics, on [0, 1] RGB pixels (dataset.normalize=imagenet)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 STATS_CHUNK = 1 << 20  # pixel rows per chunk of Normalizer.fit's integer sums
 
 
@@ -111,7 +113,8 @@ class Normalizer:
     """x -> (x - mean) / std per channel, in pixel units (0..255).
 
     `standardize` uses the training split's per-channel mean and std; `scale01` is mean 0,
-    std 255; `none` is mean 0, std 1.
+    std 255; `none` is mean 0, std 1; `imagenet` is ImageNet's RGB mean and std (what
+    torchvision's pretrained weights expect), times 255.
     """
 
     mean: tuple[float, ...]
@@ -126,14 +129,10 @@ class Normalizer:
         if mode == "standardize":
             if images.dtype != np.uint8:
                 raise ValueError(f"Normalizer.fit needs uint8 images, got {images.dtype}")
-            flat = images.reshape(-1, channels)
-            sums, squares = np.zeros(channels, np.uint64), np.zeros(channels, np.uint64)
-            for start in range(0, len(flat), STATS_CHUNK):
-                # (C, rows): numpy sums long contiguous rows far faster than short columns.
-                chunk = np.ascontiguousarray(flat[start : start + STATS_CHUNK].T).astype(np.uint32)
-                sums += chunk.sum(axis=1, dtype=np.uint64)
-                squares += (chunk * chunk).sum(axis=1, dtype=np.uint64)
-            n = len(flat)
+            if hasattr(images, "channel_sums"):  # images left in their files: sums kept
+                sums, squares, n = images.channel_sums()
+            else:
+                sums, squares, n = _integer_sums(images)
             mean = [int(s) / n for s in sums]
             # n^2 var = n sum(x^2) - (sum x)^2, exact in Python integers.
             var = [(n * int(q) - int(s) ** 2) / n**2 for s, q in zip(sums, squares)]
@@ -142,12 +141,31 @@ class Normalizer:
             return cls((0.0,) * channels, (255.0,) * channels)
         if mode == "none":
             return cls((0.0,) * channels, (1.0,) * channels)
+        if mode == "imagenet":
+            if channels != 3:
+                raise ValueError(
+                    f"dataset.normalize='imagenet' needs RGB images, got {channels} channel(s)"
+                )
+            return cls(tuple(255 * m for m in IMAGENET_MEAN), tuple(255 * s for s in IMAGENET_STD))
         raise ValueError(f"unknown dataset.normalize {mode!r}; valid: {', '.join(NORMALIZATIONS)}")
 
     def __call__(self, images: jax.Array) -> jax.Array:
         mean = jnp.asarray(self.mean, jnp.float32)
         std = jnp.asarray(self.std, jnp.float32)
         return (images.astype(jnp.float32) - mean) / std
+
+
+def _integer_sums(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(per-channel sum of the pixels, of their squares, pixels per channel) of uint8 images."""
+    channels = images.shape[-1]
+    flat = images.reshape(-1, channels)
+    sums, squares = np.zeros(channels, np.uint64), np.zeros(channels, np.uint64)
+    for start in range(0, len(flat), STATS_CHUNK):
+        # (C, rows): numpy sums long contiguous rows far faster than short columns.
+        chunk = np.ascontiguousarray(flat[start : start + STATS_CHUNK].T).astype(np.uint32)
+        sums += chunk.sum(axis=1, dtype=np.uint64)
+        squares += (chunk * chunk).sum(axis=1, dtype=np.uint64)
+    return sums, squares, len(flat)
 
 
 def epoch_permutation(seed: int, epoch: int | jax.Array, n: int) -> jax.Array:

@@ -73,7 +73,7 @@ def _facts(workdir: str, config: ml_collections.ConfigDict) -> dict[str, Any]:
         summary = report.read_json(path)
         names = summary.get("class_names") or [str(i) for i in range(summary["num_classes"])]
         return {**summary, "class_names": names}
-    ds, train, _, _ = data_setup.data_splits(config)
+    ds, train, _, _ = data_setup.data_splits(config, streams=True)  # a streamed folder: lazy
     normalizer = pipeline.Normalizer.fit(train.images, config.dataset.normalize)
     return {
         "image_shape": list(train.images.shape[1:]),

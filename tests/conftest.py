@@ -56,3 +56,13 @@ def gan_classifier(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gan_classifier") / "run"
     loop.run(gan.classifier_config("quick"), str(folder), progress=False)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def digits_folder(tmp_path_factory):
+    """The embedded digits written as an image folder of 8x8 PNGs (train/ and test/)."""
+    from cnnjax import data
+
+    root = tmp_path_factory.mktemp("digits_folder") / "digits"
+    data.write_image_folder(data.load("digits"), str(root))
+    return str(root)

@@ -49,6 +49,15 @@ def test_scale01_and_none():
         pipeline.Normalizer.fit(np.asarray(x), "whiten")
 
 
+def test_imagenet_is_torchvisions_normalisation_of_rgb_pixels():
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 3, 3, 3), dtype=np.uint8)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    out = pipeline.Normalizer.fit(pixels, "imagenet")(jnp.asarray(pixels))
+    np.testing.assert_allclose(out, (pixels / 255.0 - mean) / std, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="needs RGB images, got 1 channel"):
+        pipeline.Normalizer.fit(pixels[..., :1], "imagenet")
+
+
 def test_standardize_needs_uint8_images():
     with pytest.raises(ValueError, match="uint8 images, got float32"):
         pipeline.Normalizer.fit(np.zeros((2, 2, 2, 1), np.float32), "standardize")

@@ -41,7 +41,8 @@ def _pool(name: str) -> Callable[..., jax.Array]:
 
 
 class ConvNormAct(nn.Module):
-    """conv(features, kernel_size, strides) -> norm (if given) -> act, SAME padding.
+    """conv(features, kernel_size, strides) -> norm (if given) -> act, SAME padding by default
+    (`padding` as Conv2D's: 'SAME', 'VALID' or ((top, bottom), (left, right))).
 
     The convolution has a bias only without `norm` (batch norm's shift replaces it), so its
     parameters are kh*kw*C_in*features (+ features), plus norm's 2*features scale and bias.
@@ -53,6 +54,7 @@ class ConvNormAct(nn.Module):
     conv: ModuleDef = Conv2D
     norm: ModuleDef | None = None
     act: Callable[[jax.Array], jax.Array] = nn.relu
+    padding: Any = "SAME"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -60,7 +62,7 @@ class ConvNormAct(nn.Module):
             self.features,
             self.kernel_size,
             strides=self.strides,
-            padding="SAME",
+            padding=self.padding,
             use_bias=self.norm is None,
             name="conv",
         )(x)
@@ -112,6 +114,8 @@ class InceptionV1(_Branches):
     output channels f1 + f3 + f5 + pool_proj. The six numbers are table 1's columns
     "#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj", e.g. 3a = (64, 96, 128, 16, 32, 32)
     on 192 channels -> 256. Weights: C_in*(f1 + f3r + f5r + pool_proj) + 9*f3r*f3 + 25*f5r*f5.
+    `k5` is the third branch's kernel size (5; torchvision's googlenet uses 3 there, keeping
+    the parameter names b5x5*).
     """
 
     f1: int = 64
@@ -120,6 +124,7 @@ class InceptionV1(_Branches):
     f5r: int = 16
     f5: int = 32
     pool_proj: int = 32
+    k5: int = 5
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -128,7 +133,7 @@ class InceptionV1(_Branches):
         branches = [
             self.unit(self.f1, (1, 1), "b1x1")(x),
             self.unit(self.f3, (3, 3), "b3x3")(b3),
-            self.unit(self.f5, (5, 5), "b5x5")(b5),
+            self.unit(self.f5, (self.k5, self.k5), "b5x5")(b5),
             self.unit(self.pool_proj, (1, 1), "pool_proj")(max_pool(x, 3, 1, "SAME")),
         ]
         return jnp.concatenate(branches, axis=-1)

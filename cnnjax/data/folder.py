@@ -16,6 +16,11 @@ Splits: the split layout's train/, val/ and test/ as given; without test/, a str
 Cache: the decoded images are written once to <cache_dir>/<key>.npz, the key hashing the file
 list with every file's size and modification time and the decoding options, so a second run
 reads them back instead of decoding again, and any change to the folder decodes afresh.
+
+Streaming (`lazy=True`, dataset.pipeline=stream): the images stay in their files
+(cnnjax.data.lazy_images); every file is still decoded once before training, to find the bad
+ones and to keep its pixel sums for the normalisation, and that check is cached the same way
+(<key>-checked.npz), so only the first run over a folder pays for it.
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ import tempfile
 import numpy as np
 from absl import logging
 
-from cnnjax.data import images, stratify
+from cnnjax.data import images, lazy_images, stratify
 from cnnjax.data.dataset import Dataset, Split
 from cnnjax.data.errors import DataError
 from cnnjax.data.folder_scan import SPLIT_FOLDERS, Listing, scan
 
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not read
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not read
 SHOWN_PROBLEMS = 10  # problem files named in an error message
 
 
@@ -48,6 +53,7 @@ class FolderOptions:
     test_fraction: float = 0.2  # without test/: share of every class held out as test
     split_seed: int = 0  # the held-out test split's seed
     cache_dir: str = ""  # '' -> default_cache_dir(); 'off': no cache
+    lazy: bool = False  # True: images stay in their files (lazy_images; the streaming pipeline)
 
 
 def default_cache_dir() -> str:
@@ -69,10 +75,6 @@ def _problem_error(root: str, problems) -> DataError:
     )
 
 
-def _threads() -> int:
-    return min(32, (os.cpu_count() or 1) + 4)
-
-
 def _families(listing: Listing) -> list[str | images.BadImage]:
     """Each file's mode family ('grayscale' / 'rgb'), or the BadImage Pillow raised for it."""
 
@@ -82,7 +84,7 @@ def _families(listing: Listing) -> list[str | images.BadImage]:
         except images.BadImage as e:
             return e
 
-    with concurrent.futures.ThreadPoolExecutor(_threads()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(lazy_images.threads()) as pool:
         return list(pool.map(one, [rel for _, rel, _ in listing.files]))
 
 
@@ -119,19 +121,22 @@ def _decode_all(listing: Listing, keep: np.ndarray, options: FolderOptions, mode
         except images.BadImage as e:
             failed[j] = str(e)
 
-    with concurrent.futures.ThreadPoolExecutor(_threads()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(lazy_images.threads()) as pool:
         list(pool.map(one, range(len(rels))))
     return out, [(rels[j], failed[j]) for j in sorted(failed)], sorted(failed)
 
 
-def _cache_path(listing: Listing, options: FolderOptions) -> str | None:
+def _cache_path(listing: Listing, options: FolderOptions, kind: str = "images") -> str | None:
+    """Where the cache of `kind` ('images': decoded pixels; 'checked': the streaming
+    pipeline's per-file sums) lies for this listing and these options, None when off."""
     if options.cache_dir == "off":
         return None
     key = hashlib.sha256(
         f"{CACHE_VERSION}\0{listing.fingerprint()}\0{listing.problems}\0{options.image_size}"
         f"\0{options.color_mode}\0{options.skip_bad_images}".encode()
     ).hexdigest()[:32]
-    return os.path.join(options.cache_dir or default_cache_dir(), f"{key}.npz")
+    suffix = "" if kind == "images" else f"-{kind}"
+    return os.path.join(options.cache_dir or default_cache_dir(), f"{key}{suffix}.npz")
 
 
 def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -147,19 +152,10 @@ def _write_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
         logging.warning("image folder cache not written to %s: %s", path, e)
 
 
-def _decoded(listing: Listing, options: FolderOptions):
-    """(images, labels, splits, skipped) of the listing's usable files, from the cache when
-    it holds this very listing and options, else decoded (and cached)."""
+def _readable(listing: Listing, options: FolderOptions):
+    """(keep (n,) bool, the mode to decode in, problems so far) from the files' headers: the
+    files that are images of the folder's mode. Raises the problems unless skip_bad_images."""
     skip = options.skip_bad_images
-    problems = list(listing.problems)
-    if problems and not skip:
-        raise _problem_error(listing.root, problems)
-    path = _cache_path(listing, options)
-    if path is not None and os.path.isfile(path):
-        with np.load(path) as z:
-            logging.info("image folder %s: decoded images from the cache %s", listing.root, path)
-            skipped = tuple(zip(z["skipped_paths"].tolist(), z["skipped_reasons"].tolist()))
-            return z["images"], z["labels"], z["splits"].tolist(), skipped
     families = _families(listing)
     bad = [
         (rel, str(f))
@@ -178,39 +174,89 @@ def _decoded(listing: Listing, options: FolderOptions):
         ],
         bool,
     )
-    pixels, failed, failed_rows = _decode_all(listing, keep, options, mode)
-    if failed and not skip:
-        raise _problem_error(listing.root, failed)
-    rows = np.delete(np.flatnonzero(keep), failed_rows)
-    pixels = np.delete(pixels, failed_rows, axis=0)
-    labels = np.array([listing.files[i][2] for i in rows], np.int32)
-    splits = [listing.files[i][0] for i in rows]
-    skipped = tuple(sorted(problems + bad + mixed + failed))
+    return keep, mode, list(listing.problems) + bad + mixed
+
+
+def _cached_or(path, make, what: str):
+    """The arrays of the cache at `path` when it exists, else make() (then cached)."""
+    if path is not None and os.path.isfile(path):
+        with np.load(path) as z:
+            logging.info("image folder: %s from the cache %s", what, path)
+            return {k: z[k] for k in z.files}
+    arrays = make()
     if path is not None:
-        _write_cache(
-            path,
-            {
-                "images": pixels,
-                "labels": labels,
-                "splits": np.array(splits, dtype=str),
-                "skipped_paths": np.array([p for p, _ in skipped], dtype=str),
-                "skipped_reasons": np.array([r for _, r in skipped], dtype=str),
-            },
+        _write_cache(path, arrays)
+    return arrays
+
+
+def _decoded(listing: Listing, options: FolderOptions, lazy: bool = False):
+    """(images, labels, splits, skipped) of the listing's usable files, from the cache when
+    it holds this very listing and options, else decoded (and cached). lazy: images is a
+    LazyImages (every file checked once, its pixel sums kept, nothing else)."""
+    skip = options.skip_bad_images
+    if listing.problems and not skip:
+        raise _problem_error(listing.root, list(listing.problems))
+
+    def make():
+        keep, mode, skipped = _readable(listing, options)
+        rows = np.flatnonzero(keep)
+        if lazy:
+            paths = [os.path.join(listing.root, listing.files[i][1]) for i in rows]
+            sums, squares, failed_at = lazy_images.check(paths, options.image_size, mode)
+            failed_rows = sorted(failed_at)
+            failed = [(listing.files[rows[j]][1], failed_at[j]) for j in failed_rows]
+            pixels = {"sums": np.delete(sums, failed_rows, 0)}
+            pixels["squares"] = np.delete(squares, failed_rows, 0)
+        else:
+            decoded, failed, failed_rows = _decode_all(listing, keep, options, mode)
+            pixels = {"images": np.delete(decoded, failed_rows, axis=0)}
+        if failed and not skip:
+            raise _problem_error(listing.root, failed)
+        rows = np.delete(rows, failed_rows)
+        skipped = sorted(skipped + failed)
+        return {
+            **pixels,
+            "rows": rows,
+            "mode": np.array(mode),
+            "labels": np.array([listing.files[i][2] for i in rows], np.int32),
+            "splits": np.array([listing.files[i][0] for i in rows], dtype=str),
+            "skipped_paths": np.array([p for p, _ in skipped], dtype=str),
+            "skipped_reasons": np.array([r for _, r in skipped], dtype=str),
+        }
+
+    what = "checked files" if lazy else "decoded images"
+    z = _cached_or(_cache_path(listing, options, "checked" if lazy else "images"), make, what)
+    skipped = tuple(zip(z["skipped_paths"].tolist(), z["skipped_reasons"].tolist()))
+    if lazy:
+        rels = [listing.files[i][1] for i in z["rows"]]
+        pixels = lazy_images.LazyImages(
+            listing.root, rels, options.image_size, str(z["mode"]), z["sums"], z["squares"]
         )
-    return pixels, labels, splits, skipped
+    else:
+        pixels = z["images"]
+    return pixels, z["labels"], z["splits"].tolist(), skipped
+
+
+def decoded_nbytes(root: str, options: FolderOptions) -> int:
+    """An upper bound of the bytes the folder's decoded images take (3 channels unless
+    grayscale), from its listing alone: what chooses the pipeline (dataset.pipeline=auto)."""
+    listing = scan(root, drop_empty_classes=options.skip_bad_images)
+    channels = 1 if options.color_mode == "grayscale" else 3
+    return len(listing.files) * options.image_size**2 * channels
 
 
 def load_folder(root: str, options: FolderOptions = FolderOptions()) -> Dataset:
     """The image folder `root` as a Dataset ('folder'): (N, S, S, C) uint8 images, int32
     labels, class names from the folder names, `val` from a val/ folder (else None), test
-    from test/ or held out (stratified). Raises DataError naming the problem files (see the
-    module docstring) and DataNotFoundError for a missing folder."""
+    from test/ or held out (stratified). options.lazy: the images stay in their files
+    (cnnjax.data.lazy_images.LazyImages), each checked once. Raises DataError naming the
+    problem files (see the module docstring) and DataNotFoundError for a missing folder."""
     if options.color_mode not in images.COLOR_MODES:
         raise DataError(
             f"color_mode must be one of {', '.join(images.COLOR_MODES)}, got {options.color_mode!r}"
         )
     listing = scan(root, drop_empty_classes=options.skip_bad_images)
-    pixels, labels, splits, skipped = _decoded(listing, options)
+    pixels, labels, splits, skipped = _decoded(listing, options, options.lazy)
     where = {s: np.flatnonzero(np.array(splits) == s) for s in SPLIT_FOLDERS}
     if not len(where["train"]):
         raise DataError(f"{listing.root}: no readable training image")

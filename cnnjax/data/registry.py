@@ -8,7 +8,7 @@ from cnnjax.data.dataset import Dataset
 from cnnjax.data.errors import DataError, DataNotFoundError
 
 DATASETS = (
-    "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse", "folder"
+    "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse", "folder", "tfds"
 )
 
 _READERS = {
@@ -31,6 +31,7 @@ def load(
     *,
     exact_counts: bool = True,
     folder_options: folder.FolderOptions = folder.FolderOptions(),
+    tfds_options: tfds.TfdsOptions | None = None,
 ) -> Dataset:
     """Finds and reads a dataset, fully validated.
 
@@ -46,6 +47,8 @@ def load(
         Ignored by 'digits' and by TFDS's prepared copies (read as TFDS built them).
       folder_options: how to read 'folder', your own images in an ImageFolder layout
         under data_dir (`cnnjax.data.folder`); ignored by the other names.
+      tfds_options: which TensorFlow Datasets set 'tfds' reads, and how
+        (`cnnjax.data.tfds.load_named`; data_dir is then ignored); ignored by the other names.
     Returns:
       The Dataset: (N, H, W, C) uint8 images and int32 labels per split.
     Raises:
@@ -61,6 +64,10 @@ def load(
         if not data_dir:
             raise DataError("the folder dataset needs data_dir: the root of your image folder")
         return folder.load_folder(os.fspath(data_dir), folder_options)
+    if name == "tfds":
+        if tfds_options is None or not tfds_options.name:
+            raise DataError("the tfds dataset needs tfds_options naming a TFDS set (e.g. cifar10)")
+        return tfds.load_named(tfds_options)
     try:
         path = locate.find(name, data_dir)
     except DataNotFoundError as not_found:

@@ -25,14 +25,28 @@ as they are (beyond the 5x5 branches, which torchvision makes 3x3):
   2x2/2 pool (ceil mode); its other 3x3/2 pools (ceil mode, no padding) equal SAME ones on
   even sizes, as on the 224x224 grid;
 - no auxiliary classifiers and no `transform_input` re-normalisation.
+
+`torchvision=True` removes the first four: stem padding (3, 3), epsilon 1e-3, torchvision's
+ceil-mode pools (3x3/2 ones in the stem and before stage 4, 2x2/2 before stage 5: a ceil-mode
+pool of window k and stride s gives ceil((L - k) / s) + 1 outputs, one fewer when the last
+window would start past the input, padding after with -inf) and 3x3 kernels in the '5x5'
+branches (named b5x5 still); 6,624,904 parameters for 1000 classes, as torchvision's
+googlenet without its auxiliary classifiers, whose weights it takes
+(cnnjax.interop.from_torchvision). It needs the imagenet stem, batch norm and no LRN.
+`transform_input=True` is torchvision's transform_input: x_c -> x_c * std_c / 0.5 +
+(mean_c - 0.5) / 0.5 per channel with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229,
+0.224, 0.225), turning ImageNet-normalised images into the (x - 0.5) / 0.5 inputs that
+torchvision's pretrained GoogLeNet weights expect (torchvision turns it on with them).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from cnnjax.blocks.inception import (
     ConvNormAct,
@@ -50,6 +64,7 @@ from cnnjax.layers import (
     local_response_norm,
     max_pool,
 )
+from cnnjax.pipeline import IMAGENET_MEAN, IMAGENET_STD
 
 STEMS = ("imagenet", "cifar")
 
@@ -65,6 +80,20 @@ GOOGLENET_STAGES = {
     },
     "stage5": {"5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128)},
 }
+
+
+def ceil_mode_max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+    """PyTorch's MaxPool2d(window, stride, ceil_mode=True) without padding on NHWC `x`: per
+    axis of length L, ceil((L - window) / stride) + 1 outputs (one fewer when the last window
+    would start at or past L), the last windows padded after with -inf."""
+
+    def pad(length: int) -> tuple[int, int]:
+        out = math.ceil((length - window) / stride) + 1
+        if (out - 1) * stride >= length:
+            out -= 1
+        return 0, max(0, (out - 1) * stride + window - length)
+
+    return max_pool(x, window, stride, padding=(pad(x.shape[1]), pad(x.shape[2])))
 
 
 def _conv_norm(conv_impl: str, use_batch_norm: bool, bn_momentum: float, train: bool):
@@ -90,18 +119,41 @@ class GoogLeNet(nn.Module):
     act: str = "relu"
     dropout_rate: float = 0.4
     bn_momentum: float = 0.9
+    torchvision: bool = False  # torchvision's googlenet layout (see the module docstring)
+    transform_input: bool = False  # torchvision's re-normalisation of ImageNet-normalised x
     conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         if self.stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        tv = self.torchvision
+        if tv and (self.stem != "imagenet" or not self.batch_norm or self.lrn):
+            raise ValueError(
+                "torchvision=True needs stem='imagenet', batch_norm=True and lrn=False "
+                f"(torchvision's googlenet), got stem={self.stem!r}, "
+                f"batch_norm={self.batch_norm}, lrn={self.lrn}"
+            )
+        if self.transform_input:
+            std, mean = jnp.asarray(IMAGENET_STD), jnp.asarray(IMAGENET_MEAN)
+            x = x * (std / 0.5) + (mean - 0.5) / 0.5
         conv, norm = _conv_norm(self.conv_impl, self.batch_norm, self.bn_momentum, train)
+        if tv:
+            norm = functools.partial(norm, epsilon=1e-3)
         unit = functools.partial(ConvNormAct, conv=conv, norm=norm, act=activation(self.act))
         imagenet = self.stem == "imagenet"
-        pool = lambda y: max_pool(y, 3, 2, "SAME")
+        if tv:
+            pool = lambda y: ceil_mode_max_pool(y, 3, 2)
+        else:
+            pool = lambda y: max_pool(y, 3, 2, "SAME")
         lrn = local_response_norm if self.lrn else lambda y: y
-        x = unit(64, (7, 7) if imagenet else (3, 3), 2 if imagenet else 1, name="conv1")(x)
+        x = unit(
+            64,
+            (7, 7) if imagenet else (3, 3),
+            2 if imagenet else 1,
+            padding=((3, 3), (3, 3)) if tv else "SAME",
+            name="conv1",
+        )(x)
         if imagenet:
             x = pool(x)
         x = lrn(x)
@@ -112,11 +164,16 @@ class GoogLeNet(nn.Module):
         self.sow("intermediates", "stem", x)
         for i, (stage, modules) in enumerate(GOOGLENET_STAGES.items()):
             if i:
-                x = pool(x)
+                x = ceil_mode_max_pool(x, 2, 2) if tv and i == 2 else pool(x)
             for key, widths in modules.items():
-                x = InceptionV1(conv, norm, activation(self.act), *widths, name=f"inception{key}")(
-                    x
-                )
+                x = InceptionV1(
+                    conv,
+                    norm,
+                    activation(self.act),
+                    *widths,
+                    k5=3 if tv else 5,
+                    name=f"inception{key}",
+                )(x)
             self.sow("intermediates", stage, x)
         x = global_avg_pool(x)
         self.sow("intermediates", "penultimate", x)

@@ -11,10 +11,14 @@ torchvision's vgg* exactly; parameters for 1000 classes:
 and with batch norm (`*_bn`; the convs keep their bias, as torchvision's): 132,868,840,
 133,053,736, 138,365,992, 143,678,248.
 
-Difference from torchvision: there is no adaptive average pool to 7x7; the features left
-after the fifth pool, (H/32) x (W/32) x 512 (floored), are flattened as they are, so smaller
-inputs (down to 32x32, which leaves 1x1x512) get a narrower first dense layer, and inputs other
-than 224 do not share its weights. Conv kernels use torchvision's He normal (fan_out) init.
+Difference from torchvision: by default there is no adaptive average pool to 7x7; the
+features left after the fifth pool, (H/32) x (W/32) x 512 (floored), are flattened as they
+are, so smaller inputs (down to 32x32, which leaves 1x1x512) get a narrower first dense layer,
+and inputs other than 224 do not share its weights. `adaptive_pool=7` adds torchvision's
+adaptive average pool (cnnjax.models.alexnet.adaptive_avg_pool) before the flatten: the first
+dense layer is then 25,088 wide at every input size and torchvision's weights
+(cnnjax.interop.from_torchvision) give torchvision's outputs at any size >= 32x32; at 224 the
+pool is the identity. Conv kernels use torchvision's He normal (fan_out) init.
 Sows 'stage{i}' after each pool and 'penultimate' (the second dense layer's activations).
 """
 
@@ -26,6 +30,7 @@ import flax.linen as nn
 import jax
 
 from cnnjax.layers import Conv2D, activation, max_pool
+from cnnjax.models.alexnet import adaptive_avg_pool
 
 WIDTHS = (64, 128, 256, 512, 512)
 CONVS_PER_STAGE = {
@@ -48,6 +53,7 @@ class VGG(nn.Module):
     dropout_rate: float = 0.5
     act: str = "relu"
     bn_momentum: float = 0.9
+    adaptive_pool: int = 0  # > 0: adaptive average pool to that square before the flatten
     conv_impl: str = "auto"
 
     @nn.compact
@@ -68,6 +74,8 @@ class VGG(nn.Module):
                 x = act(x)
             x = max_pool(x, 2)
             self.sow("intermediates", f"stage{i}", x)
+        if self.adaptive_pool:
+            x = adaptive_avg_pool(x, self.adaptive_pool)
         x = x.reshape((x.shape[0], -1))
         x = act(nn.Dense(self.hidden, name="dense0")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

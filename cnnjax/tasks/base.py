@@ -93,6 +93,9 @@ class Task:
     unsupported: dict[str, str] = {}
     # The dataset.normalize the task's batch functions assume, and why (None: any).
     normalize: tuple[str, str] | None = None
+    # Whether the task's splits may stream from the host (dataset.pipeline; cnnjax.train.stream):
+    # their images are the dataset's own rows, not arrays the task builds in memory.
+    streams = False
 
     def fields(self) -> ml_collections.ConfigDict | None:
         """The defaults of config.<name>, the task's own fields (None: it has none)."""
@@ -125,6 +128,17 @@ class Task:
                 f"dataset.normalize={config.dataset.normalize!r}: task {self.name!r} {why}; set "
                 f"dataset.normalize={mode!r}"
             )
+        if config.dataset.get("pipeline", "memory") == "stream":
+            if not self.streams:
+                raise config_lib.ConfigError(
+                    f"dataset.pipeline='stream': task {self.name!r} builds its data in memory; "
+                    "set dataset.pipeline='memory' (or 'auto')"
+                )
+            if config.dataset.permute_pixels:
+                raise config_lib.ConfigError(
+                    "dataset.permute_pixels permutes the images in memory: set "
+                    "dataset.pipeline='memory' (or 'auto')"
+                )
         own = self.fields()
         if own is not None:
             if self.name not in config:
@@ -171,7 +185,7 @@ class Task:
 
     def splits(self, config: ml_collections.ConfigDict) -> Splits:
         """The run's splits (cnnjax.train.data_setup.data_splits of config.dataset)."""
-        ds, train, val, test = data_setup.data_splits(config)
+        ds, train, val, test = data_setup.data_splits(config, self.streams)
         return Splits(train, val, test, ds.num_classes, ds.class_names, dataset_info(ds))
 
     def num_outputs(self, config: ml_collections.ConfigDict, splits: Splits) -> int:

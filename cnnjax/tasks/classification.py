@@ -105,6 +105,7 @@ class Classification(Task):
     train_figures = ("loss", "accuracy")
     primary = "accuracy"
     higher_is_better = {"loss": False, "accuracy": True}
+    streams = True
 
     def batch_fns(
         self, config: ml_collections.ConfigDict, normalizer: pipeline.Normalizer, splits: Splits

@@ -60,6 +60,7 @@ class Segmentation(Classification):
     figures = ("loss", "accuracy", "mean_iou", "mean_class_accuracy")
     train_figures = ("loss", "accuracy")
     primary = "mean_iou"
+    streams = False  # its canvases are built in memory
     higher_is_better = {
         "loss": False, "accuracy": True, "mean_iou": True, "mean_class_accuracy": True
     }  # fmt: skip

@@ -2,6 +2,9 @@
 permuted), the data-parallel mesh, and the arrays placed on it with what the reports need.
 
     run_data = data_setup.place(config, task.splits(config), seeds, data_setup.mesh(config))
+
+A run that streams (dataset.pipeline; cnnjax.train.stream) keeps its splits on the host and
+reads each batch when a step needs it.
 """
 
 from __future__ import annotations
@@ -16,22 +19,31 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cnnjax import config as config_lib
 from cnnjax import data, pipeline
+from cnnjax.train import stream
 
 
 @dataclasses.dataclass
 class RunData:
     """The splits of a run, on the device, and what the report needs to know about them."""
 
-    images: jax.Array  # (N, H, W, C) uint8, training split (the pool, with subset_per_seed)
-    labels: jax.Array  # (N,) or (N, H, W) int32
+    # (N, H, W, C) uint8, training split (the pool, with subset_per_seed): on the device, or
+    # streamed: on the host (a NumPy array or cnnjax.data.lazy_images.LazyImages)
+    images: Any
+    labels: Any  # (N,) or (N, H, W) int32, where the images are
     # dataset.subset_per_seed: each replica's training subset, indices into images, (n,) for
     # one replica or (K, n); None when every replica trains on all N
-    subsets: jax.Array | None
-    val: tuple | None  # padded evaluation batches (images, labels, mask)
-    test: tuple
+    subsets: Any
+    # padded evaluation batches (images, labels, mask) on the device, or streamed: a Stream
+    val: tuple | stream.Stream | None
+    test: tuple | stream.Stream
     normalizer: pipeline.Normalizer
     num_classes: int
     info: dict[str, Any]
+    train: stream.Stream | None = None  # streamed: the training split's Stream
+
+    @property
+    def streamed(self) -> bool:
+        return self.train is not None
 
     @property
     def class_names(self) -> list[str]:
@@ -73,17 +85,25 @@ def put(x, mesh: Mesh | None) -> jax.Array:
     return jax.make_array_from_process_local_data(sharding, np.asarray(x))
 
 
-def data_splits(config: ml_collections.ConfigDict):
+def data_splits(config: ml_collections.ConfigDict, streams: bool = False):
     """(dataset, train, val, test) of a run: the held-out validation split, the training
     subset (drawn with dataset.split_seed; with dataset.subset_per_seed, `train` is the pool
     that `seed_subset` draws each seed's subset from), and every split's pixels permuted when
-    the config asks for it."""
+    the config asks for it. streams: the task may stream (Task.streams); an image folder or a
+    TFDS set the run streams (`streams_folder`, `streams_tfds`) then stays in its files
+    (cnnjax.data.lazy_images, cnnjax.data.tfds.TfdsImages)."""
+    options, from_tfds = folder_options(config), tfds_options(config)
+    if streams and streams_folder(config, options):
+        options = dataclasses.replace(options, lazy=True)
+    if streams and streams_tfds(config, from_tfds):
+        from_tfds = dataclasses.replace(from_tfds, lazy=True)
     ds = data.load(
         config.dataset.name,
         config.dataset.data_dir or None,
         # a config.json saved before the field existed lacks it
         exact_counts=config.dataset.get("exact_counts", True),
-        folder_options=folder_options(config),
+        folder_options=options,
+        tfds_options=from_tfds,
     )
     if config.dataset.classes:
         ds = _select_classes(ds, tuple(config.dataset.classes))
@@ -113,6 +133,58 @@ def folder_options(config: ml_collections.ConfigDict) -> data.FolderOptions:
         split_seed=d.split_seed,
         cache_dir=d.get("cache_dir", default.cache_dir),
     )
+
+
+def tfds_options(config: ml_collections.ConfigDict):
+    """How the config reads a TFDS set by name (dataset.name='tfds'; cnnjax.data.tfds), None
+    for another dataset."""
+    d = config.dataset
+    if d.name != "tfds":
+        return None
+    return data.tfds.TfdsOptions(
+        name=d.tfds_name,
+        data_dir=d.tfds_data_dir,
+        download=d.tfds_download,
+        train_split=d.tfds_train_split,
+        test_split=d.tfds_test_split,
+        val_split=d.tfds_val_split,
+        label_key=d.tfds_label_key,
+        image_size=d.image_size,
+        color_mode=d.color_mode,
+        cache_dir=d.cache_dir,
+    )
+
+
+def pipeline_choice(config: ml_collections.ConfigDict, nbytes: int) -> str:
+    """'memory' or 'stream': dataset.pipeline, where 'auto' streams when the decoded images
+    (`nbytes`) exceed dataset.memory_budget_mb (a config.json saved before the field existed:
+    memory)."""
+    choice = config.dataset.get("pipeline", "memory")
+    if choice != "auto":
+        return choice
+    if config.dataset.permute_pixels:
+        return "memory"
+    return "stream" if nbytes > config.dataset.memory_budget_mb * 2**20 else "memory"
+
+
+def streams_folder(config: ml_collections.ConfigDict, options: data.FolderOptions) -> bool:
+    """Whether a run of a streaming task leaves its image folder in its files: by
+    `pipeline_choice` of the folder's decoded size (read from its listing)."""
+    if config.dataset.name != "folder" or config.dataset.get("pipeline", "memory") == "memory":
+        return False
+    nbytes = data.folder.decoded_nbytes(config.dataset.data_dir, options)
+    return pipeline_choice(config, nbytes) == "stream"
+
+
+def streams_tfds(config: ml_collections.ConfigDict, options) -> bool:
+    """Whether a run of a streaming task reads its TFDS set by index as it trains (else the set
+    is decoded into memory): by `pipeline_choice` of the decoded splits' size (their row
+    counts)."""
+    if options is None or config.dataset.get("pipeline", "memory") == "memory":
+        return False
+    if config.dataset.pipeline == "stream":
+        return True
+    return pipeline_choice(config, data.tfds.decoded_nbytes(options)) == "stream"
 
 
 def _validation(config: ml_collections.ConfigDict, ds: data.Dataset):
@@ -158,11 +230,17 @@ def _select_classes(ds: data.Dataset, classes: tuple[int, ...]) -> data.Dataset:
     )
 
 
-def place(config: ml_collections.ConfigDict, splits, seeds, mesh: Mesh | None = None) -> RunData:
-    """A task's splits (cnnjax.tasks.Splits) on the device; with dataset.subset_per_seed, the
-    pool and each seed's subset of it (the normalisation statistics are then the pool's,
-    shared by the seeds)."""
+def place(
+    config: ml_collections.ConfigDict, splits, seeds, mesh: Mesh | None = None, streams=False
+) -> RunData:
+    """A task's splits (cnnjax.tasks.Splits) on the device, or, when the run streams (the task
+    `streams` and `pipeline_choice` says so, or the images stayed in their files), as
+    cnnjax.train.stream Streams; with dataset.subset_per_seed, the pool and each seed's subset
+    of it (the normalisation statistics are then the pool's, shared by the seeds)."""
     train, val, test = splits.train, splits.val, splits.test
+    nbytes = sum(s.images.nbytes for s in (train, val, test))
+    lazy = any(not isinstance(s.images, np.ndarray) for s in (train, val, test))
+    streamed = lazy or (streams and pipeline_choice(config, nbytes) == "stream")
     subsets = None
     if config.dataset.subset_per_seed:
         subsets = np.stack([seed_subset(config, train, s) for s in seeds])
@@ -178,6 +256,10 @@ def place(config: ml_collections.ConfigDict, splits, seeds, mesh: Mesh | None = 
     batches = lambda split: tuple(
         put(a, mesh) for a in pipeline.padded_batches(split, config.eval_batch_size)
     )
+    train_stream = None
+    if streamed:
+        batches = lambda split: _stream(config, split, mesh, replicas=1)
+        train_stream = _stream(config, train, mesh, replicas=len(seeds))
     info = {
         **splits.info,
         "image_shape": list(train.images.shape[1:]),
@@ -187,11 +269,18 @@ def place(config: ml_collections.ConfigDict, splits, seeds, mesh: Mesh | None = 
         "subset_per_seed": bool(config.dataset.subset_per_seed),
         "num_val": len(val),
         "num_test": len(test),
+        "pipeline": "stream" if streamed else "memory",
+        "decoded_mb": round(nbytes / 2**20, 3),
         "permute_pixels": config.dataset.permute_pixels,
         "normalize": config.dataset.normalize,
         "channel_mean": list(normalizer.mean),
         "channel_std": list(normalizer.std),
     }
+    if streamed:  # the training rows stay on the host
+        return RunData(
+            train.images, train.labels, subsets, batches(val) if len(val) else None,
+            batches(test), normalizer, splits.num_classes, info, train_stream,
+        )  # fmt: skip
     return RunData(
         put(train.images, mesh),
         put(train.labels, mesh),
@@ -201,4 +290,21 @@ def place(config: ml_collections.ConfigDict, splits, seeds, mesh: Mesh | None = 
         normalizer,
         splits.num_classes,
         info,
+    )
+
+
+def _stream(config: ml_collections.ConfigDict, split, mesh: Mesh | None, replicas: int):
+    """A split's Stream: this process's shard of each batch, split over `mesh`'s devices
+    (with replicas K > 1 a training batch is (K, B, ...), split along B)."""
+    sharding = None
+    if mesh is not None:
+        sharding = NamedSharding(mesh, PartitionSpec(*([None] * (replicas > 1)), "data"))
+    return stream.Stream(
+        split.images,
+        split.labels,
+        threads=config.dataset.stream_threads,
+        prefetch=config.dataset.stream_prefetch,
+        sharding=sharding,
+        process=jax.process_index(),
+        processes=jax.process_count(),
     )

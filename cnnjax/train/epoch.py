@@ -80,6 +80,7 @@ def make_train_step(
     batch_sharding: jax.sharding.Sharding | None = None,
     compute_dtype: jnp.dtype = jnp.float32,
     ema_decay: float = 0.0,
+    streamed: bool = False,
 ) -> Callable:
     """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
 
@@ -96,12 +97,16 @@ def make_train_step(
     `active` entry is False keeps its state and sums. `batch_sharding` splits each gathered
     batch over devices (data parallelism; see the module docstring). `compute_dtype`: see
     cnnjax.train.steps (mixed precision). `ema_decay`: the decay of a state's weight
-    average, when it keeps one (`TrainState.ema`).
+    average, when it keeps one (`TrainState.ema`). streamed: the batch comes from the host
+    (cnnjax.train.stream): `step(state, sums, x, y)`, and with replicas
+    `step(state, sums, x, y, active)`, x (K, B, ...).
     """
 
-    def step(state: TrainState, sums: EpochSums, images, labels, perm, i):
+    def gathered(state: TrainState, sums: EpochSums, images, labels, perm, i):
         idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-        x, y = images[idx], labels[idx]
+        return step(state, sums, images[idx], labels[idx])
+
+    def step(state: TrainState, sums: EpochSums, x, y):
         if batch_sharding is not None:
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
@@ -122,17 +127,36 @@ def make_train_step(
         }
         return new_state, sums
 
+    one = step if streamed else gathered
     if num_replicas == 1:
-        return jax.jit(step, donate_argnums=(0, 1))
+        return jax.jit(one, donate_argnums=(0, 1))
+    axes = (0, 0, 0, 0) if streamed else (0, 0, None, None, 0, None)
 
-    def replicated_step(state, sums, images, labels, perms, i, active):
-        mapped = map_replicas(step, (0, 0, None, None, 0, None), num_replicas)
-        new_state, new_sums = mapped(state, sums, images, labels, perms, i)
+    def replicated_step(state, sums, *batch_and_active):
+        *batch, active = batch_and_active
+        new_state, new_sums = map_replicas(one, axes, num_replicas)(state, sums, *batch)
         finite = new_sums["nonfinite_step"] < 0  # (K,): no non-finite loss yet this epoch
         new_state = where_active(active & finite, new_state, state)  # a diverged one freezes
         return new_state, where_active(active, new_sums, sums)
 
     return jax.jit(replicated_step, donate_argnums=(0, 1))
+
+
+def _batch_sums(fns, batch_sharding, compute_dtype, flip_average) -> Callable:
+    """(state, (x, y, mask)) -> the task's evaluation sums over one padded batch."""
+
+    def batch_sums(state: TrainState, batch):
+        x, y, m = batch
+        if batch_sharding is not None:
+            x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
+        inputs, targets = fns.eval_batch(x, y)
+        if fns.predict is not None:  # a task of its own state (the GAN's)
+            return fns.eval_sums(fns.predict(state, inputs), targets, m)
+        return steps.eval_step(
+            state, inputs, targets, m, fns.eval_sums, compute_dtype, flip_average
+        )
+
+    return batch_sums
 
 
 def make_evaluate(
@@ -141,31 +165,29 @@ def make_evaluate(
     batch_sharding: jax.sharding.Sharding | None = None,
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
+    streamed: bool = False,
 ) -> Callable:
     """Returns jitted `evaluate(state, images, labels, mask) -> the task's figures` (at least
     'loss' and 'count') over pre-batched uint8 images (B, b, H, W, C), labels (B, b, ...) and
     mask (B, b): the task's `eval_sums` added over the batches in one `lax.scan`, then its
     `figures`. With num_replicas K > 1 the state and every output carry a leading replica
     axis. flip_average: average each image's outputs with its mirror image's
-    (`steps.eval_step`)."""
+    (`steps.eval_step`).
+
+    streamed: the batches come from the host (cnnjax.train.stream): returns
+    `evaluate(state, batches)`, batches an iterable of padded (x (b, H, W, C), y, mask (b,))
+    on the devices, whose sums are added on the device batch by batch (a compiled call each),
+    then the figures."""
+    batch_sums = _batch_sums(fns, batch_sharding, compute_dtype, flip_average)
+    if streamed:
+        return _streamed_evaluate(fns, batch_sums, num_replicas)
 
     def evaluate(state: TrainState, images, labels, mask):
-        def batch_sums(batch):
-            x, y, m = batch
-            if batch_sharding is not None:
-                x, y, m = (jax.lax.with_sharding_constraint(a, batch_sharding) for a in (x, y, m))
-            inputs, targets = fns.eval_batch(x, y)
-            if fns.predict is not None:  # a task of its own state (the GAN's)
-                return fns.eval_sums(fns.predict(state, inputs), targets, m)
-            return steps.eval_step(
-                state, inputs, targets, m, fns.eval_sums, compute_dtype, flip_average
-            )
-
         def body(total, batch):
-            return jax.tree.map(jnp.add, total, batch_sums(batch)), None
+            return jax.tree.map(jnp.add, total, batch_sums(state, batch)), None
 
         first = jax.tree.map(lambda a: a[0], (images, labels, mask))
-        shapes = jax.eval_shape(batch_sums, first)
+        shapes = jax.eval_shape(batch_sums, state, first)
         zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         total, _ = jax.lax.scan(body, zero, (images, labels, mask))
         return fns.figures(total)
@@ -173,3 +195,28 @@ def make_evaluate(
     if num_replicas > 1:
         evaluate = map_replicas(evaluate, (0, None, None, None), num_replicas)
     return jax.jit(evaluate)
+
+
+def _streamed_evaluate(fns: BatchFns, batch_sums: Callable, num_replicas: int) -> Callable:
+    """make_evaluate(streamed=True)'s `evaluate(state, batches)`."""
+
+    def add(state, total, batch):
+        return jax.tree.map(jnp.add, total, batch_sums(state, batch))
+
+    def zero(state, batch):
+        shapes = jax.eval_shape(batch_sums, state, batch)
+        return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    if num_replicas > 1:
+        add = map_replicas(add, (0, 0, None), num_replicas)
+        zero = map_replicas(zero, (0, None), num_replicas)
+    add, zero = jax.jit(add, donate_argnums=(1,)), jax.jit(zero)
+    figures = jax.jit(fns.figures if num_replicas == 1 else jax.vmap(fns.figures))
+
+    def evaluate(state, batches):
+        total = None
+        for batch in batches:
+            total = add(state, zero(state, batch) if total is None else total, batch)
+        return figures(total)
+
+    return evaluate

@@ -53,6 +53,9 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
     seconds = partial.get("seconds", 0.0)
     at_sync = partial.get("sums")  # the running sums at the last sync (an interruption's)
     first = step_of(state) - epoch * spe
+    batches = None
+    if d.streamed:  # grain reads the rest of the epoch; the position resumes a partial epoch
+        batches = _epoch_batches(ctx, perm, first, partial.get("stream"))
     bar = tqdm(
         total=spe,
         initial=first,
@@ -66,9 +69,8 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
         t = time.perf_counter()
         for i in range(start, stop):
             ctx.profiler.before(epoch * spe + i)
-            state, sums = ctx.train_step(
-                state, sums, d.images, d.labels, perm, jnp.int32(i), *extra
-            )
+            batch = next(batches) if batches else (d.images, d.labels, perm, jnp.int32(i))
+            state, sums = ctx.train_step(state, sums, *batch, *extra)
             ctx.profiler.after(epoch * spe + i, sums)
         jax.block_until_ready(sums)
         seconds += time.perf_counter() - t
@@ -85,6 +87,8 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
         if stop < spe and (signum := agreed(signals)):
             bar.close()
             loop["partial"] = {"sums": host_replicas(sums, k), "seconds": seconds}
+            if batches:
+                loop["partial"]["stream"] = batches.position
             ctx.checkpointer.save(step_of(state), state, best, loop)
             raise RunInterrupted(signum, step_of(state))
     bar.close()
@@ -106,6 +110,20 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
             "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
         )
     return state, totals, seconds
+
+
+def _epoch_batches(ctx: RunContext, perm, first: int, saved: dict | None):
+    """The streamed batches of an epoch from step `first` on: grain's iterator restored to
+    the position a mid-epoch checkpoint saved, which must be where step `first` reads."""
+    d = ctx.data
+    at = {"next_index": first}
+    if saved is not None and saved != at:
+        raise RuntimeError(
+            f"the checkpoint's stream position {saved} is not that of step {first} of its "
+            f"epoch ({at}): the checkpoint is inconsistent"
+        )
+    start = at if first else None
+    return d.train.epoch(perm, ctx.steps_per_epoch, ctx.config.batch_size, state=start)
 
 
 def end_epoch(ctx: RunContext, state, best, loop, totals, seconds):
@@ -134,7 +152,7 @@ def end_epoch(ctx: RunContext, state, best, loop, totals, seconds):
         for r, t in enumerate(totals)
     ]
     if ctx.data.val is not None:
-        evaluated = ctx.evaluate(state.for_evaluation(), *ctx.data.val)
+        evaluated = ctx.evaluate(state.for_evaluation(), ctx.data.val)
         for record, val in zip(records, host_replicas(evaluated, k)):
             if record is not None:
                 values = task.figure_values(config, val)

@@ -86,7 +86,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
     if ctx.checkpointer.latest_step() is not None:
         state, best, loop = ctx.checkpointer.restore(state, best)
         logging.info("resumed from step %d (epoch %d)", step_of(state), loop["epoch"])
-    elif config.transfer.init_from:  # a resumed run needs only its own checkpoint
+    # a resumed run needs only its own checkpoint
+    elif config.transfer.init_from or config.transfer.get("init_from_torch"):
         replicated = None if ctx.mesh is None else NamedSharding(ctx.mesh, PartitionSpec())
         state = transplanted(config, state, ctx.num_replicas, replicated)
         best = snapshot(state.for_evaluation()) if config.early_stopping.enabled else None

@@ -113,13 +113,13 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     final = state.for_evaluation()  # the weights' average when the run keeps one
     if es.enabled and es.restore_best:
         final = final.replace(params=best["params"], batch_stats=best["batch_stats"])
-    tests = host_replicas(ctx.evaluate(final, *ctx.data.test), k)
+    tests = host_replicas(ctx.evaluate(final, ctx.data.test), k)
     raw = [None] * k  # with an EMA, the raw weights too
     if state.ema is not None:
-        raw = host_replicas(ctx.evaluate(state, *ctx.data.test), k)
+        raw = host_replicas(ctx.evaluate(state, ctx.data.test), k)
     flips = [None] * k
     if ctx.evaluate_flip is not None:
-        flips = host_replicas(ctx.evaluate_flip(final, *ctx.data.test), k)
+        flips = host_replicas(ctx.evaluate_flip(final, ctx.data.test), k)
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     shared = {
         "train_seconds": loop["train_seconds"],

@@ -13,13 +13,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from absl import logging
 from flax import traverse_util
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cnnjax import config as config_lib
+from cnnjax import interop, models, optim, pipeline, tasks, transfer
 from cnnjax import layer_stats as layer_stats_lib
-from cnnjax import models, optim, pipeline, tasks, transfer
 from cnnjax.train import data_setup, monitoring, steps, trained
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
@@ -42,7 +43,7 @@ class RunContext:
     sync_every: int  # steps between host syncs (progress bar, signal checks)
     learning_rate: Any  # steps made -> the learning rate of the last update (before plateau)
     train_step: Any  # compiled epoch_lib.make_train_step
-    evaluate: Any  # jitted epoch_lib.make_evaluate
+    evaluate: Any  # (state, data.val or data.test) -> figures (epoch_lib.make_evaluate)
     evaluate_flip: Any  # the same with flip_average (test-time flips); None unless configured
     permutation: Any  # epoch -> the epoch's permutation (K, N) or (N,)
     plateau_update: Any  # (plateau state, value) -> plateau state
@@ -79,7 +80,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     seeds = tuple(config.seed + r for r in range(config.num_seeds))
     task = tasks.of(config)
     splits = task.splits(config)
-    d = data_setup.place(config, splits, seeds, mesh)
+    d = data_setup.place(config, splits, seeds, mesh, task.streams)
     logging.info("task %s, data: %s", task.name, json.dumps(d.info))
     steps_per_epoch = d.info["num_train"] // config.batch_size
     k = len(seeds)
@@ -106,6 +107,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     frozen_one = [v for key, v in flat.items() if key[:-1] in frozen]
     transfer_info = {
         "init_from": config.transfer.init_from or None,
+        "init_from_torch": config.transfer.get("init_from_torch") or None,
         "frozen_modules": ["/".join(m) for m in frozen],
         "frozen_params": num_params(frozen_one),
     }
@@ -121,19 +123,22 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     if d.subsets is None:
         perm_fn = jax.jit(order)
     else:  # the epoch's order of each seed's own subset, as indices into the pool
-        perm_fn = jax.jit(lambda e: jnp.take_along_axis(d.subsets, order(e), axis=-1))
-    if replicated is not None:
+        perm_fn = jax.jit(lambda e: jnp.take_along_axis(jnp.asarray(d.subsets), order(e), -1))
+    if d.streamed:  # the host reads the batches: each process computes the same order
+        perm_fn = functools.partial(lambda fn, e: np.asarray(fn(e)), perm_fn)
+    elif replicated is not None:
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
     dtype = jnp.dtype(config.compute_dtype)
     train_step = epoch_lib.make_train_step(
-        fns, penalty, config.batch_size, k, batch_sharding, dtype, ema_decay
+        fns, penalty, config.batch_size, k, batch_sharding, dtype, ema_decay, d.streamed
     )
     extra = () if k == 1 else (jnp.ones((k,), bool),)
     sums = zero_sums(k, replicated, fns.train_sums)
-    train_step = train_step.lower(
-        state, sums, d.images, d.labels, perm_fn(0), jnp.int32(0), *extra
-    ).compile()
+    batch = (d.images, d.labels, perm_fn(0), jnp.int32(0))
+    if d.streamed:
+        batch = _batch_shapes(config, d, k)
+    train_step = train_step.lower(state, sums, *batch, *extra).compile()
     compile_seconds = time.perf_counter() - t0
     plateau_update = lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]
     ctx = RunContext(
@@ -157,9 +162,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         ),
         learning_rate=functools.partial(optim.learning_rate_after, config, steps_per_epoch),
         train_step=train_step,
-        evaluate=epoch_lib.make_evaluate(fns, k, batch_sharding, dtype),
+        evaluate=_evaluation(config, d, fns, k, batch_sharding, dtype, False),
         evaluate_flip=(
-            epoch_lib.make_evaluate(fns, k, batch_sharding, dtype, flip_average=True)
+            _evaluation(config, d, fns, k, batch_sharding, dtype, True)
             if config.eval_flip_average
             else None
         ),
@@ -178,15 +183,38 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     return ctx, state
 
 
+def _batch_shapes(config: ml_collections.ConfigDict, d: data_setup.RunData, k: int):
+    """The (x, y) of a streamed training step, as shapes (what the step compiles for)."""
+    lead = (config.batch_size,) if k == 1 else (k, config.batch_size)
+    sharding = d.train.sharding
+    return (
+        jax.ShapeDtypeStruct(lead + tuple(d.images.shape[1:]), jnp.uint8, sharding=sharding),
+        jax.ShapeDtypeStruct(lead + tuple(d.labels.shape[1:]), jnp.int32, sharding=sharding),
+    )
+
+
+def _evaluation(config, d: data_setup.RunData, fns, k, batch_sharding, dtype, flip: bool):
+    """`evaluate(state, split) -> figures` of RunData's val or test: one compiled call over
+    its padded batches on the device, or, streamed, a call per batch as they are read."""
+    evaluate = epoch_lib.make_evaluate(fns, k, batch_sharding, dtype, flip, d.streamed)
+    if d.streamed:
+        return lambda state, split: evaluate(state, split.evaluation(config.eval_batch_size))
+    return lambda state, batches: evaluate(state, *batches)
+
+
 def transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
-    """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer):
-    replica r starts from the source's replica r mod its number of seeds."""
-    source_dir = config.transfer.init_from
-    _, _, source = trained.source_variables(source_dir, k)
-    try:
-        merged = transfer.transplant(state.variables(), source, config.transfer.reinit_head)
-    except transfer.TransferError as e:
-        raise config_lib.ConfigError(f"{e} ({source_dir})") from None
+    """`state` with the variables of the run in config.transfer.init_from (cnnjax.transfer),
+    replica r from the source's replica r mod its number of seeds, or of the torchvision state
+    dict in config.transfer.init_from_torch (cnnjax.interop), every replica the same."""
+    if config.transfer.init_from_torch:
+        merged = interop.init_variables(config, state.variables(), k)  # raises ConfigError
+    else:
+        source_dir = config.transfer.init_from
+        _, _, source = trained.source_variables(source_dir, k)
+        try:
+            merged = transfer.transplant(state.variables(), source, config.transfer.reinit_head)
+        except transfer.TransferError as e:
+            raise config_lib.ConfigError(f"{e} ({source_dir})") from None
     if sharding is not None:
         merged = jax.device_put(merged, sharding)
     state = state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
@@ -200,7 +228,8 @@ def _make_layer_stats(config: ml_collections.ConfigDict, model, d: data_setup.Ru
     if not config.layer_stats.enabled:
         return None
     n = min(config.layer_stats.probe_size, len(d.labels))
-    images, labels = d.normalizer(d.images[:n]), d.labels[:n]
+    probe = np.asarray(d.images[:n]) if d.streamed else d.images[:n]  # decoded, if in files
+    images, labels = d.normalizer(probe), d.labels[:n]
     key = jax.random.PRNGKey(config.seed)  # the probe's dropout key, the same at every epoch
     measure = layer_stats_lib.Measure(model.apply)
     one = lambda state: measure(state.variables(), images, labels, key)

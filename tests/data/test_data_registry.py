@@ -30,7 +30,8 @@ def test_names():
     assert (
         data.list_datasets()
         == list(data.DATASETS)
-        == ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse", "folder"]
+        == ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse", "folder",
+           "tfds"]
     )
 
 

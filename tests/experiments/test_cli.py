@@ -69,6 +69,12 @@ CASES = {
     "one_seed": (TINY, ()),
     "three": (TINY, SEEDS_PLATEAU_EARLY_STOPPING),
     **TASK_CONFIGS,
+    # streamed from a generated image folder (its data_dir set by the test): two seeds
+    "stream_folder": (TINY, (
+        "--config.dataset.pipeline=stream", "--config.dataset.name=folder",
+        "--config.dataset.image_size=8", "--config.dataset.cache_dir=off",
+        "--config.num_seeds=2", "--config.epochs=8",
+    )),
     "segmentation_three": (
         TASK_CONFIGS["segmentation"][0],
         (*TASK_CONFIGS["segmentation"][1], "--config.num_seeds=3",
@@ -84,6 +90,8 @@ def test_killed_and_interrupted_runs_resume_bit_identical(tmp_path, case, reques
     config, flags = CASES[case]
     if case == "gan":  # the finished run that scores its samples
         flags = (*flags, f"--config.gan.classifier={request.getfixturevalue('gan_classifier')}")
+    if case == "stream_folder":
+        flags = (*flags, f"--config.dataset.data_dir={request.getfixturevalue('digits_folder')}")
     reference = tmp_path / "reference"
     result = run(reference, *flags, config=config)
     assert result.returncode == 0, result.stderr

@@ -104,7 +104,8 @@ def test_the_runner_prints_top_k_and_writes_the_csv(digits_run, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_a_folder_run_trains_and_predicts_with_its_resize_policy(tmp_path):
+@pytest.mark.parametrize("pipeline", ["memory", "stream"])
+def test_a_folder_run_trains_and_predicts_with_its_resize_policy(tmp_path, pipeline):
     from image_folders import write_folder, write_image
 
     root = write_folder(tmp_path / "pets", per_class=10)
@@ -119,8 +120,10 @@ def test_a_folder_run_trains_and_predicts_with_its_resize_policy(tmp_path):
         val_size=0,
         skip_bad_images=True,
         cache_dir=str(tmp_path / "cache"),
+        pipeline=pipeline,
     )
     summary = loop.run(config, str(tmp_path / "run"))
+    assert summary["pipeline"] == pipeline
     assert summary["class_names"] == ["cat", "dog", "fish"] and summary["image_shape"] == [6, 6, 3]
     assert summary["skipped_files"] == 1 and summary["skipped"][0]["path"].endswith("notes.txt")
     assert summary["num_test"] == 6 and summary["test_accuracy"] == 1.0  # colours apart

@@ -42,6 +42,9 @@ def _assert_close(a, b, figures=FIGURES):
 # Every task on its quick config; the figures compared: the task's own.
 TASK_RUNS = {
     "classification": ("experiments/configs/digits.py", OVERRIDES, FIGURES),
+    "classification_stream": (
+        "experiments/configs/digits.py", [*OVERRIDES, "--config.dataset.pipeline=stream"], FIGURES
+    ),
     "segmentation": (
         "experiments/configs/segmentation.py:quick",
         ["--config.epochs=2", "--config.compile_cache_dir=off"],
@@ -106,7 +109,7 @@ def test_eight_devices_equal_one(tmp_path, task, request):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT", 1)[1])
     assert out["1"]["num_devices"] == 1 and out["8"]["num_devices"] == 8
-    assert out["1"]["task"] == task
+    assert out["1"]["task"] == task.removesuffix("_stream")
     _assert_close(out["8"], out["1"], figures)
 
 
@@ -169,6 +172,17 @@ def test_two_processes_equal_one(tmp_path, one_process):
     two = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert one_process["num_devices"] == 1
     assert two["num_devices"] == 2 and two["num_processes"] == 2
+    _assert_close(two, one_process)
+
+
+@pytest.mark.slow
+def test_two_processes_streaming_equal_one_in_memory(tmp_path, one_process):
+    flags = ("--config.num_devices=0", "--config.dataset.pipeline=stream")
+    for code, err in _finish(_start_two(tmp_path / "two", *flags)):
+        assert code == 0, err[-3000:]
+    two = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert two["num_processes"] == 2 and two["pipeline"] == "stream"
+    assert one_process["pipeline"] == "memory"
     _assert_close(two, one_process)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cnnjax import config as config_lib
 from cnnjax import data, pipeline
-from cnnjax.data import images, lazy_images, tfds
+from cnnjax.data import images, lazy_images, tfds, tfds_open
 from cnnjax.train import data_setup, loop
 
 NAMES = tuple(f"digit {i}" for i in range(10))
@@ -136,7 +136,7 @@ def test_a_tfds_name_without_the_tfds_dataset_is_refused(make_config):
 
 
 def test_without_tensorflow_datasets_the_error_says_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(tfds, "available", lambda: False)
+    monkeypatch.setattr(tfds_open, "available", lambda: False)
     with pytest.raises(data.DataError, match=re.escape("pip install -e '.[tfds]'")):
         data.load("tfds", tfds_options=options(tmp_path))
     with pytest.raises(data.DataError, match="needs tfds_options"):

@@ -67,7 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
     # Where the data lives while a run trains (cnnjax.train.stream): memory (on the device, each
     # step gathers its batch there) | stream (read from the host by grain, a folder's images
     # decoded when read) | auto (stream when the decoded splits exceed memory_budget_mb)
-    c.dataset.pipeline = "auto"
+    c.dataset.pipeline = "auto"  # memory | stream | auto (stream above memory_budget_mb)
     c.dataset.memory_budget_mb = 4096.0  # MB of decoded images above which auto streams
     c.dataset.stream_threads = 4  # threads that read (and decode) batches
     c.dataset.stream_prefetch = 8  # batches read ahead of the step (at least stream_threads)
@@ -167,7 +167,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.transfer.freeze_layers = 0  # first k conv/dense layers (forward order) and their norms
     # A torchvision state dict (.pt / .pth, or .npz of its arrays) of config.model's architecture
     # (cnnjax.interop: resnet18-152, vgg11-19 and _bn, alexnet, googlenet); '' off.
-    c.transfer.init_from_torch = ""
+    c.transfer.init_from_torch = ""  # a torchvision state dict file to start from; '' off
 
     # What TensorBoard shows (cnnjax.train.monitoring), in <workdir>/tensorboard/.
     c.tensorboard = ml_collections.ConfigDict()

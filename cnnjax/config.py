@@ -22,14 +22,14 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     # cnnjax.tasks: what is trained (data, batch preparation, loss, metrics); a task with
     # fields of its own reads them from config.<task> (experiments/configs/<task>.py)
-    c.task = "classification"
+    c.task = "classification"  # classification | segmentation | superres | flow | genomic | gan
     c.seed = 0  # initialisation, dropout, epoch order, augmentation
     c.epochs = 10  # passes over the training split
     c.batch_size = 128  # examples per training step
     c.eval_batch_size = 1000  # examples per evaluation batch (the last one is padded+masked)
     # True: the summary also reports test_accuracy_flip / test_loss_flip, each test image's
     # logits averaged with its mirror image's (test-time augmentation; images only)
-    c.eval_flip_average = False
+    c.eval_flip_average = False  # True: also test with test-time horizontal flips
     c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
     c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
     c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
@@ -74,7 +74,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.augment = ml_collections.ConfigDict()
     # cnnjax.augment: every field is one Augment field; ranges of 0 turn transforms off.
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
-    c.dataset.augment.horizontal_flip = False
+    c.dataset.augment.horizontal_flip = False  # True: mirror each image with probability 1/2
     c.dataset.augment.rotation_range = 0.0  # degrees
     c.dataset.augment.width_shift_range = 0.0  # fraction of the width (< 1) or pixels (>= 1)
     c.dataset.augment.height_shift_range = 0.0  # fraction of the height (< 1) or pixels
@@ -103,17 +103,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.b2 = 0.999  # adam/adamw second-moment decay
     c.optimizer.rmsprop_decay = 0.9  # rmsprop: decay of the mean squared gradient (Keras' rho)
     c.optimizer.rmsprop_momentum = 0.0  # rmsprop: momentum of its updates (0: none, Hinton's)
-    c.optimizer.eps = 1e-8
+    c.optimizer.eps = 1e-8  # adam/adamw/rmsprop/adagrad: added to the denominator
     c.optimizer.weight_decay = 1e-4  # adamw's decoupled weight decay
     c.optimizer.grad_clip_norm = 0.0  # clip by global norm when > 0
     # Gradient accumulation (optax.MultiSteps): one update per k steps from the mean gradient
     # of k micro-batches of batch_size images (batch norm statistics still move every step).
-    c.optimizer.accumulate_steps = 1
+    c.optimizer.accumulate_steps = 1  # k micro-batches per update; 1: none
 
     c.schedule = ml_collections.ConfigDict()
     c.schedule.name = "cosine"  # constant step cosine warmup_cosine onecycle
     c.schedule.boundaries_epochs = (0.5, 0.75)  # step: epochs at which lr *= decay_factor
-    c.schedule.decay_factor = 0.1
+    c.schedule.decay_factor = 0.1  # step: lr multiplier at each boundary
     c.schedule.warmup_epochs = 1.0  # warmup_cosine
     c.schedule.final_lr_fraction = 0.0  # cosine, warmup_cosine: final lr / peak lr
     c.schedule.pct_start = 0.25  # onecycle: fraction of the run spent warming up
@@ -136,24 +136,24 @@ def base_config() -> ml_collections.ConfigDict:
     c.ema.decay = 0.0  # per step; 0: off (0.999 averages over about the last 1000 steps)
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.label_smoothing = 0.0
+    c.loss.label_smoothing = 0.0  # target (1 - s) one-hot + s / classes; 0: none
     c.loss.l1 = 0.0  # coefficient of sum |w|
     c.loss.l2 = 0.0  # coefficient of sum w^2 / 2
     c.loss.penalize = "kernels"  # kernels | all
 
     c.plateau = ml_collections.ConfigDict()
     c.plateau.enabled = False  # reduce the lr when `metric` stops improving
-    c.plateau.metric = "val_loss"
+    c.plateau.metric = "val_loss"  # a val_<figure> of the task
     c.plateau.factor = 0.1  # lr scale multiplier on a plateau
     c.plateau.patience = 3  # epochs without improvement before reducing
-    c.plateau.rtol = 1e-4
-    c.plateau.atol = 0.0
+    c.plateau.rtol = 1e-4  # relative change that counts as improvement
+    c.plateau.atol = 0.0  # absolute change that counts as improvement
     c.plateau.cooldown = 0  # epochs to wait after a reduction
-    c.plateau.min_scale = 0.0
+    c.plateau.min_scale = 0.0  # the lr scale never falls below this
 
     c.early_stopping = ml_collections.ConfigDict()
-    c.early_stopping.enabled = False
-    c.early_stopping.metric = "val_accuracy"
+    c.early_stopping.enabled = False  # stop when `metric` stops improving
+    c.early_stopping.metric = "val_accuracy"  # a val_<figure> of the task
     c.early_stopping.patience = 5  # epochs without improvement before stopping
     c.early_stopping.min_delta = 0.0  # smallest change that counts as improvement
     c.early_stopping.restore_best = True  # evaluate the best epoch's parameters on test
@@ -177,7 +177,7 @@ def base_config() -> ml_collections.ConfigDict:
     # (TensorBoard's profile plugin, or Perfetto, reads it); nothing when num_steps is 0.
     c.profile = ml_collections.ConfigDict()
     c.profile.first_step = 10  # steps after the start, so compilation is not in the trace
-    c.profile.num_steps = 0
+    c.profile.num_steps = 0  # steps traced; 0: no trace
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 2  # checkpoints kept in <workdir>/checkpoints
@@ -187,7 +187,7 @@ def base_config() -> ml_collections.ConfigDict:
     # 'layer_stats' in every record); measured on the first `probe_size` training examples
     # (no augmentation) in a separate compiled function: training is the same with it on or off.
     c.layer_stats = ml_collections.ConfigDict()
-    c.layer_stats.enabled = False
+    c.layer_stats.enabled = False  # True: record the per-layer statistics every epoch
     c.layer_stats.probe_size = 256  # examples
     return c
 

@@ -142,7 +142,10 @@ def test_print_config_gives_each_field_its_value_type_and_meaning():
     lines = _print_config()
     rate = digits.get_config().optimizer.learning_rate
     assert f"optimizer.learning_rate = {rate!r}  (float)  # peak learning rate" in lines
-    assert "optimizer.eps = 1e-08  (float)" in lines  # no comment, no meaning
+    assert "optimizer.eps = 1e-08  (float)  # adam/adamw/rmsprop/adagrad: added to the denominator" in lines  # noqa: E501
+    base = [line for line in lines if " = " in line and not line.startswith("model_args.")]
+    unexplained = [line for line in base if "  # " not in line]
+    assert base and not unexplained  # every base field states its meaning
     assert "model_args.lenet5.conv_impl = 'auto'  (str)" in lines  # nested models' fields too
     assert "dataset.name = 'digits'  (str)  # 1,437 train / 360 test images, 8x8x1" in lines
 

@@ -111,18 +111,9 @@ def _resolve_mode(listing: Listing, families, color_mode: str, skip: bool):
 def _decode_all(listing: Listing, keep: np.ndarray, options: FolderOptions, mode: str):
     """(images (n, S, S, C) uint8 of the files where `keep`, problems of files that failed)."""
     rels = [listing.files[i][1] for i in np.flatnonzero(keep)]
-    channels = 1 if mode == "grayscale" else 3
-    out = np.zeros((len(rels), options.image_size, options.image_size, channels), np.uint8)
-    failed = {}
-
-    def one(j):
-        try:
-            out[j] = images.decode(os.path.join(listing.root, rels[j]), options.image_size, mode)
-        except images.BadImage as e:
-            failed[j] = str(e)
-
-    with concurrent.futures.ThreadPoolExecutor(lazy_images.threads()) as pool:
-        list(pool.map(one, range(len(rels))))
+    size = options.image_size
+    read = lambda j: images.decode(os.path.join(listing.root, rels[j]), size, mode)
+    out, failed = lazy_images.decode_rows(read, len(rels), size, mode)
     return out, [(rels[j], failed[j]) for j in sorted(failed)], sorted(failed)
 
 
@@ -189,11 +180,11 @@ def _cached_or(path, make, what: str):
     return arrays
 
 
-def _decoded(listing: Listing, options: FolderOptions, lazy: bool = False):
+def _decoded(listing: Listing, options: FolderOptions):
     """(images, labels, splits, skipped) of the listing's usable files, from the cache when
-    it holds this very listing and options, else decoded (and cached). lazy: images is a
-    LazyImages (every file checked once, its pixel sums kept, nothing else)."""
-    skip = options.skip_bad_images
+    it holds this very listing and options, else decoded (and cached). options.lazy: images
+    is a LazyImages (every file checked once, its pixel sums kept, nothing else)."""
+    skip, lazy = options.skip_bad_images, options.lazy
     if listing.problems and not skip:
         raise _problem_error(listing.root, list(listing.problems))
 
@@ -241,8 +232,7 @@ def decoded_nbytes(root: str, options: FolderOptions) -> int:
     """An upper bound of the bytes the folder's decoded images take (3 channels unless
     grayscale), from its listing alone: what chooses the pipeline (dataset.pipeline=auto)."""
     listing = scan(root, drop_empty_classes=options.skip_bad_images)
-    channels = 1 if options.color_mode == "grayscale" else 3
-    return len(listing.files) * options.image_size**2 * channels
+    return len(listing.files) * options.image_size**2 * images.channels(options.color_mode)
 
 
 def load_folder(root: str, options: FolderOptions = FolderOptions()) -> Dataset:
@@ -256,7 +246,7 @@ def load_folder(root: str, options: FolderOptions = FolderOptions()) -> Dataset:
             f"color_mode must be one of {', '.join(images.COLOR_MODES)}, got {options.color_mode!r}"
         )
     listing = scan(root, drop_empty_classes=options.skip_bad_images)
-    pixels, labels, splits, skipped = _decoded(listing, options, options.lazy)
+    pixels, labels, splits, skipped = _decoded(listing, options)
     where = {s: np.flatnonzero(np.array(splits) == s) for s in SPLIT_FOLDERS}
     if not len(where["train"]):
         raise DataError(f"{listing.root}: no readable training image")

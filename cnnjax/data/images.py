@@ -101,6 +101,12 @@ def _from_array(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
 
+def channels(color_mode: str) -> int:
+    """C of images decoded in `color_mode`: 1 for 'grayscale', 3 for 'rgb' (and 'auto', whose
+    colour folders decode as rgb)."""
+    return 1 if color_mode == "grayscale" else 3
+
+
 def _check_mode(color_mode: str) -> None:
     if color_mode not in ("rgb", "grayscale"):
         raise ValueError(f"color_mode must be 'rgb' or 'grayscale', got {color_mode!r}")

@@ -52,8 +52,7 @@ class LazyRows:
     def __init__(self, keys: np.ndarray, image_size, color_mode, sums, squares):
         self.keys, self.image_size, self.color_mode = keys, image_size, color_mode
         self.sums, self.squares = np.asarray(sums, np.uint64), np.asarray(squares, np.uint64)
-        channels = 1 if color_mode == "grayscale" else 3
-        self.shape = (len(keys), image_size, image_size, channels)
+        self.shape = (len(keys), image_size, image_size, images_lib.channels(color_mode))
 
     def _decode(self, key) -> np.ndarray:
         """The row of `key`, (S, S, C) uint8."""
@@ -78,13 +77,8 @@ class LazyRows:
         return view
 
     def __array__(self, dtype=None, copy=None):
-        out = np.zeros(self.shape, np.uint8)
-
-        def one(i):
-            out[i] = self[i]
-
-        with concurrent.futures.ThreadPoolExecutor(threads()) as pool:
-            list(pool.map(one, range(len(self))))
+        # a row that fails raises UnreadableImage (not BadImage): it propagates
+        out, _ = decode_rows(self.__getitem__, len(self), self.image_size, self.color_mode)
         return out if dtype is None else out.astype(dtype)
 
     def channel_sums(self) -> tuple[np.ndarray, np.ndarray, int]:
@@ -149,20 +143,42 @@ def check_rows(read, n: int, color_mode: str):
     images.BadImage when it cannot be), called once per row in threads.
 
     Returns (sums (n, C) uint64, squares (n, C) uint64, {row: reason} of rows that failed)."""
-    channels = 1 if color_mode == "grayscale" else 3
+    channels = images_lib.channels(color_mode)
     sums = np.zeros((n, channels), np.uint64)
     squares = np.zeros((n, channels), np.uint64)
+
+    def keep(i, pixels):
+        wide = pixels.reshape(-1, channels).astype(np.uint64)
+        sums[i], squares[i] = wide.sum(0), (wide * wide).sum(0)
+
+    return sums, squares, _each_row(read, n, keep)
+
+
+def decode_rows(read, n: int, size: int, color_mode: str):
+    """Every one of n rows decoded (read as in `check_rows`) into one array, in threads.
+
+    Returns ((n, size, size, C) uint8, zeros where a row failed; {row: reason} of those)."""
+    out = np.zeros((n, size, size, images_lib.channels(color_mode)), np.uint8)
+
+    def keep(i, pixels):
+        out[i] = pixels
+
+    return out, _each_row(read, n, keep)
+
+
+def _each_row(read, n: int, keep) -> dict[int, str]:
+    """keep(i, read(i)) for each of n rows, in threads; {row: reason} of the rows whose read
+    raised images.BadImage (any other error propagates)."""
     failed = {}
 
     def one(i):
         try:
-            pixels = read(i).reshape(-1, channels)
+            pixels = read(i)
         except images_lib.BadImage as e:
             failed[i] = str(e)
             return
-        wide = pixels.astype(np.uint64)
-        sums[i], squares[i] = wide.sum(0), (wide * wide).sum(0)
+        keep(i, pixels)
 
     with concurrent.futures.ThreadPoolExecutor(threads()) as pool:
         list(pool.map(one, range(n)))
-    return sums, squares, failed
+    return failed

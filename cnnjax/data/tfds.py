@@ -24,7 +24,6 @@ stored (no resizing), in any file format; nothing is downloaded.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import io
@@ -216,17 +215,7 @@ def _read_split(opened: Opened, p: _Plan, options: TfdsOptions, split: str) -> S
         return {"sums": sums, "squares": squares, "labels": labels.astype(np.int32)}
 
     def decoded():
-        out = np.zeros((n, size, size, 1 if mode == "grayscale" else 3), np.uint8)
-        failed = {}
-
-        def one(i):
-            try:
-                out[i] = read(i)
-            except images.BadImage as e:
-                failed[i] = str(e)
-
-        with concurrent.futures.ThreadPoolExecutor(lazy_images.threads()) as pool:
-            list(pool.map(one, range(n)))
+        out, failed = lazy_images.decode_rows(read, n, size, mode)
         if failed:
             raise failure(failed)
         return {"images": out, "labels": labels.astype(np.int32)}
@@ -271,8 +260,7 @@ def decoded_nbytes(options: TfdsOptions, opener: Callable[[TfdsOptions], Opened]
     dataset.pipeline=auto), from their row counts: nothing is decoded."""
     opened = (opener or open_dataset)(options)
     p = plan(opened, options)
-    channels = 1 if p.color_mode == "grayscale" else 3
     rows = sum(len(opened.rows(split)) for split in p.splits.values())
-    return rows * options.image_size**2 * channels
+    return rows * options.image_size**2 * images.channels(p.color_mode)
 
 

@@ -170,21 +170,30 @@ def pipeline_choice(config: ml_collections.ConfigDict, nbytes: int) -> str:
 def streams_folder(config: ml_collections.ConfigDict, options: data.FolderOptions) -> bool:
     """Whether a run of a streaming task leaves its image folder in its files: by
     `pipeline_choice` of the folder's decoded size (read from its listing)."""
-    if config.dataset.name != "folder" or config.dataset.get("pipeline", "memory") == "memory":
+    if config.dataset.name != "folder":
         return False
-    nbytes = data.folder.decoded_nbytes(config.dataset.data_dir, options)
-    return pipeline_choice(config, nbytes) == "stream"
+    return _reads_lazily(
+        config, lambda: data.folder.decoded_nbytes(config.dataset.data_dir, options)
+    )
 
 
 def streams_tfds(config: ml_collections.ConfigDict, options) -> bool:
     """Whether a run of a streaming task reads its TFDS set by index as it trains (else the set
     is decoded into memory): by `pipeline_choice` of the decoded splits' size (their row
     counts)."""
-    if options is None or config.dataset.get("pipeline", "memory") == "memory":
-        return False
-    if config.dataset.pipeline == "stream":
-        return True
-    return pipeline_choice(config, data.tfds.decoded_nbytes(options)) == "stream"
+    return options is not None and _reads_lazily(
+        config, lambda: data.tfds.decoded_nbytes(options)
+    )
+
+
+def _reads_lazily(config: ml_collections.ConfigDict, nbytes) -> bool:
+    """Whether a source whose decoded size is nbytes() stays where it is: dataset.pipeline
+    'stream', or 'auto' when `pipeline_choice` streams that size (nbytes() is asked only
+    then: it may open the source)."""
+    choice = config.dataset.get("pipeline", "memory")
+    if choice != "auto":
+        return choice == "stream"
+    return pipeline_choice(config, nbytes()) == "stream"
 
 
 def _validation(config: ml_collections.ConfigDict, ds: data.Dataset):
@@ -276,20 +285,18 @@ def place(
         "channel_mean": list(normalizer.mean),
         "channel_std": list(normalizer.std),
     }
-    if streamed:  # the training rows stay on the host
-        return RunData(
-            train.images, train.labels, subsets, batches(val) if len(val) else None,
-            batches(test), normalizer, splits.num_classes, info, train_stream,
-        )  # fmt: skip
+    # streamed: the training rows stay on the host
+    on_device = (lambda a: a) if streamed else (lambda a: put(a, mesh))
     return RunData(
-        put(train.images, mesh),
-        put(train.labels, mesh),
-        None if subsets is None else put(subsets, mesh),
+        on_device(train.images),
+        on_device(train.labels),
+        None if subsets is None else on_device(subsets),
         batches(val) if len(val) else None,
         batches(test),
         normalizer,
         splits.num_classes,
         info,
+        train_stream,
     )
 
 

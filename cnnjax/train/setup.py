@@ -125,7 +125,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     else:  # the epoch's order of each seed's own subset, as indices into the pool
         perm_fn = jax.jit(lambda e: jnp.take_along_axis(jnp.asarray(d.subsets), order(e), -1))
     if d.streamed:  # the host reads the batches: each process computes the same order
-        perm_fn = functools.partial(lambda fn, e: np.asarray(fn(e)), perm_fn)
+        on_device_perm = perm_fn
+        perm_fn = lambda e: np.asarray(on_device_perm(e))
     elif replicated is not None:
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()

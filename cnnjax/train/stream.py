@@ -40,7 +40,7 @@ def local_order(perm: np.ndarray, steps: int, batch_size: int, process: int, pro
     return mine.transpose(1, 0, 2).reshape(-1)
 
 
-class _Batches:
+class _BatchSource:
     """grain's random-access source: element i is the i-th batch (images, labels, mask) of
     `per_batch` rows order[i * per_batch : (i + 1) * per_batch] of a split, read in one gather
     from an array, or decoded file by file from LazyImages; rows at or past `num_real` are
@@ -89,7 +89,7 @@ class Stream:
     def _read(self, order: np.ndarray, per_batch: int, num_real=None, state=None):
         import grain  # the streaming pipeline's own dependency, imported when it is used
 
-        source = _Batches(self.images, self.labels, order, per_batch, num_real)
+        source = _BatchSource(self.images, self.labels, order, per_batch, num_real)
         options = grain.ReadOptions(self.threads, max(self.prefetch, self.threads))
         iterator = iter(grain.MapDataset.source(source).to_iter_dataset(options))
         if state is not None:
@@ -128,10 +128,9 @@ class Stream:
         for the padding of the last batch (pipeline.padded_batches' layout)."""
         n = len(self)
         num_batches = -(-n // batch_size)
-        e = batch_size // self.processes
-        positions = np.arange(num_batches * batch_size).reshape(num_batches, self.processes, e)
-        order = positions[:, self.process].reshape(-1)  # rows >= n are padding
-        for x, y, m in self._read(order, e, num_real=n):
+        positions = np.arange(num_batches * batch_size)  # rows >= n are padding
+        order = local_order(positions, num_batches, batch_size, self.process, self.processes)
+        for x, y, m in self._read(order, batch_size // self.processes, num_real=n):
             yield tuple(self._global(a, 0, batch_size) for a in (x, y, m))
 
 

@@ -1,6 +1,7 @@
 """The streaming input pipeline (dataset.pipeline=stream): what each process reads, the
 evaluation batches, the resume position, and runs equal to the in-memory pipeline's."""
 
+import importlib
 import os
 import re
 import threading
@@ -10,6 +11,7 @@ import pytest
 
 from cnnjax import config as config_lib
 from cnnjax import data, pipeline
+from cnnjax import tasks as tasks_lib
 from cnnjax.data import lazy_images
 from cnnjax.train import loop, stream
 
@@ -176,10 +178,14 @@ def test_bad_streaming_fields_are_refused_by_name(make_config, overrides, messag
         config_lib.validate(make_config(**overrides))
 
 
-def test_a_task_that_builds_its_data_in_memory_refuses_to_stream():
-    from experiments.configs import segmentation
-
-    c = segmentation.get_config("quick")
+@pytest.mark.parametrize("task", sorted(set(tasks_lib.list_tasks()) - {"classification"}))
+def test_every_task_that_builds_its_data_in_memory_refuses_to_stream(task):
+    c = importlib.import_module(f"experiments.configs.{task}").get_config("quick")
     c.dataset.pipeline = "stream"
-    with pytest.raises(config_lib.ConfigError, match="task 'segmentation' builds its data"):
+    assert not tasks_lib.of(c).streams
+    with pytest.raises(config_lib.ConfigError, match=f"task '{task}' builds its data in memory"):
         config_lib.validate(c)
+
+
+def test_every_streaming_task_is_classification():
+    assert [n for n in tasks_lib.list_tasks() if tasks_lib.get(n).streams] == ["classification"]

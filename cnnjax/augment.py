@@ -25,13 +25,19 @@ resumed run sees the same augmentations. In order:
        more of the image, i.e. zooms out, as in Keras).
    Points outside the input take `fill_mode`: 'nearest' (aaaa|abcd|dddd), 'constant' (cval),
    'reflect' (dcba|abcd|dcba) or 'wrap' (abcd|abcd|abcd).
-2. Random crop: zero-pad `crop_padding` pixels on each side, crop back to H x W at a uniform
-   offset.
+2. Random crop: pad `crop_padding` pixels on each side (zeros, or `crop_pad_mode` 'reflect':
+   mirrored without repeating the edge, dcb|abcd|cba, PyTorch's and NumPy's 'reflect'), crop
+   back to H x W at a uniform offset: a random translation by up to crop_padding pixels.
 3. Horizontal flip with probability 1/2.
 4. Colour jitter on x / 255 in [0, 1] (dm-pix), clipped back to [0, 1]: brightness adds
    delta ~ U(-brightness, brightness); contrast scales each channel about its mean by
    U(1 - contrast, 1 + contrast); saturation (RGB only) scales the distance from grey by
    U(1 - saturation, 1 + saturation).
+
+Alternating flips (airbench) are not drawn per step: image i is mirrored in the epochs e with
+(e + b_i) odd, b_i ~ Bernoulli(1/2) drawn once per image and seed (`alternating_flip`), so
+every image is seen mirrored in every other epoch; the training step applies them, since they
+depend on the example's index and the epoch.
 
 Crop and flip keep the input dtype (uint8 data stays uint8); affine resampling and colour
 jitter return float32 pixel values.
@@ -46,6 +52,7 @@ import jax
 import jax.numpy as jnp
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+CROP_PAD_MODES = ("zeros", "reflect")  # how crop_padding pads: zeros, or dcb|abcd|cba
 RESIZED_CROP_RATIOS = (3 / 4, 4 / 3)  # the box's aspect ratios (width / height), log-uniform
 
 
@@ -123,7 +130,7 @@ def _shift_pixels(key: jax.Array, shift_range: float, size: int) -> jax.Array:
 class Augment:
     """The transforms of the module docstring; every range 0 (the default) turns its one off."""
 
-    crop_padding: int = 0  # pixels of zero padding on each side before cropping back
+    crop_padding: int = 0  # pixels of padding on each side before cropping back
     horizontal_flip: bool = False
     rotation_range: float = 0.0  # degrees
     width_shift_range: float = 0.0  # fraction of the width (< 1) or pixels (>= 1)
@@ -136,9 +143,14 @@ class Augment:
     contrast: float = 0.0  # contrast factors in [1 - contrast, 1 + contrast]
     saturation: float = 0.0  # saturation factors in [1 - saturation, 1 + saturation] (RGB)
     random_resized_crop: float = 0.0  # smallest area fraction of the box (0.08: Inception)
+    crop_pad_mode: str = "zeros"  # how crop_padding pads: zeros | reflect (dcb|abcd|cba)
 
     def __post_init__(self):
         _check_fill_mode(self.fill_mode)
+        if self.crop_pad_mode not in CROP_PAD_MODES:
+            raise ValueError(
+                f"unknown crop_pad_mode {self.crop_pad_mode!r}; valid: {', '.join(CROP_PAD_MODES)}"
+            )
 
     @property
     def affine(self) -> bool:
@@ -176,7 +188,8 @@ class Augment:
             image = apply_affine(image, matrix, self.fill_mode, self.cval)
         if self.crop_padding:
             p = self.crop_padding
-            padded = jnp.pad(image, ((p, p), (p, p), (0, 0)))
+            mode = "constant" if self.crop_pad_mode == "zeros" else "reflect"
+            padded = jnp.pad(image, ((p, p), (p, p), (0, 0)), mode=mode)
             offset = jax.random.randint(keys[6], (2,), 0, 2 * p + 1)
             image = jax.lax.dynamic_slice(padded, (offset[0], offset[1], 0), (h, w, c))
         if self.horizontal_flip:
@@ -201,3 +214,14 @@ class Augment:
         if not self.enabled:
             return images
         return jax.vmap(self._one)(jax.random.split(key, images.shape[0]), images)
+
+
+def alternating_flip(
+    key: jax.Array, images: jax.Array, ids: jax.Array, epoch: jax.Array
+) -> jax.Array:
+    """images (B, H, W, C) of examples `ids` (B,) in epoch `epoch`, image i mirrored when
+    (epoch + b_i) is odd, b_i = Bernoulli(1/2) drawn from fold_in(key, id_i): the same coin for
+    an example in every epoch, so each image alternates between its two mirror images."""
+    coin = jax.vmap(lambda i: jax.random.bernoulli(jax.random.fold_in(key, i)))(ids)
+    mirror = coin ^ (epoch % 2 == 1)
+    return jnp.where(mirror[:, None, None, None], images[:, :, ::-1], images)

@@ -30,6 +30,10 @@ def base_config() -> ml_collections.ConfigDict:
     # True: the summary also reports test_accuracy_flip / test_loss_flip, each test image's
     # logits averaged with its mirror image's (test-time augmentation; images only)
     c.eval_flip_average = False  # True: also test with test-time horizontal flips
+    # True (with eval_flip_average): the _flip figures average 6 views, weights 1/2 for the
+    # flip-averaged image and 1/4 for each flip-averaged copy shifted one pixel up-left and
+    # down-right (reflect padding): airbench's test-time augmentation
+    c.eval_translate_average = False  # True: add the one-pixel shifts to the test-time flips
     c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
     c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
     c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
@@ -74,7 +78,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.augment = ml_collections.ConfigDict()
     # cnnjax.augment: every field is one Augment field; ranges of 0 turn transforms off.
     c.dataset.augment.crop_padding = 0  # pixels; 4 is the CIFAR recipe
+    c.dataset.augment.crop_pad_mode = "zeros"  # zeros | reflect (dcb|abcd|cba, as PyTorch's)
     c.dataset.augment.horizontal_flip = False  # True: mirror each image with probability 1/2
+    # True: image i is mirrored in epochs e with (e + b_i) odd, b_i a coin per image and seed
+    # drawn once (airbench's alternating flip; exclusive with horizontal_flip; in memory only)
+    c.dataset.augment.alternate_flip = False  # True: each image mirrored every other epoch
     c.dataset.augment.rotation_range = 0.0  # degrees
     c.dataset.augment.width_shift_range = 0.0  # fraction of the width (< 1) or pixels (>= 1)
     c.dataset.augment.height_shift_range = 0.0  # fraction of the height (< 1) or pixels
@@ -106,6 +114,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.eps = 1e-8  # adam/adamw/rmsprop/adagrad: added to the denominator
     c.optimizer.weight_decay = 1e-4  # adamw's decoupled weight decay
     c.optimizer.grad_clip_norm = 0.0  # clip by global norm when > 0
+    # sgd/momentum/nesterov: g <- g + sgd_weight_decay * p before the momentum (PyTorch SGD's
+    # weight_decay), added after lr_scales, so a parameter's lr factor leaves its decay as is
+    c.optimizer.sgd_weight_decay = 0.0  # per-step decay coefficient (sgd family); 0: none
+    # Per-parameter rules, matched by fnmatch globs on the parameter's path ('block1/norm1/bias')
+    # in the params tree, the first matching rule counting:
+    c.optimizer.lr_scales = ()  # ((glob, factor), ...): that parameter's lr x factor
+    c.optimizer.stop_after_epochs = ()  # ((glob, epochs), ...): no updates after; 0: frozen
     # Gradient accumulation (optax.MultiSteps): one update per k steps from the mean gradient
     # of k micro-batches of batch_size images (batch norm statistics still move every step).
     c.optimizer.accumulate_steps = 1  # k micro-batches per update; 1: none
@@ -134,6 +149,15 @@ def base_config() -> ml_collections.ConfigDict:
     # the summary adds the raw weights' test_accuracy_no_ema.
     c.ema = ml_collections.ConfigDict()
     c.ema.decay = 0.0  # per step; 0: off (0.999 averages over about the last 1000 steps)
+
+    # Lookahead with a growing average (airbench): every `every` steps the slow weights move
+    # towards the weights, slow = a slow + (1 - a) w with a = decay * (t / T) ** power at step
+    # t of T, and the weights (params and batch-norm statistics) are reset to the slow ones;
+    # after the last step the weights are the slow ones.
+    c.lookahead = ml_collections.ConfigDict()
+    c.lookahead.every = 0  # steps between syncs; 0: off (airbench: 5)
+    c.lookahead.decay = 0.95**5  # a at the last step
+    c.lookahead.power = 3.0  # how a grows with the fraction of the run done
 
     c.loss = ml_collections.ConfigDict()
     c.loss.label_smoothing = 0.0  # target (1 - s) one-hot + s / classes; 0: none
@@ -236,12 +260,19 @@ def is_num(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
+def _is_rules(v, check_value) -> bool:
+    """A tuple of (glob string, value) pairs whose values pass `check_value`."""
+    pair = lambda r: isinstance(r, (tuple, list)) and len(r) == 2 and isinstance(r[0], str)
+    return isinstance(v, (tuple, list)) and all(pair(r) and check_value(r[1]) for r in v)
+
+
 _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("seed", is_int, "an integer"),
     ("epochs", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("eval_batch_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("eval_flip_average", lambda v: isinstance(v, bool), "a bool"),
+    ("eval_translate_average", lambda v: isinstance(v, bool), "a bool"),
     ("steps_per_sync", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("num_seeds", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("num_devices", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
@@ -295,6 +326,12 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ),
     ("dataset.augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("dataset.augment.horizontal_flip", lambda v: isinstance(v, bool), "a bool"),
+    ("dataset.augment.alternate_flip", lambda v: isinstance(v, bool), "a bool"),
+    (
+        "dataset.augment.crop_pad_mode",
+        lambda v: v in augment.CROP_PAD_MODES,
+        f"one of {', '.join(augment.CROP_PAD_MODES)}",
+    ),
     *(
         (f"dataset.augment.{name}", lambda v: is_num(v) and v >= 0, "a number >= 0")
         for name in (
@@ -329,6 +366,20 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("optimizer.grad_clip_norm", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     ("optimizer.accumulate_steps", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    ("optimizer.sgd_weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
+    (
+        "optimizer.lr_scales",
+        lambda v: _is_rules(v, lambda x: is_num(x) and x >= 0),
+        "a tuple of (glob, factor >= 0) pairs",
+    ),
+    (
+        "optimizer.stop_after_epochs",
+        lambda v: _is_rules(v, lambda x: is_num(x) and x >= 0),
+        "a tuple of (glob, epochs >= 0) pairs",
+    ),
+    ("lookahead.every", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("lookahead.decay", lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("lookahead.power", lambda v: is_num(v) and v >= 0, "a number >= 0"),
     (
         "schedule.boundaries_epochs",
         lambda v: isinstance(v, (tuple, list)) and all(is_num(e) and e >= 0 for e in v),
@@ -425,6 +476,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "dataset.subset_per_seed needs dataset.train_size or dataset.train_per_class > 0 "
             "(a subset to draw per seed)"
         )
+    _validate_recipe(config)
     if config.transfer.init_from and not os.path.isfile(
         os.path.join(config.transfer.init_from, "summary.json")
     ):
@@ -438,6 +490,33 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from cnnjax import tasks  # the tasks read this module's fields
 
     tasks.of(config).validate(config)
+
+
+def _validate_recipe(config: ml_collections.ConfigDict) -> None:
+    """The training-recipe fields that cannot work together."""
+    if config.dataset.augment.alternate_flip and config.dataset.augment.horizontal_flip:
+        raise ConfigError(
+            "dataset.augment.alternate_flip and dataset.augment.horizontal_flip both mirror the "
+            "images: set one of them to False"
+        )
+    if config.dataset.augment.alternate_flip and config.dataset.pipeline == "stream":
+        raise ConfigError(
+            "dataset.augment.alternate_flip needs each image's index, which the streamed "
+            "pipeline does not give the step: set dataset.pipeline='memory'"
+        )
+    if config.eval_translate_average and not config.eval_flip_average:
+        raise ConfigError(
+            "eval_translate_average adds shifted views to the test-time flips: set "
+            "eval_flip_average=True too"
+        )
+    if config.optimizer.sgd_weight_decay and config.optimizer.name not in SGD_FAMILY:
+        raise ConfigError(
+            f"optimizer.sgd_weight_decay is for {', '.join(SGD_FAMILY)}, not "
+            f"{config.optimizer.name!r} (adamw: optimizer.weight_decay; others: loss.l2)"
+        )
+
+
+SGD_FAMILY = ("sgd", "momentum", "nesterov")  # the optimizers optimizer.sgd_weight_decay serves
 
 
 def _validate_tfds(d: ml_collections.ConfigDict) -> None:
@@ -485,6 +564,12 @@ def ema_decay(config: ml_collections.ConfigDict) -> float:
     """The run's weight-average decay: config.ema.decay, 0 (off) for a config.json saved
     before the field existed."""
     return float(config.ema.decay) if "ema" in config else 0.0
+
+
+def lookahead_every(config: ml_collections.ConfigDict) -> int:
+    """Steps between the run's lookahead syncs: config.lookahead.every, 0 (off) for a
+    config.json saved before the field existed."""
+    return int(config.lookahead.every) if "lookahead" in config else 0
 
 
 def model_overrides(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -13,11 +13,15 @@ updated once per epoch from a validation metric and its `scale` multiplies every
 
 from __future__ import annotations
 
+import fnmatch
+
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "onecycle")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "onecycle", "triangular")
 
 
 def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: float) -> optax.Schedule:
@@ -31,6 +35,10 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: float) -> 
     - warmup_cosine: linear 0 -> lr over `warmup_epochs`, then cosine to lr * final_lr_fraction.
     - onecycle: cosine ramp lr / div_factor -> lr over pct_start of the run, then cosine down
       to lr / (div_factor * final_div_factor).
+    - triangular: linear ramp lr / div_factor -> lr over pct_start of the run (the ramp's
+      length rounded down to whole updates), then linear down, reaching lr * final_lr_fraction
+      after the run's last update (airbench: div_factor 5, pct_start 0.23, final_lr_fraction
+      0.07).
     """
     lr = config.optimizer.learning_rate
     sched = config.schedule
@@ -59,6 +67,15 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: float) -> 
             pct_start=sched.pct_start,
             div_factor=sched.div_factor,
             final_div_factor=sched.final_div_factor,
+        )
+    if name == "triangular":
+        warmup = max(1, int(total * sched.pct_start))
+        return optax.join_schedules(
+            [
+                optax.linear_schedule(lr / sched.div_factor, lr, warmup),
+                optax.linear_schedule(lr, lr * sched.final_lr_fraction, max(1, total - warmup)),
+            ],
+            [warmup],
         )
     raise ValueError(f"unknown schedule {name!r}; valid schedule names: {', '.join(SCHEDULES)}")
 
@@ -104,6 +121,50 @@ def _base_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; valid optimizer names: {', '.join(OPTIMIZERS)}")
 
 
+def parameter_path(path) -> str:
+    """A parameter's path in the params tree as 'module/.../name' (e.g. 'block1/norm1/bias'),
+    what the optimizer's per-parameter rules match with fnmatch globs."""
+    return "/".join(str(getattr(k, "key", k)) for k in path)
+
+
+def _first_match(rules, path: str, default):
+    return next((value for glob, value in rules if fnmatch.fnmatchcase(path, glob)), default)
+
+
+def scale_by_parameter(rules) -> optax.GradientTransformation:
+    """Each gradient times the factor of the first (glob, factor) of `rules` matching its
+    parameter's path (1 when none does): a per-parameter learning-rate multiplier when it comes
+    before the optimizer (its updates are linear in the gradients), which leaves a weight
+    decay added after it unscaled (airbench's bias_scaler)."""
+
+    def update(updates, state, params=None):
+        scale = lambda path, g: g * _first_match(rules, parameter_path(path), 1.0)
+        return jax.tree_util.tree_map_with_path(scale, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def stop_by_parameter(rules, updates_per_epoch: float) -> optax.GradientTransformation:
+    """Zero updates, from epoch e on, for the parameters whose path matches a (glob, e) of
+    `rules` (the first match counts; e = 0: never updated): update u of a matching parameter is
+    u * [t < e * updates_per_epoch] at update t = 0, 1, ..."""
+
+    def init(params):
+        return optax.ScaleByScheduleState(count=jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        def stop(path, u):
+            epochs = _first_match(rules, parameter_path(path), None)
+            if epochs is None:
+                return u
+            return u * (state.count < round(epochs * updates_per_epoch)).astype(u.dtype)
+
+        out = jax.tree_util.tree_map_with_path(stop, updates)
+        return out, optax.ScaleByScheduleState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformation(init, update)
+
+
 def accumulate_steps(config: ml_collections.ConfigDict) -> int:
     """k of gradient accumulation (1: none; absent from configs that predate it)."""
     return int(config.optimizer.get("accumulate_steps", 1))
@@ -112,15 +173,27 @@ def accumulate_steps(config: ml_collections.ConfigDict) -> int:
 def make_optimizer(
     config: ml_collections.ConfigDict, steps_per_epoch: int
 ) -> optax.GradientTransformation:
-    """clip_by_global_norm (if grad_clip_norm > 0) followed by the scheduled optimizer, for
-    `steps_per_epoch` steps an epoch; with accumulate_steps k > 1, all of it inside
-    optax.MultiSteps (the clipping then acts on the averaged gradient of k steps)."""
+    """For `steps_per_epoch` steps an epoch, the chain
+      clip_by_global_norm (if grad_clip_norm > 0),
+      per-parameter learning-rate factors (optimizer.lr_scales: g <- factor g),
+      the SGD family's weight decay (optimizer.sgd_weight_decay d: g <- g + d p),
+      the scheduled optimizer,
+      per-parameter stops (optimizer.stop_after_epochs: zero updates from that epoch on);
+    with accumulate_steps k > 1, all of it inside optax.MultiSteps (the clipping then acts on
+    the averaged gradient of k steps)."""
+    opt = config.optimizer
     k = accumulate_steps(config)
     schedule = make_schedule(config, steps_per_epoch / k)
     parts = []
-    if config.optimizer.grad_clip_norm > 0:
-        parts.append(optax.clip_by_global_norm(config.optimizer.grad_clip_norm))
-    parts.append(_base_optimizer(config.optimizer, schedule))
+    if opt.grad_clip_norm > 0:
+        parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
+    if opt.get("lr_scales"):
+        parts.append(scale_by_parameter(tuple(opt.lr_scales)))
+    if opt.get("sgd_weight_decay"):
+        parts.append(optax.add_decayed_weights(opt.sgd_weight_decay))
+    parts.append(_base_optimizer(opt, schedule))
+    if opt.get("stop_after_epochs"):
+        parts.append(stop_by_parameter(tuple(opt.stop_after_epochs), steps_per_epoch / k))
     tx = optax.chain(*parts)
     return optax.MultiSteps(tx, every_k_schedule=k).gradient_transformation() if k > 1 else tx
 

@@ -23,7 +23,8 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
     "leaky_relu": jax.nn.leaky_relu,
     "elu": jax.nn.elu,
-    "gelu": jax.nn.gelu,
+    "gelu": jax.nn.gelu,  # tanh approximation (JAX's default)
+    "gelu_erf": lambda x: jax.nn.gelu(x, approximate=False),  # x Phi(x), PyTorch's default
     "swish": jax.nn.swish,
 }
 

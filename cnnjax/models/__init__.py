@@ -30,6 +30,7 @@ from typing import Callable
 import flax.linen as nn
 
 from cnnjax.models import (
+    airbench,
     alexnet,
     cnn,
     cnn1d,
@@ -54,6 +55,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "lenet5_1998": lenet.LeNet5_1998,
     "small_cnn": cnn.SmallCNN,
     **alexnet.MODELS,
+    **airbench.MODELS,
     **vgg.MODELS,
     **nin.MODELS,
     **inception.MODELS,
@@ -78,6 +80,11 @@ _OUTPUT_KIND = {
 }
 
 
+# Models with parameters computed from training data after initialisation: name ->
+# fn(model, normalised training images (N, H, W, C)) -> {parameter path: value}.
+_DATA_INIT: dict[str, Callable] = {**airbench.DATA_INIT}
+
+
 class UnknownModelError(ValueError):
     """Raised for a model name that is not in the registry."""
 
@@ -99,6 +106,14 @@ def output_kind(name: str) -> str:
     """What model `name` returns: one of OUTPUT_KINDS (see the module docstring)."""
     check_name(name)
     return _OUTPUT_KIND.get(name, "logits")
+
+
+def data_init(name: str) -> Callable | None:
+    """The function that computes some of model `name`'s parameters from the (normalised)
+    training images, `fn(model, images) -> {path tuple: value}`, or None: the training loop
+    applies it to every fresh state (airbench's whitening layer)."""
+    check_name(name)
+    return _DATA_INIT.get(name)
 
 
 def hyperparameters(name: str) -> dict[str, object]:

@@ -207,8 +207,10 @@ class Task:
 
     def init_state(self, config, model, tx, plateau_tx, rng, input_shape, ema: bool):
         """A replica's fresh state (traced: jit and vmap map it over seeds):
-        cnnjax.train.state.create_train_state of `model` on inputs of `input_shape`."""
-        return create_train_state(model, tx, plateau_tx, rng, input_shape, ema=ema)
+        cnnjax.train.state.create_train_state of `model` on inputs of `input_shape` (keeping
+        lookahead's slow weights when config.lookahead is on)."""
+        lookahead = config_lib.lookahead_every(config) > 0
+        return create_train_state(model, tx, plateau_tx, rng, input_shape, ema, lookahead)
 
     def figure_values(
         self, config: ml_collections.ConfigDict, values: dict[str, float]

@@ -112,7 +112,10 @@ class Classification(Task):
     ) -> BatchFns:
         return classification_fns(
             normalizer,
-            pipeline.Augment(**config.dataset.augment.to_dict()),
+            # alternate_flip is the training step's (cnnjax.train.epoch): it needs the index
+            pipeline.Augment(
+                **{k: v for k, v in config.dataset.augment.items() if k != "alternate_flip"}
+            ),
             Mixing(**config.mixing.to_dict()),
             config.loss.label_smoothing,
         )

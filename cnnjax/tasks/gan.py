@@ -143,6 +143,7 @@ class Gan(Task):
         "loss.l1": "trains without a weight penalty",
         "loss.l2": "trains without a weight penalty",
         "ema.decay": "keeps no weight average",
+        "lookahead.every": "keeps no slow weights",
         "compute_dtype": "trains in float32",
         "plateau.enabled": "has no validation loss to watch (its scores are not its loss)",
         "early_stopping.enabled": "trains a fixed number of epochs",

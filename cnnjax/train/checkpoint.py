@@ -133,15 +133,18 @@ def _keeps_ema(state) -> bool:
 def _stored(state):
     """(the tree stored as the 'state' item, the tree its checksums cover, its EMA or None).
 
-    A TrainState is stored as a dict of its array fields without `ema`, under the field names
-    as checkpoints have always held it, so that those written before the EMA existed restore;
-    its EMA, when it keeps one, is an item of its own. Any other pytree is stored as it is."""
+    A TrainState is stored as a dict of its array fields without `ema` and without the
+    optional fields it leaves None (lookahead), under the field names as checkpoints have
+    always held it, so that those written before the EMA or lookahead existed restore; its EMA,
+    when it keeps one, is an item of its own. Any other pytree is stored as it is."""
     if not _keeps_ema(state):
         return state, state, None
     arrays = {
         f.name: getattr(state, f.name)
         for f in dataclasses.fields(state)
-        if f.metadata.get("pytree_node", True) and f.name != "ema"
+        if f.metadata.get("pytree_node", True)
+        and f.name != "ema"
+        and getattr(state, f.name) is not None
     }
     return arrays, state.replace(ema=None), state.ema
 

@@ -28,6 +28,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from cnnjax import augment
 from cnnjax.tasks.base import BatchFns
 from cnnjax.train import steps
 from cnnjax.train.state import TrainState
@@ -45,6 +46,10 @@ def zero_sums(task_sums: tuple[str, ...] = ()) -> EpochSums:
         "nonfinite_step": jnp.full((), -1, jnp.int32),
     }
 
+
+# fold_in(rng, FLIP_COINS) draws the alternating flips' coins (fold_in(rng, t), t < 2^31 - 1,
+# is step t's key).
+FLIP_COINS = 2**31 - 1
 
 # How replicas are mapped on each JAX backend ('vmap' where not listed); see the docstring.
 REPLICA_MAP = {"cpu": "unroll"}
@@ -81,6 +86,8 @@ def make_train_step(
     compute_dtype: jnp.dtype = jnp.float32,
     ema_decay: float = 0.0,
     streamed: bool = False,
+    lookahead: steps.Lookahead | None = None,
+    alternate_flip: bool = False,
 ) -> Callable:
     """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
 
@@ -97,14 +104,22 @@ def make_train_step(
     `active` entry is False keeps its state and sums. `batch_sharding` splits each gathered
     batch over devices (data parallelism; see the module docstring). `compute_dtype`: see
     cnnjax.train.steps (mixed precision). `ema_decay`: the decay of a state's weight
-    average, when it keeps one (`TrainState.ema`). streamed: the batch comes from the host
+    average, when it keeps one (`TrainState.ema`); `lookahead`: its slow weights' rule, when
+    it keeps them (`TrainState.lookahead`). alternate_flip: the gathered images are mirrored
+    in alternate epochs (cnnjax.augment.alternating_flip, coins from fold_in(rng,
+    FLIP_COINS)) before the task prepares them. streamed: the batch comes from the host
     (cnnjax.train.stream): `step(state, sums, x, y)`, and with replicas
     `step(state, sums, x, y, active)`, x (K, B, ...).
     """
 
     def gathered(state: TrainState, sums: EpochSums, images, labels, perm, i):
         idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-        return step(state, sums, images[idx], labels[idx])
+        x = images[idx]
+        if alternate_flip:
+            epoch = state.step // (perm.shape[-1] // batch_size)
+            coins = jax.random.fold_in(state.rng, FLIP_COINS)
+            x = augment.alternating_flip(coins, x, idx, epoch)
+        return step(state, sums, x, labels[idx])
 
     def step(state: TrainState, sums: EpochSums, x, y):
         if batch_sharding is not None:
@@ -115,7 +130,7 @@ def make_train_step(
             new_state, m = fns.step(state, inputs, targets)
         else:
             new_state, m = steps.train_step(
-                state, inputs, targets, fns.loss, penalty, compute_dtype, ema_decay
+                state, inputs, targets, fns.loss, penalty, compute_dtype, ema_decay, lookahead
             )
         added = {name: sums[name] + m[name] for name in ("loss_sum", *fns.train_sums, "count")}
         sums = {
@@ -142,7 +157,7 @@ def make_train_step(
     return jax.jit(replicated_step, donate_argnums=(0, 1))
 
 
-def _batch_sums(fns, batch_sharding, compute_dtype, flip_average) -> Callable:
+def _batch_sums(fns, batch_sharding, compute_dtype, flip_average, translate_average) -> Callable:
     """(state, (x, y, mask)) -> the task's evaluation sums over one padded batch."""
 
     def batch_sums(state: TrainState, batch):
@@ -153,7 +168,14 @@ def _batch_sums(fns, batch_sharding, compute_dtype, flip_average) -> Callable:
         if fns.predict is not None:  # a task of its own state (the GAN's)
             return fns.eval_sums(fns.predict(state, inputs), targets, m)
         return steps.eval_step(
-            state, inputs, targets, m, fns.eval_sums, compute_dtype, flip_average
+            state,
+            inputs,
+            targets,
+            m,
+            fns.eval_sums,
+            compute_dtype,
+            flip_average,
+            translate_average,
         )
 
     return batch_sums
@@ -166,19 +188,20 @@ def make_evaluate(
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
     streamed: bool = False,
+    translate_average: bool = False,
 ) -> Callable:
     """Returns jitted `evaluate(state, images, labels, mask) -> the task's figures` (at least
     'loss' and 'count') over pre-batched uint8 images (B, b, H, W, C), labels (B, b, ...) and
     mask (B, b): the task's `eval_sums` added over the batches in one `lax.scan`, then its
     `figures`. With num_replicas K > 1 the state and every output carry a leading replica
-    axis. flip_average: average each image's outputs with its mirror image's
-    (`steps.eval_step`).
+    axis. flip_average: average each image's outputs with its mirror image's, and with
+    translate_average also with one-pixel shifts' (`steps.eval_step`).
 
     streamed: the batches come from the host (cnnjax.train.stream): returns
     `evaluate(state, batches)`, batches an iterable of padded (x (b, H, W, C), y, mask (b,))
     on the devices, whose sums are added on the device batch by batch (a compiled call each),
     then the figures."""
-    batch_sums = _batch_sums(fns, batch_sharding, compute_dtype, flip_average)
+    batch_sums = _batch_sums(fns, batch_sharding, compute_dtype, flip_average, translate_average)
     if streamed:
         return _streamed_evaluate(fns, batch_sums, num_replicas)
 

@@ -44,7 +44,7 @@ class RunContext:
     learning_rate: Any  # steps made -> the learning rate of the last update (before plateau)
     train_step: Any  # compiled epoch_lib.make_train_step
     evaluate: Any  # (state, data.val or data.test) -> figures (epoch_lib.make_evaluate)
-    evaluate_flip: Any  # the same with flip_average (test-time flips); None unless configured
+    evaluate_flip: Any  # with test-time flips (and shifts: eval_translate_average); or None
     permutation: Any  # epoch -> the epoch's permutation (K, N) or (N,)
     plateau_update: Any  # (plateau state, value) -> plateau state
     compile_seconds: float
@@ -99,6 +99,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         state = jax.jit(init, out_shardings=replicated)(config.seed)
     else:
         state = jax.jit(jax.vmap(init), out_shardings=replicated)(jnp.asarray(seeds))
+    state = _data_initialised(config, model, state, d, k, replicated)
     if frozen:
         state = state.replace(apply_fn=transfer.frozen_apply(model.apply, frozen))
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
@@ -131,8 +132,22 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
     dtype = jnp.dtype(config.compute_dtype)
+    if config.dataset.augment.get("alternate_flip") and d.streamed:
+        raise config_lib.ConfigError(
+            "dataset.augment.alternate_flip needs each image's index, which the streamed "
+            "pipeline does not give the step: set dataset.pipeline='memory'"
+        )
     train_step = epoch_lib.make_train_step(
-        fns, penalty, config.batch_size, k, batch_sharding, dtype, ema_decay, d.streamed
+        fns,
+        penalty,
+        config.batch_size,
+        k,
+        batch_sharding,
+        dtype,
+        ema_decay,
+        d.streamed,
+        _lookahead(config, steps_per_epoch),
+        bool(config.dataset.augment.get("alternate_flip")),
     )
     extra = () if k == 1 else (jnp.ones((k,), bool),)
     sums = zero_sums(k, replicated, fns.train_sums)
@@ -184,6 +199,38 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
     return ctx, state
 
 
+def _lookahead(config: ml_collections.ConfigDict, steps_per_epoch: int):
+    """The run's steps.Lookahead (config.lookahead), or None when it is off."""
+    if not config_lib.lookahead_every(config):
+        return None
+    la = config.lookahead
+    return steps.Lookahead(la.every, la.decay, la.power, config.epochs * steps_per_epoch)
+
+
+def _data_initialised(config, model, state, d: data_setup.RunData, k: int, sharding):
+    """`state` with the parameters its model computes from the training data
+    (models.data_init: airbench's whitening kernel, from the first training images as the
+    network sees them, normalised), the same in every replica, and its weight averages
+    (ema, lookahead) restarted from them; `state` itself for other models."""
+    data_init = models.data_init(config.model)
+    if data_init is None:
+        return state
+
+    def first(n: int) -> jax.Array:
+        images = d.images[:n]
+        return d.normalizer(np.asarray(images) if d.streamed else images)
+
+    computed = data_init(model, first)
+    flat = traverse_util.flatten_dict(state.params)
+    for path, value in computed.items():
+        flat[path] = value if k == 1 else jnp.broadcast_to(value, (k, *value.shape))
+    params = traverse_util.unflatten_dict(flat)
+    if sharding is not None:
+        params = jax.device_put(params, sharding)
+    state = state.replace(params=params)
+    return state.restarted_averages()
+
+
 def _batch_shapes(config: ml_collections.ConfigDict, d: data_setup.RunData, k: int):
     """The (x, y) of a streamed training step, as shapes (what the step compiles for)."""
     lead = (config.batch_size,) if k == 1 else (k, config.batch_size)
@@ -197,7 +244,8 @@ def _batch_shapes(config: ml_collections.ConfigDict, d: data_setup.RunData, k: i
 def _evaluation(config, d: data_setup.RunData, fns, k, batch_sharding, dtype, flip: bool):
     """`evaluate(state, split) -> figures` of RunData's val or test: one compiled call over
     its padded batches on the device, or, streamed, a call per batch as they are read."""
-    evaluate = epoch_lib.make_evaluate(fns, k, batch_sharding, dtype, flip, d.streamed)
+    translate = flip and bool(config.get("eval_translate_average"))
+    evaluate = epoch_lib.make_evaluate(fns, k, batch_sharding, dtype, flip, d.streamed, translate)
     if d.streamed:
         return lambda state, split: evaluate(state, split.evaluation(config.eval_batch_size))
     return lambda state, batches: evaluate(state, *batches)

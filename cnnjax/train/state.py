@@ -23,6 +23,9 @@ class TrainState(struct.PyTreeNode):
     `ema`: None, or with config.ema.decay > 0 the exponential moving average of the weights,
     {'params', 'batch_stats'}, updated after every step (cnnjax.train.steps) and the variables
     every evaluation uses (`for_evaluation`).
+    `lookahead`: None, or with config.lookahead.every > 0 lookahead's slow weights,
+    {'params', 'batch_stats'} (cnnjax.train.steps.Lookahead), which the weights are reset to
+    every few steps; evaluation uses the weights.
     """
 
     step: jax.Array
@@ -34,6 +37,7 @@ class TrainState(struct.PyTreeNode):
     apply_fn: Any = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
     ema: Any = None
+    lookahead: Any = None
 
     def for_evaluation(self) -> "TrainState":
         """The state whose variables evaluation uses: the EMA's when it keeps one."""
@@ -41,6 +45,17 @@ class TrainState(struct.PyTreeNode):
             return self
         return self.replace(
             params=self.ema["params"], batch_stats=self.ema["batch_stats"], ema=None
+        )
+
+    def restarted_averages(self) -> "TrainState":
+        """The state with the averages it keeps (ema, lookahead) restarted at copies of its
+        weights (after weights were set from elsewhere: data, another run)."""
+        copy = lambda: jax.tree.map(
+            jnp.copy, {"params": self.params, "batch_stats": self.batch_stats}
+        )
+        return self.replace(
+            ema=None if self.ema is None else copy(),
+            lookahead=None if self.lookahead is None else copy(),
         )
 
     def variables(self, params=None) -> dict[str, Any]:
@@ -59,9 +74,11 @@ def create_train_state(
     rng: jax.Array,
     input_shape: tuple[int, ...],
     ema: bool = False,
+    lookahead: bool = False,
 ) -> TrainState:
     """Initialises `model` on zeros of `input_shape` (1, H, W, C) and the optimizer on it;
-    with `ema`, the weights' moving average starts at the initial weights."""
+    with `ema` (`lookahead`), the weights' moving average (lookahead's slow weights) starts
+    at the initial weights."""
     init_key, state_key = jax.random.split(rng)
     variables = model.init(init_key, jnp.zeros(input_shape, jnp.float32), train=False)
     params = variables["params"]
@@ -76,6 +93,7 @@ def create_train_state(
         apply_fn=model.apply,
         tx=tx,
         ema={"params": params, "batch_stats": batch_stats} if ema else None,
+        lookahead={"params": params, "batch_stats": batch_stats} if lookahead else None,
     )
 
 

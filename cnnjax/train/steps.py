@@ -38,6 +38,28 @@ class Penalty:
     penalize: str = "kernels"
 
 
+@dataclasses.dataclass(frozen=True)
+class Lookahead:
+    """Lookahead with a growing average (airbench; hashable: static under jit). After step t
+    (1-based) of `total_steps`, when t is a multiple of `every`:
+        slow = a slow + (1 - a) w,  a = decay (t / total_steps) ** power,  w = slow
+    for the params and batch-norm statistics alike, and after the last step w = slow."""
+
+    every: int
+    decay: float
+    power: float
+    total_steps: int
+
+    def __call__(self, slow, weights, t: jax.Array):
+        """(new slow weights, new weights) after step t."""
+        periodic = t % self.every == 0
+        fraction = t.astype(jnp.float32) / self.total_steps
+        a = jnp.where(periodic, self.decay * fraction**self.power, 1.0)
+        sync = periodic | (t >= self.total_steps)
+        moved = jax.tree.map(lambda s, w: jnp.where(sync, a * s + (1 - a) * w, s), slow, weights)
+        return moved, jax.tree.map(lambda s, w: jnp.where(sync, s, w), moved, weights)
+
+
 def cast_floats(tree, dtype):
     """Every floating-point leaf of `tree` cast to `dtype` (integer leaves untouched)."""
     cast = lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
@@ -52,11 +74,13 @@ def train_step(
     penalty: Penalty = Penalty(),
     compute_dtype: jnp.dtype = jnp.float32,
     ema_decay: float = 0.0,
+    lookahead: Lookahead | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimizer step on a batch: objective = mean over targets of loss_fn's per-target
     losses + the weight penalty of the params. Dropout key: fold_in(rng, step). A state
     keeping an EMA of its weights (`state.ema`) updates it after the step: ema = d ema +
-    (1 - d) w, d = `ema_decay`, for the params and the batch-norm statistics alike."""
+    (1 - d) w, d = `ema_decay`, for the params and the batch-norm statistics alike; one
+    keeping lookahead's slow weights (`state.lookahead`) applies `lookahead` first."""
     dropout_key = jax.random.fold_in(state.rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else []
 
@@ -83,6 +107,10 @@ def train_step(
         batch_stats=updates.get("batch_stats", state.batch_stats),
         opt_state=opt_state,
     )
+    if state.lookahead is not None:
+        fast = {"params": new_state.params, "batch_stats": new_state.batch_stats}
+        slow, fast = lookahead(state.lookahead, fast, new_state.step)
+        new_state = new_state.replace(lookahead=slow, **fast)
     if state.ema is not None:
         ema_weights = {"params": new_state.params, "batch_stats": new_state.batch_stats}
         average = lambda e, w: ema_decay * e + (1 - ema_decay) * w
@@ -106,19 +134,29 @@ def eval_step(
     sums_fn: Callable,
     compute_dtype: jnp.dtype = jnp.float32,
     flip_average: bool = False,
+    translate_average: bool = False,
 ) -> dict[str, jax.Array]:
     """sums_fn(outputs, targets, mask) of the model's outputs on a batch; mask (B,) is 1 for
     real examples (padding of the last batch is 0).
 
     flip_average: test-time augmentation with horizontal flips: the outputs are
-    (f(x) + f(flip(x))) / 2, flip mirroring the width axis of NHWC images (B, H, W, C)
-    (for outputs that do not move with the image: class logits)."""
+    m(x) = (f(x) + f(flip(x))) / 2, flip mirroring the width axis of NHWC images (B, H, W, C)
+    (for outputs that do not move with the image: class logits). translate_average (with
+    flip_average): m(x) / 2 + (m(x_a) + m(x_b)) / 4, x_a and x_b the image shifted by one
+    pixel down-right and up-left, x_a = p[:, :H, :W] and x_b = p[:, 2:, 2:] of x
+    reflect-padded by one pixel p (airbench's level-2 test-time augmentation)."""
     if flip_average and inputs.ndim != 4:
         raise ValueError(f"flip_average needs NHWC images (B, H, W, C), got shape {inputs.shape}")
     variables = {**state.variables(), "params": cast_floats(state.params, compute_dtype)}
     forward = lambda x: state.apply_fn(variables, x.astype(compute_dtype), train=False)
     outputs = forward(inputs).astype(jnp.float32)
     if flip_average:
-        outputs = (outputs + forward(inputs[:, :, ::-1]).astype(jnp.float32)) / 2
+        mirrored = lambda x, fx: (fx + forward(x[:, :, ::-1]).astype(jnp.float32)) / 2
+        outputs = mirrored(inputs, outputs)
+        if translate_average:
+            h, w = inputs.shape[1:3]
+            p = jnp.pad(inputs, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+            shifted = [p[:, :h, :w], p[:, 2:, 2:]]
+            views = [mirrored(x, forward(x).astype(jnp.float32)) for x in shifted]
+            outputs = outputs / 2 + (views[0] + views[1]) / 4
     return sums_fn(outputs, targets, mask)
-

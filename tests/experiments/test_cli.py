@@ -13,7 +13,7 @@ from cli_runs import TINY, assert_bit_identical, metrics_lines, run, start
     [
         (
             "--config.model=resnet9000",
-            "unknown model 'resnet9000'; valid model names: alexnet, cnn1d, dcgan, dcgan_disc",
+            "unknown model 'resnet9000'; valid model names: airbench_net, alexnet, cnn1d, dcgan",
         ),
         ("--config.optimizer.name=lion", "valid optimizer names: sgd, momentum, nesterov"),
         ("--config.dataset.name=imagenet", "valid dataset names: digits, mnist, fashion_mnist"),

@@ -1,5 +1,7 @@
 """Pooling, local response normalisation and activations against NumPy loops."""
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -122,12 +124,15 @@ def test_activation_values():
         layers.activation("scaled_tanh")(jnp.array([1.0, -1.0])), [1.0, -1.0], atol=1e-4
     )
     np.testing.assert_array_equal(layers.activation("relu")(jnp.array([-1.0, 2.0])), [0.0, 2.0])
+    x = np.array([-1.5, 0.3, 2.0])
+    phi = 0.5 * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))  # x Phi(x), PyTorch's GELU
+    np.testing.assert_allclose(layers.activation("gelu_erf")(jnp.asarray(x)), x * phi, rtol=1e-6)
 
 
 def test_unknown_activation_lists_the_valid_names():
     with pytest.raises(
         ValueError,
-        match=r"unknown activation 'relu6'; valid names: elu, gelu, leaky_relu, relu, "
+        match=r"unknown activation 'relu6'; valid names: elu, gelu, gelu_erf, leaky_relu, relu, "
         r"scaled_tanh, sigmoid, swish, tanh",
     ):
         layers.activation("relu6")

@@ -17,6 +17,7 @@ INPUT_SHAPES = {
     **{name: (8, 8, 3) for name in models.list_models() if name.startswith(("resnet", "plain"))},
     **{name: (32, 32, 3) for name in models.list_models() if name.startswith("vgg")},
     "alexnet": (63, 63, 3),
+    "airbench_net": (16, 16, 3),
     "nin": (8, 8, 3),
     "googlenet": (32, 32, 3),
     "googlenet_2015": (32, 32, 3),

@@ -147,7 +147,7 @@ def test_run_outputs_without_a_config_json_are_refused_unless_overwrite(tmp_path
         ("dataset__name", "imagenet", "valid dataset names: digits, mnist"),
         ("optimizer__name", "lion", "valid optimizer names: sgd, momentum"),
         ("schedule__name", "linear", "valid schedule names: constant, step"),
-        ("model", "resnet9000", "valid model names: alexnet, cnn1d, dcgan, dcgan_discrimin"),
+        ("model", "resnet9000", "valid model names: airbench_net, alexnet, cnn1d, dcgan, dcgan_d"),
         ("model_args__mlp__widths", (4,), "model_args.mlp.widths: model 'mlp' has no such field"),
         ("model_args__resnet9000", {}, "model_args.resnet9000: not a model name"),
         ("model", "fcn", "'fcn' outputs pixel_logits.*set task to one of: segmentation"),

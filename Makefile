@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 QUICK ?=
 
 .PHONY: install install-bench train test bench train-digits train-mnist train-fashion-mnist \
-	train-cifar10 train-cifar10-resnet20 readme-results visualize genomic segmentation superres gan flow clean
+	train-cifar10 train-cifar10-resnet20 train-cifar10-speedrun readme-results visualize genomic segmentation superres gan flow clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,11 @@ train-cifar10: install
 train-cifar10-resnet20: install
 	$(PY) -m experiments.train --config=experiments/configs/cifar10_resnet20.py \
 		--workdir=$(RUNS)/cifar10_resnet20 $(ARGS)
+
+# airbench94's recipe from cnnjax parts (experiments/configs/cifar10_speedrun.py; README).
+train-cifar10-speedrun: install
+	$(PY) -m experiments.train --config=experiments/configs/cifar10_speedrun.py \
+		--workdir=$(RUNS)/cifar10_speedrun $(ARGS)
 
 # Training speed against PyTorch eager and torch.compile, time to 99% on MNIST, compile cache.
 bench: install-bench

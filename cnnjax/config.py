@@ -35,6 +35,10 @@ def base_config() -> ml_collections.ConfigDict:
     # down-right (reflect padding): airbench's test-time augmentation
     c.eval_translate_average = False  # True: add the one-pixel shifts to the test-time flips
     c.steps_per_sync = 0  # steps between host syncs (progress, signals); 0: epoch / 10
+    # True: the steps between two host syncs run as one compiled lax.fori_loop (the data in
+    # memory); with steps_per_sync = the steps of an epoch, an epoch is one program (GPUs;
+    # XLA's CPU backend runs convolutions slower inside loops)
+    c.scan_steps = False  # True: one compiled loop per host sync instead of a call per step
     c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 together in one vmapped step
     c.num_devices = 1  # data-parallel devices (batch split over them); 0: all devices
     c.compute_dtype = "float32"  # bfloat16: mixed precision (float32 params, state)
@@ -274,6 +278,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("eval_flip_average", lambda v: isinstance(v, bool), "a bool"),
     ("eval_translate_average", lambda v: isinstance(v, bool), "a bool"),
     ("steps_per_sync", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    ("scan_steps", lambda v: isinstance(v, bool), "a bool"),
     ("num_seeds", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     ("num_devices", lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     ("compile_cache_dir", lambda v: isinstance(v, str), "a string"),
@@ -499,11 +504,7 @@ def _validate_recipe(config: ml_collections.ConfigDict) -> None:
             "dataset.augment.alternate_flip and dataset.augment.horizontal_flip both mirror the "
             "images: set one of them to False"
         )
-    if config.dataset.augment.alternate_flip and config.dataset.pipeline == "stream":
-        raise ConfigError(
-            "dataset.augment.alternate_flip needs each image's index, which the streamed "
-            "pipeline does not give the step: set dataset.pipeline='memory'"
-        )
+    check_in_memory(config, config.dataset.pipeline == "stream")
     if config.eval_translate_average and not config.eval_flip_average:
         raise ConfigError(
             "eval_translate_average adds shifted views to the test-time flips: set "
@@ -513,6 +514,23 @@ def _validate_recipe(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"optimizer.sgd_weight_decay is for {', '.join(SGD_FAMILY)}, not "
             f"{config.optimizer.name!r} (adamw: optimizer.weight_decay; others: loss.l2)"
+        )
+
+
+def check_in_memory(config: ml_collections.ConfigDict, streamed: bool) -> None:
+    """ConfigError when a field that needs the data on the device meets the streamed pipeline
+    (checked again once dataset.pipeline='auto' has chosen)."""
+    if not streamed:
+        return
+    if config.dataset.augment.get("alternate_flip"):
+        raise ConfigError(
+            "dataset.augment.alternate_flip needs each image's index, which the streamed "
+            "pipeline does not give the step: set dataset.pipeline='memory'"
+        )
+    if config.get("scan_steps"):
+        raise ConfigError(
+            "scan_steps loops over steps on the device, but the streamed pipeline feeds each "
+            "step from the host: set dataset.pipeline='memory' (or scan_steps=False)"
         )
 
 

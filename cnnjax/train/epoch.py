@@ -88,6 +88,7 @@ def make_train_step(
     streamed: bool = False,
     lookahead: steps.Lookahead | None = None,
     alternate_flip: bool = False,
+    scan: bool = False,
 ) -> Callable:
     """Returns jitted `step(state, sums, images, labels, perm, i) -> (state, sums)`.
 
@@ -110,6 +111,10 @@ def make_train_step(
     FLIP_COINS)) before the task prepares them. streamed: the batch comes from the host
     (cnnjax.train.stream): `step(state, sums, x, y)`, and with replicas
     `step(state, sums, x, y, active)`, x (K, B, ...).
+
+    scan (in memory only): `steps(state, sums, images, labels, perm, i, [active,] n=n)` runs
+    steps i .. i + n - 1 in one compiled `lax.fori_loop` (n static), so that the host
+    dispatches once per n steps; the numbers are those of n calls of the step.
     """
 
     def gathered(state: TrainState, sums: EpochSums, images, labels, perm, i):
@@ -144,17 +149,27 @@ def make_train_step(
 
     one = step if streamed else gathered
     if num_replicas == 1:
-        return jax.jit(one, donate_argnums=(0, 1))
-    axes = (0, 0, 0, 0) if streamed else (0, 0, None, None, 0, None)
+        fn = one
+    else:
+        axes = (0, 0, 0, 0) if streamed else (0, 0, None, None, 0, None)
 
-    def replicated_step(state, sums, *batch_and_active):
-        *batch, active = batch_and_active
-        new_state, new_sums = map_replicas(one, axes, num_replicas)(state, sums, *batch)
-        finite = new_sums["nonfinite_step"] < 0  # (K,): no non-finite loss yet this epoch
-        new_state = where_active(active & finite, new_state, state)  # a diverged one freezes
-        return new_state, where_active(active, new_sums, sums)
+        def fn(state, sums, *batch_and_active):
+            *batch, active = batch_and_active
+            new_state, new_sums = map_replicas(one, axes, num_replicas)(state, sums, *batch)
+            finite = new_sums["nonfinite_step"] < 0  # (K,): no non-finite loss yet this epoch
+            new_state = where_active(active & finite, new_state, state)  # a diverged one freezes
+            return new_state, where_active(active, new_sums, sums)
 
-    return jax.jit(replicated_step, donate_argnums=(0, 1))
+    if not scan:
+        return jax.jit(fn, donate_argnums=(0, 1))
+    if streamed:
+        raise ValueError("scan needs the data on the device; the streamed step reads the host's")
+
+    def steps_from(state, sums, images, labels, perm, i, *active, n: int):
+        body = lambda j, carry: fn(*carry, images, labels, perm, i + j, *active)
+        return jax.lax.fori_loop(0, n, body, (state, sums))
+
+    return jax.jit(steps_from, donate_argnums=(0, 1), static_argnames="n")
 
 
 def _batch_sums(fns, batch_sharding, compute_dtype, flip_average, translate_average) -> Callable:

@@ -67,11 +67,17 @@ def train_epoch(ctx: RunContext, state, best, loop, signals: list[int], progress
     for start in range(first, spe, ctx.sync_every):
         stop = min(start + ctx.sync_every, spe)
         t = time.perf_counter()
-        for i in range(start, stop):
-            ctx.profiler.before(epoch * spe + i)
-            batch = next(batches) if batches else (d.images, d.labels, perm, jnp.int32(i))
-            state, sums = ctx.train_step(state, sums, *batch, *extra)
-            ctx.profiler.after(epoch * spe + i, sums)
+        if ctx.config.get("scan_steps"):  # the chunk's steps as one compiled loop
+            ctx.profiler.before(epoch * spe + start, stop - start)
+            batch = (d.images, d.labels, perm, jnp.int32(start))
+            state, sums = ctx.train_step(state, sums, *batch, *extra, n=stop - start)
+            ctx.profiler.after(epoch * spe + stop - 1, sums)
+        else:
+            for i in range(start, stop):
+                ctx.profiler.before(epoch * spe + i)
+                batch = next(batches) if batches else (d.images, d.labels, perm, jnp.int32(i))
+                state, sums = ctx.train_step(state, sums, *batch, *extra)
+                ctx.profiler.after(epoch * spe + i, sums)
         jax.block_until_ready(sums)
         seconds += time.perf_counter() - t
         bar.update(stop - start)

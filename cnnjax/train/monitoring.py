@@ -49,8 +49,9 @@ class Profiler:
         self.enabled = num_steps > 0 and jax.process_index() == 0
         self.tracing = False
 
-    def before(self, step: int) -> None:
-        if self.enabled and step == self.first and not self.tracing:
+    def before(self, step: int, count: int = 1) -> None:
+        """Called before steps step .. step + count - 1 run (one call, or one scan)."""
+        if self.enabled and step <= self.first < step + count and not self.tracing:
             os.makedirs(self.logdir, exist_ok=True)
             jax.profiler.start_trace(self.logdir)
             self.tracing = True

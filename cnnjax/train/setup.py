@@ -24,7 +24,7 @@ from cnnjax import layer_stats as layer_stats_lib
 from cnnjax.train import data_setup, monitoring, steps, trained
 from cnnjax.train import epoch as epoch_lib
 from cnnjax.train.checkpoint import Checkpointer
-from cnnjax.train.loop_state import snapshot, zero_sums
+from cnnjax.train.loop_state import zero_sums
 from cnnjax.train.state import num_params, run_optimizer
 
 
@@ -42,7 +42,7 @@ class RunContext:
     steps_per_epoch: int
     sync_every: int  # steps between host syncs (progress bar, signal checks)
     learning_rate: Any  # steps made -> the learning rate of the last update (before plateau)
-    train_step: Any  # compiled epoch_lib.make_train_step
+    train_step: Any  # compiled epoch_lib.make_train_step (with scan_steps: its n-step form)
     evaluate: Any  # (state, data.val or data.test) -> figures (epoch_lib.make_evaluate)
     evaluate_flip: Any  # with test-time flips (and shifts: eval_translate_average); or None
     permutation: Any  # epoch -> the epoch's permutation (K, N) or (N,)
@@ -132,11 +132,11 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         perm_fn = jax.jit(perm_fn, out_shardings=replicated)
     t0 = time.perf_counter()
     dtype = jnp.dtype(config.compute_dtype)
-    if config.dataset.augment.get("alternate_flip") and d.streamed:
-        raise config_lib.ConfigError(
-            "dataset.augment.alternate_flip needs each image's index, which the streamed "
-            "pipeline does not give the step: set dataset.pipeline='memory'"
-        )
+    sync_every = (
+        config.tensorboard.every_steps or config.steps_per_sync or max(1, -(-steps_per_epoch // 10))
+    )
+    scan = bool(config.get("scan_steps"))
+    config_lib.check_in_memory(config, d.streamed)  # 'auto' may have chosen to stream
     train_step = epoch_lib.make_train_step(
         fns,
         penalty,
@@ -148,13 +148,17 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         d.streamed,
         _lookahead(config, steps_per_epoch),
         bool(config.dataset.augment.get("alternate_flip")),
+        scan,
     )
     extra = () if k == 1 else (jnp.ones((k,), bool),)
     sums = zero_sums(k, replicated, fns.train_sums)
     batch = (d.images, d.labels, perm_fn(0), jnp.int32(0))
     if d.streamed:
         batch = _batch_shapes(config, d, k)
-    train_step = train_step.lower(state, sums, *batch, *extra).compile()
+    if scan:  # compiled for the usual number of steps per call, others when first met
+        train_step = _scanned(train_step, state, sums, (*batch, *extra), sync_every)
+    else:
+        train_step = train_step.lower(state, sums, *batch, *extra).compile()
     compile_seconds = time.perf_counter() - t0
     plateau_update = lambda p, v: plateau_tx.update(jnp.zeros(()), p, value=v)[1]
     ctx = RunContext(
@@ -166,11 +170,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         seeds=seeds,
         mesh=mesh,
         steps_per_epoch=steps_per_epoch,
-        sync_every=(
-            config.tensorboard.every_steps
-            or config.steps_per_sync
-            or max(1, -(-steps_per_epoch // 10))
-        ),
+        sync_every=sync_every,
         profiler=monitoring.Profiler(
             os.path.join(workdir, "tensorboard"),
             config.profile.first_step,
@@ -197,6 +197,19 @@ def setup(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None):
         model_shape={"num_outputs": num_outputs, "input_shape": list(input_shape[1:])},
     )
     return ctx, state
+
+
+def _scanned(steps_from, state, sums, args, n_ahead: int):
+    """`steps_from(state, sums, *args, n=n)` (epoch.make_train_step with scan), compiled
+    ahead for n = n_ahead (the steps between two host syncs), by jit for any other n."""
+    compiled = steps_from.lower(state, sums, *args, n=n_ahead).compile()
+
+    def run(state, sums, *args, n: int):
+        if n == n_ahead:
+            return compiled(state, sums, *args)
+        return steps_from(state, sums, *args, n=n)
+
+    return run
 
 
 def _lookahead(config: ml_collections.ConfigDict, steps_per_epoch: int):
@@ -267,9 +280,7 @@ def transplanted(config: ml_collections.ConfigDict, state, k: int, sharding):
     if sharding is not None:
         merged = jax.device_put(merged, sharding)
     state = state.replace(params=merged["params"], batch_stats=merged.get("batch_stats", {}))
-    if state.ema is not None:  # the average starts at the transplanted weights
-        state = state.replace(ema=snapshot(state))
-    return state
+    return state.restarted_averages()  # any average starts at the transplanted weights
 
 
 def _make_layer_stats(config: ml_collections.ConfigDict, model, d: data_setup.RunData, k: int):

@@ -254,3 +254,21 @@ def test_the_recipe_trains_in_the_loop_and_resumes_exactly(tmp_path, make_config
     resumed = loop.run(config, str(tmp_path / "part"), progress=False)
     assert resumed["test_loss"] == full["test_loss"]
     assert resumed["test_loss_flip"] == full["test_loss_flip"]
+
+
+@pytest.mark.parametrize("num_seeds", [1, 3])
+def test_scanned_steps_give_the_per_step_numbers(tmp_path, make_config, num_seeds):
+    """scan_steps runs each host sync's steps as one compiled loop (the whole epoch with
+    steps_per_sync = its steps; 21 steps an epoch here, so the 5-step chunks end in a 1-step
+    one): the same numbers as a call per step."""
+    runs = {}
+    for scan in (False, True):
+        config = make_config(scan_steps=scan, steps_per_sync=5, num_seeds=num_seeds)
+        runs[scan] = loop.run(config, str(tmp_path / str(scan)), progress=False)
+    for key in ("test_loss", "test_accuracy", "final_train_loss"):
+        assert runs[True][key] == runs[False][key], key
+
+
+def test_scanned_steps_need_the_data_in_memory(make_config):
+    with pytest.raises(ConfigError, match="scan_steps loops over steps on the device"):
+        validate(make_config(scan_steps=True, dataset__pipeline="stream"))

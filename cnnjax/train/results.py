@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 import jax
@@ -113,6 +114,7 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     final = state.for_evaluation()  # the weights' average when the run keeps one
     if es.enabled and es.restore_best:
         final = final.replace(params=best["params"], batch_stats=best["batch_stats"])
+    t0 = time.perf_counter()
     tests = host_replicas(ctx.evaluate(final, ctx.data.test), k)
     raw = [None] * k  # with an EMA, the raw weights too
     if state.ema is not None:
@@ -120,9 +122,11 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
     flips = [None] * k
     if ctx.evaluate_flip is not None:
         flips = host_replicas(ctx.evaluate_flip(final, ctx.data.test), k)
+    test_seconds = time.perf_counter() - t0  # compiles of the evaluations included
     params_one = state.params if k == 1 else jax.tree.map(lambda p: p[0], state.params)
     shared = {
         "train_seconds": loop["train_seconds"],
+        "test_seconds": test_seconds,
         "compile_seconds": ctx.compile_seconds,
         "num_params": num_params(params_one),
         **ctx.transfer,

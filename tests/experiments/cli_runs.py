@@ -13,7 +13,7 @@ import orbax.checkpoint as ocp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "tests", "experiments", "tiny_config.py")
-TIMING = ("epoch_seconds", "images_per_second", "train_seconds", "compile_seconds")
+TIMING = ("epoch_seconds", "images_per_second", "train_seconds", "compile_seconds", "test_seconds")
 
 
 def command(workdir, *flags, config=TINY):

@@ -55,6 +55,7 @@ def test_run_writes_every_output(tmp_path, make_config):
         "best_val_accuracy",
         "epochs_run",
         "train_seconds",
+        "test_seconds",
         "compile_seconds",
         "num_params",
     ):

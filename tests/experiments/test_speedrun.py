@@ -1,0 +1,110 @@
+"""experiments.speedrun: seeds run through the loop and read back, airbench94's printed time
+parsed from its own table, and results computed from the per-seed figures."""
+
+import json
+import types
+
+import pytest
+
+from experiments import speedrun
+
+
+def _tiny(make_config):
+    """The speedrun's recipe on digits (airbench_net of two groups fits 8x8 images)."""
+    return make_config(
+        model="airbench_net",
+        model_args__airbench_net__widths=(8, 16),
+        model_args__airbench_net__whiten_images=100,
+        epochs=1,
+        dataset__val_size=0,
+        eval_flip_average=True,
+        eval_translate_average=True,
+        lookahead__every=5,
+    )
+
+
+def test_seeds_train_once_and_are_read_back(tmp_path, make_config, monkeypatch):
+    config = _tiny(make_config)
+    first = speedrun.cnnjax_seed(config, str(tmp_path), seed=3)
+    assert (tmp_path / "seed_3" / "summary.json").exists()
+    assert first["seconds"] == pytest.approx(first["train_seconds"] + first["test_seconds"])
+    summary = json.loads((tmp_path / "seed_3" / "summary.json").read_text())
+    assert first["accuracy"] == summary["test_accuracy_flip"] and summary["seed"] == 3
+    monkeypatch.setattr(speedrun.loop, "run", lambda *a, **k: pytest.fail("trained again"))
+    assert speedrun.cnnjax_seed(config, str(tmp_path), seed=3) == first
+
+
+def _columns(*cells):  # airbench94.py's print_columns
+    return "".join(f"|  {c}  " for c in cells) + "|"
+
+
+# What airbench94.py prints for a run: its logging_columns_list, then a row per epoch and one
+# for the final evaluation ('eval'), each cell right-justified to its column's name.
+AIRBENCH_TABLE = "\n".join(
+    [
+        _columns(
+            "run   ",
+            "epoch",
+            "train_loss",
+            "train_acc",
+            "val_acc",
+            "tta_val_acc",
+            "total_time_seconds",
+        ),
+        _columns(
+            "     0",
+            "    0",
+            "    1.1427",
+            "   0.6455",
+            " 0.6270",
+            "           ",
+            "            0.5130",
+        ),
+        _columns(
+            "      ",
+            " eval",
+            "    0.5959",
+            "   0.9141",
+            " 0.9361",
+            "     0.9405",
+            "            3.8281",
+        ),
+        "",
+    ]
+)
+
+
+def test_airbench_s_own_time_is_read_from_its_table(tmp_path, capsys):
+    def main(run):
+        print(AIRBENCH_TABLE, end="")
+        return 0.9405
+
+    pytest.importorskip("torch")  # airbench_seed seeds torch
+    row = speedrun.airbench_seed(types.SimpleNamespace(main=main), str(tmp_path), seed=0)
+    assert row == {"seed": 0, "accuracy": 0.9405, "seconds": 3.8281}
+    assert "tta_val_acc" in capsys.readouterr().out  # its table is passed on
+
+
+def test_results_are_computed_from_the_seeds(tmp_path):
+    rows = {
+        "cnnjax": [
+            {"seed": s, "accuracy": a, "seconds": t}
+            for s, (a, t) in enumerate([(0.941, 3.0), (0.943, 3.2), (0.940, 3.1)])
+        ],
+        "airbench94": [
+            {"seed": s, "accuracy": a, "seconds": t}
+            for s, (a, t) in enumerate([(0.940, 3.8), (0.941, 3.9), (0.939, 3.85)])
+        ],
+    }
+    results = {"command": "x", "target": 0.94, "machine": {}, "rows": rows}
+    speedrun.write_results(str(tmp_path), results)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["summary"]["cnnjax"]["accuracy_mean"] == pytest.approx(0.9413333)
+    assert saved["verdicts"]["target_reached"] is True
+    faster = saved["verdicts"]["comparisons"][1]
+    assert faster["difference"] == pytest.approx(3.1 - 3.85) and faster["verdict"] == "yes"
+    page = (tmp_path / "results.md").read_text()
+    assert "| cnnjax | 3 | 0.9413 ± 0.0015 |" in page and "**reached**" in page
+    rows["cnnjax"][0]["accuracy"] = 0.90
+    speedrun.write_results(str(tmp_path), {**results, "rows": rows})
+    assert "**not reached**" in (tmp_path / "results.md").read_text()

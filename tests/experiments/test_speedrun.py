@@ -1,4 +1,4 @@
-"""experiments.speedrun: seeds run through the loop and read back, airbench94's printed time
+"""experiments.speedrun_runs: seeds run through the loop and read back, airbench94's printed time
 parsed from its own table, and results computed from the per-seed figures."""
 
 import json
@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from experiments import speedrun
+from experiments import speedrun_runs as speedrun
 
 
 def _tiny(make_config):

@@ -1,0 +1,165 @@
+"""The CIFAR-10 speedrun's seeds and their results (experiments.speedrun is the runner): a
+cnnjax seed through the one loop, airbench94's main(seed) beside it with the time it prints,
+and results.json / results.md computed from the per-seed figures."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+
+import numpy as np
+
+from cnnjax import data, provenance, report
+from cnnjax.train import loop
+from experiments.sweeps import verdicts
+
+FIGURE = "test_accuracy_flip"  # the test-time-augmented accuracy, airbench's tta_val_acc
+
+
+def cnnjax_seed(config, workdir: str, seed: int) -> dict:
+    """One seed's figures from its run in workdir/seed_<seed> (trained unless it finished)."""
+    config = config.copy_and_resolve_references()
+    config.seed = seed
+    folder = os.path.join(workdir, f"seed_{seed}")
+    summary_path = os.path.join(folder, "summary.json")
+    if os.path.exists(summary_path):
+        summary = report.read_json(summary_path)
+    else:
+        summary = loop.run(config, folder, progress=False)
+    return {
+        "seed": seed,
+        "accuracy": summary[FIGURE],
+        "accuracy_one_view": summary["test_accuracy"],
+        "seconds": summary["train_seconds"] + summary["test_seconds"],
+        "train_seconds": summary["train_seconds"],
+        "test_seconds": summary["test_seconds"],
+        "provenance": summary["provenance"],
+    }
+
+
+def write_cifar_pt(folder: str, data_dir: str | None = None) -> None:
+    """folder/cifar10/train.pt and test.pt as airbench's loader reads them, from cnnjax's
+    CIFAR-10 reader (the same copy cnnjax trains on)."""
+    import torch
+
+    ds = data.load("cifar10", data_dir)
+    os.makedirs(os.path.join(folder, "cifar10"), exist_ok=True)
+    for name, split in (("train", ds.train), ("test", ds.test)):
+        torch.save(
+            {
+                "images": torch.tensor(np.asarray(split.images)),
+                "labels": torch.tensor(np.asarray(split.labels), dtype=torch.int64),
+                "classes": list(ds.class_names),
+            },
+            os.path.join(folder, "cifar10", f"{name}.pt"),
+        )
+
+
+def airbench_module(path: str):
+    """airbench94.py imported from its file (its __main__ block does not run)."""
+    spec = importlib.util.spec_from_file_location("airbench94", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def airbench_seed(module, folder: str, seed: int) -> dict:
+    """airbench94's main(seed) in `folder` (its relative cifar10/), with the time it prints."""
+    import torch
+
+    torch.manual_seed(seed)
+    out = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out):
+            accuracy = module.main(seed)
+    finally:
+        os.chdir(cwd)
+    print(out.getvalue(), end="")
+    final = [line for line in out.getvalue().splitlines() if "|" in line and "eval" in line][-1]
+    seconds = float([c.strip() for c in final.strip("|").split("|")][-1])
+    return {"seed": seed, "accuracy": float(accuracy), "seconds": seconds}
+
+
+def summarise(rows: list[dict]) -> dict:
+    acc, sec = [r["accuracy"] for r in rows], [r["seconds"] for r in rows]
+    std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    return {
+        "accuracy_mean": float(np.mean(acc)),
+        "accuracy_std": std(acc),
+        "seconds_mean": float(np.mean(sec)),
+        "seconds_std": std(sec),
+    }
+
+
+def judged(results: dict) -> dict:
+    """Whether cnnjax's mean accuracy reaches the target (airbench's criterion: the mean over
+    seeds), and with airbench94 beside it the verdicts of experiments/sweeps/verdicts.py's rule
+    on the per-seed figures: as accurate (not lower by more than 0.1 points), and faster."""
+    summary, rows = results["summary"], results["rows"]
+    out = {"target_reached": summary["cnnjax"]["accuracy_mean"] >= results["target"]}
+    if "airbench94" in rows:
+        table = [
+            {"run": name, **{key: [r[key] for r in rows[name]] for key in ("accuracy", "seconds")}}
+            for name in ("cnnjax", "airbench94")
+        ]
+        comparisons = [
+            verdicts.Comparison(
+                "cnnjax is as accurate as airbench94 (within 0.1 points)",
+                "cnnjax",
+                "airbench94",
+                "accuracy",
+                "not_lower",
+                margin=0.001,
+            ),
+            verdicts.Comparison(
+                "cnnjax is faster than airbench94", "cnnjax", "airbench94", "seconds", "lower"
+            ),
+        ]
+        out["comparisons"] = verdicts.evaluate(comparisons, table)
+    return out
+
+
+def write_results(out: str, results: dict) -> None:
+    os.makedirs(out, exist_ok=True)
+    results["summary"] = {name: summarise(rows) for name, rows in results["rows"].items()}
+    results["verdicts"] = judged(results)
+    report.write_json(os.path.join(out, "results.json"), results)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(results_markdown(results))
+
+
+def results_markdown(results: dict) -> str:
+    """results.md, every figure from results.json."""
+    machine = results["machine"]
+    lines = [
+        "# The CIFAR-10 speedrun",
+        "",
+        f"`{results['command']}`, on {provenance.training_setup(machine)}. Test accuracy with "
+        "test-time augmentation (airbench's tta_val_acc; cnnjax's test_accuracy_flip), on the "
+        "shared CIFAR-10 copy (JPEG re-encoded, shuffled); seconds: training plus the final "
+        "evaluation, compilation excluded.",
+        "",
+        "| contender | seeds | accuracy (mean ± std) | seconds (mean ± std) | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rows in results["rows"].items():
+        s = results["summary"][name]
+        per_seed = ", ".join(f"{r['accuracy']:.4f} ({r['seconds']:.1f} s)" for r in rows)
+        lines.append(
+            f"| {name} | {len(rows)} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} | "
+            f"{s['seconds_mean']:.1f} ± {s['seconds_std']:.1f} | {per_seed} |"
+        )
+    v, mean = results["verdicts"], results["summary"]["cnnjax"]["accuracy_mean"]
+    reached = "reached" if v["target_reached"] else "not reached"
+    lines += [
+        "",
+        f"cnnjax's mean {mean:.4f} against the target {results['target']:.4f}: **{reached}**.",
+    ]
+    if "comparisons" in v:
+        lines += ["", verdicts.markdown(v["comparisons"])]
+    lines.append("")
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 parsed from its own table, and results computed from the per-seed figures."""
 
 import json
+import pathlib
 import types
 
 import pytest
@@ -108,3 +109,16 @@ def test_results_are_computed_from_the_seeds(tmp_path):
     rows["cnnjax"][0]["accuracy"] = 0.90
     speedrun.write_results(str(tmp_path), {**results, "rows": rows})
     assert "**not reached**" in (tmp_path / "results.md").read_text()
+
+
+COMMITTED = sorted(
+    p.parent for p in pathlib.Path(speedrun.__file__).parent.glob("results/speedrun*/results.json")
+)
+
+
+@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: p.name)
+def test_a_committed_speedrun_page_is_computed_from_its_results_json(folder, tmp_path):
+    results = json.loads((folder / "results.json").read_text())
+    speedrun.write_results(str(tmp_path), results)
+    assert (tmp_path / "results.md").read_text() == (folder / "results.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text()) == results

@@ -7,6 +7,9 @@ gradient clipping by global norm and gradient accumulation: with
 `optimizer.accumulate_steps` = k > 1, `optax.MultiSteps` averages the gradients of k
 consecutive steps (micro-batches) and applies one update every k-th step (zero updates in
 between), so an update sees k * batch_size images and the schedule counts updates, not steps.
+Per-parameter rules match fnmatch globs on a parameter's path ('block1/norm1/bias'):
+`optimizer.lr_scales` multiplies some parameters' learning rates (`scale_by_parameter`),
+`optimizer.stop_after_epochs` stops their updates after some epochs (`stop_by_parameter`).
 Reduce-on-plateau is separate (`make_plateau`): its state is
 updated once per epoch from a validation metric and its `scale` multiplies every update.
 """

@@ -124,12 +124,15 @@ def judged(results: dict) -> dict:
 
 
 def write_results(out: str, results: dict) -> None:
+    """out/results.json (`results` with its summary and verdicts computed) and out/results.md
+    rendered from that file as written (its keys sorted), as a re-rendering reads it."""
     os.makedirs(out, exist_ok=True)
     results["summary"] = {name: summarise(rows) for name, rows in results["rows"].items()}
     results["verdicts"] = judged(results)
-    report.write_json(os.path.join(out, "results.json"), results)
+    path = os.path.join(out, "results.json")
+    report.write_json(path, results)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(results_markdown(results))
+        f.write(results_markdown(report.read_json(path)))
 
 
 def results_markdown(results: dict) -> str:

@@ -114,7 +114,8 @@ def make_train_step(
 
     scan (in memory only): `steps(state, sums, images, labels, perm, i, [active,] n=n)` runs
     steps i .. i + n - 1 in one compiled `lax.fori_loop` (n static), so that the host
-    dispatches once per n steps; the numbers are those of n calls of the step.
+    dispatches once per n steps; the numbers are those of n calls of the step, within float32
+    rounding (XLA may fuse the loop's body differently).
     """
 
     def gathered(state: TrainState, sums: EpochSums, images, labels, perm, i):

@@ -260,7 +260,8 @@ def test_the_recipe_trains_in_the_loop_and_resumes_exactly(tmp_path, make_config
 def test_scanned_steps_give_the_per_step_numbers(tmp_path, make_config, num_seeds):
     """scan_steps runs each host sync's steps as one compiled loop (the whole epoch with
     steps_per_sync = its steps; 21 steps an epoch here, so the 5-step chunks end in a 1-step
-    one): the same numbers as a call per step."""
+    one): the same numbers as a call per step (bit for bit for this MLP; within float32
+    rounding for the tasks' models, tests/train/test_tasks.py)."""
     runs = {}
     for scan in (False, True):
         config = make_config(scan_steps=scan, steps_per_sync=5, num_seeds=num_seeds)

@@ -230,3 +230,29 @@ def test_segmentation_trains_above_chance_and_records_its_figures(tmp_path, quic
     assert summary["num_classes"] == 11 and summary["class_names"][0] == "background"
     assert jax.tree.leaves(summary["confusion_matrix"])  # pixels of 11 classes
     assert np.asarray(summary["confusion_matrix"]).shape == (11, 11)
+
+
+@pytest.mark.parametrize("name", ["segmentation", "superres_espcn", "flow", "genomic"])
+def test_the_speedrun_s_task_free_parts_train_every_task(tmp_path, quick, name):
+    """Lookahead, the triangular schedule, the SGD family's decay, per-parameter lr factors and
+    stops, and steps scanned in one compiled loop (equal to a call per step within float32
+    rounding) on every task."""
+    recipe = dict(
+        epochs=2,
+        steps_per_sync=3,
+        lookahead__every=2,
+        schedule__name="triangular",
+        optimizer__name="nesterov",
+        optimizer__sgd_weight_decay=1e-3,
+        optimizer__lr_scales=(("*/bias", 2.0),),
+        optimizer__stop_after_epochs=(("*/kernel", 1),),
+    )
+    task = tasks.get(quick(name).task)
+    runs = [
+        loop.run(quick(name, scan_steps=scan, **recipe), str(tmp_path / str(scan)))
+        for scan in (False, True)
+    ]
+    for key in (f"test_{task.primary}", "final_train_loss"):
+        assert np.isfinite(runs[0][key])
+        # the loop's body may fuse differently: equal within float32 rounding
+        np.testing.assert_allclose(runs[1][key], runs[0][key], rtol=1e-5, err_msg=key)

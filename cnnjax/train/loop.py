@@ -38,7 +38,7 @@ from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.epochs import end_epoch, train_epoch
 from cnnjax.train.loop_state import all_stopped, fresh_loop_state, snapshot, step_of
 from cnnjax.train.results import log_epoch, run_summary, write_reports, write_summary
-from cnnjax.train.setup import setup, transplanted
+from cnnjax.train.setup import RunContext, setup, transplanted
 from cnnjax.train.signals import RunInterrupted, agreed, recorded
 
 
@@ -81,6 +81,26 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
     if progress is None:
         progress = sys.stderr.isatty() and jax.process_index() == 0
     ctx, state = setup(config, workdir, mesh)
+    # from here on SIGINT/SIGTERM save a checkpoint at the next host sync instead of killing
+    with recorded() as signals, contextlib.closing(ctx.profiler):
+        state, best, loop = _started(config, ctx, state)
+        while loop["epoch"] < config.epochs and not all_stopped(loop):
+            state, totals, seconds = train_epoch(ctx, state, best, loop, signals, progress)
+            state, best = end_epoch(ctx, state, best, loop, totals, seconds)
+            ctx.checkpointer.save(step_of(state), state, best, loop)
+            write_reports(ctx, loop)
+            log_epoch(ctx, loop)
+            if signum := agreed(signals):
+                raise RunInterrupted(signum, step_of(state))
+    ctx.checkpointer.close()
+    summary = run_summary(ctx, state, best, loop)
+    write_summary(ctx, summary)
+    return summary
+
+
+def _started(config: ml_collections.ConfigDict, ctx: RunContext, state):
+    """The state, best snapshot and loop state to train from: the latest checkpoint's, the
+    transplanted weights of `transfer.init_from`, or the fresh ones; their reports written."""
     best = snapshot(state.for_evaluation()) if config.early_stopping.enabled else None
     loop = fresh_loop_state(ctx.num_replicas)
     if ctx.checkpointer.latest_step() is not None:
@@ -94,17 +114,4 @@ def _train(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh | None, p
     if ctx.layer_stats is not None and step_of(state) == 0 and "layer_stats_init" not in loop:
         loop["layer_stats_init"] = ctx.layer_stats(state)
     write_reports(ctx, loop)
-
-    with recorded() as signals, contextlib.closing(ctx.profiler):
-        while loop["epoch"] < config.epochs and not all_stopped(loop):
-            state, totals, seconds = train_epoch(ctx, state, best, loop, signals, progress)
-            state, best = end_epoch(ctx, state, best, loop, totals, seconds)
-            ctx.checkpointer.save(step_of(state), state, best, loop)
-            write_reports(ctx, loop)
-            log_epoch(ctx, loop)
-            if signum := agreed(signals):
-                raise RunInterrupted(signum, step_of(state))
-    ctx.checkpointer.close()
-    summary = run_summary(ctx, state, best, loop)
-    write_summary(ctx, summary)
-    return summary
+    return state, best, loop

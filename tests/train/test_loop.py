@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import signal
 import struct
 
 import jax
@@ -14,6 +15,7 @@ from tensorboardX.proto import event_pb2
 from cnnjax import provenance
 from cnnjax.config import ConfigError, base_config, validate
 from cnnjax.train import early_stopping, errors, loop, trained, workdir
+from cnnjax.train.signals import RunInterrupted
 
 
 def read_events(logdir):
@@ -79,6 +81,29 @@ def test_run_writes_every_output(tmp_path, make_config):
     # Running again resumes the finished run: same numbers, no more epochs.
     again = loop.run(make_config(epochs=2), str(tmp_path))
     assert again["test_accuracy"] == summary["test_accuracy"] and again["epochs_run"] == 2
+
+
+def test_a_sigterm_while_a_resumed_run_writes_its_first_reports_saves_and_stops(
+    tmp_path, make_config, monkeypatch
+):
+    # The kill-and-resume CLI test sent SIGTERM once the resumed run rewrote metrics.jsonl, which
+    # it did before installing its handler: the process died of the signal (returncode -15).
+    config = make_config(epochs=2)
+    monkeypatch.setattr(loop, "log_epoch", lambda ctx, rec: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(RunInterrupted, match="SIGINT received: saved a checkpoint"):
+        loop.run(config, str(tmp_path), progress=False)  # stops after epoch 1
+    monkeypatch.undo()
+    write_reports = loop.write_reports
+
+    def write_then_terminate(ctx, loop_record):
+        write_reports(ctx, loop_record)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(loop, "write_reports", write_then_terminate)
+    with pytest.raises(RunInterrupted, match="SIGTERM received: saved a checkpoint"):
+        loop.run(config, str(tmp_path), progress=False)
+    monkeypatch.undo()
+    assert loop.run(config, str(tmp_path), progress=False)["epochs_run"] == 2
 
 
 def test_flip_average_adds_the_test_figures_with_test_time_flips(tmp_path, make_config):

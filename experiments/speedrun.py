@@ -5,6 +5,8 @@ with airbench94 itself (PyTorch, a GPU) on the same copy of CIFAR-10, seeds inte
     python -m experiments.speedrun --seeds=10 --config.compute_dtype=bfloat16 \
         --config.scan_steps=True --config.steps_per_sync=48 \
         --airbench=../shared/reference/airbench/airbench94.py --out=experiments/results/speedrun
+    python -m experiments.speedrun --seeds=1 --warmup=false --airbench_device=cpu \
+        --airbench=../shared/reference/airbench/airbench94.py --out=experiments/results/speedrun_cpu
 
 Each cnnjax seed is a run of the one training loop (experiments/configs/cifar10_speedrun.py,
 --config.<field> overrides) in <workdir>/seed_<s>; a run already finished there is read back,
@@ -13,7 +15,9 @@ measure: the training epochs plus the final test-time-augmented evaluation (summ
 train_seconds + test_seconds; compilation is out of it once the persistent cache holds the
 programs, which a warm-up run of 1 epoch fills first, as airbench's warm-up run does).
 
-With --airbench, airbench94.py is imported from its file (unmodified) and its `main(run)` is
+With --airbench, airbench94.py is imported from its file (unmodified; with
+--airbench_device=cpu, its CPU port: the lines naming CUDA and float16 swapped for the CPU and
+float32, listed in results.json, the recipe untouched) and its `main(run)` is
 called for each seed, in turn with cnnjax's, in a folder holding `cifar10/train.pt` and
 `cifar10/test.pt` written from cnnjax's CIFAR-10 reader, so both train on the same images; its
 time is the `total_time_seconds` it prints for the run. The results (per seed, mean and std,
@@ -33,6 +37,7 @@ from ml_collections import config_flags
 from cnnjax import provenance, report, runtime
 from cnnjax.train import loop
 from experiments.speedrun_runs import (
+    CPU_PORT,
     FIGURE,
     airbench_module,
     airbench_seed,
@@ -47,7 +52,10 @@ _CONFIG = config_flags.DEFINE_config_file(
 flags.DEFINE_integer("seeds", 3, "seeds 0 .. seeds - 1, each a run")
 flags.DEFINE_string("workdir", "runs/speedrun", "the runs' folder (seed_<s>, warmup)")
 flags.DEFINE_string("out", None, "folder for results.json and results.md", required=True)
-flags.DEFINE_string("airbench", "", "airbench94.py to run side by side (needs torch + CUDA)")
+flags.DEFINE_string("airbench", "", "airbench94.py to run side by side (needs torch)")
+flags.DEFINE_enum(
+    "airbench_device", "cuda", ["cuda", "cpu"], "cpu: airbench94.py's CPU port (float32)"
+)
 flags.DEFINE_float("target", 0.94, "the test accuracy the speedrun aims at")
 flags.DEFINE_bool("warmup", True, "a 1-epoch run first, to fill the compilation cache")
 FLAGS = flags.FLAGS
@@ -67,8 +75,9 @@ def main(argv):
     if FLAGS.airbench:
         folder = tempfile.mkdtemp(prefix="airbench_data_")
         write_cifar_pt(folder, config.dataset.data_dir or None)
-        airbench = airbench_module(os.path.abspath(FLAGS.airbench))
-        airbench.main("warmup")  # its own warm-up run (random labels)
+        airbench = airbench_module(os.path.abspath(FLAGS.airbench), FLAGS.airbench_device)
+        if FLAGS.warmup:
+            airbench.main("warmup")  # its own warm-up run (random labels)
         rows["airbench94"] = []
     for seed in seeds:  # interleaved: a speed switch of the machine hits both alike
         if airbench is not None:
@@ -88,6 +97,10 @@ def main(argv):
         "config": report.read_json(os.path.join(FLAGS.workdir, f"seed_{seeds[0]}", "config.json")),
         "rows": rows,
     }
+    if airbench is not None:
+        results["airbench"] = {"file": FLAGS.airbench, "device": FLAGS.airbench_device}
+        if FLAGS.airbench_device == "cpu":
+            results["airbench"]["cpu_port"] = [list(pair) for pair in CPU_PORT]
     write_results(FLAGS.out, results)
 
 

@@ -5,9 +5,9 @@ and results.json / results.md computed from the per-seed figures."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
+import types
 
 import numpy as np
 
@@ -57,11 +57,62 @@ def write_cifar_pt(folder: str, data_dir: str | None = None) -> None:
         )
 
 
-def airbench_module(path: str):
-    """airbench94.py imported from its file (its __main__ block does not run)."""
-    spec = importlib.util.spec_from_file_location("airbench94", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+# airbench94.py on a CPU: its recipe untouched, the lines that tie it to CUDA and float16 swapped
+# (data and network in float32 on the CPU; its CUDA-event timer for wall time), and torchvision
+# (PyPI's builds need CUDA's libraries; airbench uses only its Normalize once train.pt exists)
+# for the same normalisation in torch. Each `old` must occur in the file, so that another version
+# of airbench fails here instead of running unported.
+CPU_PORT = (
+    ("import torchvision\n", "\n"),
+    ("import torchvision.transforms as T", ""),
+    ("map_location=torch.device(gpu)", "map_location=torch.device('cpu')"),
+    ("(self.images.half() / 255)", "(self.images.float() / 255)"),
+    ("net = net.half().cuda()", "net = net.float()"),
+    ("torch.cuda.Event(enable_timing=True)", "_WallClockEvent()"),
+    ("torch.cuda.synchronize()", "None"),
+)
+CPU_ADDITIONS = """
+import time as _time
+
+
+class _WallClockEvent:  # torch.cuda.Event's record / elapsed_time (ms) on the host clock
+    def record(self):
+        self.seconds = _time.perf_counter()
+
+    def elapsed_time(self, end):
+        return 1e3 * (end.seconds - self.seconds)
+
+
+class T:  # torchvision.transforms.Normalize: (x - mean) / std per channel, in x's dtype
+    class Normalize:
+        def __init__(self, mean, std):
+            self.mean, self.std = torch.as_tensor(mean), torch.as_tensor(std)
+
+        def __call__(self, x):
+            shape = (-1, 1, 1)
+            return (x - self.mean.to(x).view(shape)) / self.std.to(x).view(shape)
+"""
+
+
+def cpu_port(source: str) -> str:
+    """airbench94.py's source with CPU_PORT's substitutions (each must occur) and CPU_ADDITIONS."""
+    for old, new in CPU_PORT:
+        if old not in source:
+            raise ValueError(f"airbench source has no {old!r}: not the airbench94.py ported here")
+        source = source.replace(old, new)
+    return source + CPU_ADDITIONS
+
+
+def airbench_module(path: str, device: str = "cuda"):
+    """airbench94.py imported from its file (its __main__ block does not run); with device='cpu'
+    its `cpu_port`."""
+    with open(path) as f:
+        source = f.read()
+    if device == "cpu":
+        source = cpu_port(source)
+    module = types.ModuleType("airbench94")
+    module.__file__ = path
+    exec(compile(source, path, "exec"), module.__dict__)
     return module
 
 
@@ -146,6 +197,14 @@ def results_markdown(results: dict) -> str:
         "shared CIFAR-10 copy (JPEG re-encoded, shuffled); seconds: training plus the final "
         "evaluation, compilation excluded.",
         "",
+    ]
+    if results.get("airbench", {}).get("device") == "cpu":
+        lines += [
+            "airbench94 ran as its CPU port (`experiments.speedrun_runs.cpu_port`: float32 on "
+            "the CPU instead of float16 on CUDA, host wall-clock timing; the recipe untouched).",
+            "",
+        ]
+    lines += [
         "| contender | seeds | accuracy (mean ± std) | seconds (mean ± std) | per seed |",
         "|---|---|---|---|---|",
     ]

@@ -122,3 +122,46 @@ def test_a_committed_speedrun_page_is_computed_from_its_results_json(folder, tmp
     speedrun.write_results(str(tmp_path), results)
     assert (tmp_path / "results.md").read_text() == (folder / "results.md").read_text()
     assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+AIRBENCH94 = (
+    pathlib.Path(__file__).parents[3] / "shared" / "reference" / "airbench" / "airbench94.py"
+)
+
+
+@pytest.mark.skipif(not AIRBENCH94.exists(), reason="no ../shared/reference/airbench beside")
+def test_airbench_s_cpu_port_swaps_only_its_cuda_and_float16_lines():
+    source = AIRBENCH94.read_text()
+    ported = speedrun.cpu_port(source)
+    compile(ported, "airbench94.py", "exec")
+    # line for line the same but where a swapped text occurs: the recipe untouched
+    before, after = source.splitlines(), ported.splitlines()[: len(source.splitlines())]
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert len(changed) == 10  # 2 imports, 3 lines, 2 events, 3 synchronize calls
+    assert all(any(old.strip() in before[i] for old, _ in speedrun.CPU_PORT) for i in changed)
+    for word in ("cuda", "half()", "import torchvision"):
+        assert not [line for line in after if word in line and not line.lstrip().startswith("#")]
+    with pytest.raises(ValueError, match="not the airbench94.py ported here"):
+        speedrun.cpu_port(source.replace("net = net.half().cuda()", "net = net.cuda()"))
+
+
+def test_the_cpu_port_s_timer_reads_milliseconds_like_a_cuda_event():
+    added = {}
+    exec(speedrun.CPU_ADDITIONS, added)
+    start, end = added["_WallClockEvent"](), added["_WallClockEvent"]()
+    start.record()
+    end.record()
+    assert 0 <= start.elapsed_time(end) < 1e3
+    end.seconds = start.seconds + 0.25
+    assert start.elapsed_time(end) == pytest.approx(250.0)
+
+
+def test_the_cpu_port_s_normalize_is_torchvision_s_formula():
+    torch = pytest.importorskip("torch")
+    added = {"torch": torch}
+    exec(speedrun.CPU_ADDITIONS, added)
+    x = torch.rand(4, 3, 5, 5)
+    mean, std = torch.tensor((0.4914, 0.4822, 0.4465)), torch.tensor((0.2470, 0.2435, 0.2616))
+    got = added["T"].Normalize(mean, std)(x)
+    want = (x - mean[None, :, None, None]) / std[None, :, None, None]
+    torch.testing.assert_close(got, want, rtol=0, atol=0)

@@ -52,6 +52,30 @@ def _model_config(batch_size: int):
     return c
 
 
+RECIPES = ("sgd_cosine", "speedrun")  # time_to_accuracy's training recipes
+
+
+def speedrun_tools() -> dict[str, float]:
+    """The CIFAR-10 speedrun's optimizer tools (experiments/configs/cifar10_speedrun.py) for
+    another network, all but its learning rate: Nesterov momentum, weight decay as a gradient
+    term (`optimizer.sgd_weight_decay`), the triangular schedule, label smoothing and lookahead.
+    (Its whitening layer, flips and per-layer rules belong to its network and CIFAR-10.)"""
+    from experiments.configs import cifar10_speedrun
+
+    c = cifar10_speedrun.get_config()
+    return {
+        "momentum": c.optimizer.momentum,
+        "weight_decay": c.optimizer.sgd_weight_decay,
+        "div_factor": c.schedule.div_factor,
+        "pct_start": c.schedule.pct_start,
+        "final_lr_fraction": c.schedule.final_lr_fraction,
+        "label_smoothing": c.loss.label_smoothing,
+        "lookahead_every": c.lookahead.every,
+        "lookahead_decay": c.lookahead.decay,
+        "lookahead_power": c.lookahead.power,
+    }
+
+
 def synthetic_data(image_shape, num_batches: int, batch_size: int, seed: int = 0):
     """uint8 images (num_batches * batch_size, H, W, C) and int32 labels in [0, 10)."""
     rng = np.random.default_rng(seed)
@@ -130,27 +154,52 @@ def time_to_accuracy(
     batch_size: int,
     learning_rate: float,
     seed: int = 0,
+    recipe: str = "sgd_cosine",
 ) -> dict[str, Any]:
     """Wall seconds from nothing compiled to test accuracy >= `target`, evaluated after every
-    epoch (SGD momentum 0.9, learning rate `learning_rate` decayed per step to 0 by a cosine
-    over `max_epochs`, standardised inputs; data already in memory; `seed` draws the initial
-    weights and the epochs' order). Returns `epochs_until`'s figures."""
+    epoch (standardised inputs; data already in memory; `seed` draws the initial weights and
+    the epochs' order). Returns `epochs_until`'s figures. The recipe, over `max_epochs`:
+
+    - sgd_cosine: SGD momentum 0.9, learning rate `learning_rate` decayed per step to 0 by a
+      cosine;
+    - speedrun: `speedrun_tools()` with peak learning rate `learning_rate`: Nesterov, the
+      triangular schedule, weight decay, label smoothing, lookahead."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
     t0 = time.perf_counter()
     config = _model_config(batch_size)
     config.optimizer.learning_rate = learning_rate
     config.schedule.name = "cosine"
     config.epochs = max_epochs
     steps_per_epoch = len(train_split.labels) // batch_size
+    smoothing, lookahead = 0.0, None
+    if recipe == "speedrun":
+        tools = speedrun_tools()
+        config.optimizer.name = "nesterov"
+        config.optimizer.momentum = tools["momentum"]
+        config.optimizer.sgd_weight_decay = tools["weight_decay"]
+        config.schedule.name = "triangular"
+        for field in ("div_factor", "pct_start", "final_lr_fraction"):
+            config.schedule[field] = tools[field]
+        smoothing = tools["label_smoothing"]
+        lookahead = steps.Lookahead(
+            tools["lookahead_every"],
+            tools["lookahead_decay"],
+            tools["lookahead_power"],
+            max_epochs * steps_per_epoch,
+        )
     model = models.create(name, 10)
     tx = optim.make_optimizer(config, steps_per_epoch)
     plateau = optim.make_plateau(config)
     image_shape = train_split.images.shape[1:]
-    state = jax.jit(lambda key: create_train_state(model, tx, plateau, key, (1, *image_shape)))(
-        jax.random.PRNGKey(seed)
-    )
+    state = jax.jit(
+        lambda key: create_train_state(
+            model, tx, plateau, key, (1, *image_shape), lookahead=lookahead is not None
+        )
+    )(jax.random.PRNGKey(seed))
     normalizer = pipeline.Normalizer.fit(train_split.images, "standardize")
-    fns = classification_fns(normalizer)
-    step = epoch_lib.make_train_step(fns, steps.Penalty(), batch_size)
+    fns = classification_fns(normalizer, label_smoothing=smoothing)
+    step = epoch_lib.make_train_step(fns, steps.Penalty(), batch_size, lookahead=lookahead)
     evaluate = epoch_lib.make_evaluate(fns)
     images, labels = jax.device_put(train_split.images), jax.device_put(train_split.labels)
     test = tuple(jax.device_put(a) for a in pipeline.padded_batches(test_split, 1000))

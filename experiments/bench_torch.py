@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until
+from experiments.bench_jax import LEARNING_RATE, MOMENTUM, RECIPES, epochs_until, speedrun_tools
 from experiments.bench_timing import timed_windows
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
@@ -123,27 +123,105 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_step(
-    model: nn.Module, images, labels, mean, std, batch_size: int, lr=LEARNING_RATE, total=0
-):
-    """step(perm, i): one SGD-momentum step on examples perm[i*B:(i+1)*B]; returns the loss.
+def triangular(total: int, div_factor: float, pct_start: float, final_lr_fraction: float):
+    """The learning rate's factor after t updates: cnnjax's 'triangular' schedule (linear
+    1 / div_factor -> 1 over int(total pct_start) updates, then linear down to
+    final_lr_fraction at update `total`)."""
+    warmup = max(1, int(total * pct_start))
+    rest = max(1, total - warmup)
 
-    The learning rate is `lr`, or with total > 0 steps lr decayed to 0 by a cosine over them."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
-    schedule = None
-    if total:
-        cosine = lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
-        schedule = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    def factor(t):
+        if t < warmup:
+            return 1 / div_factor + (1 - 1 / div_factor) * t / warmup
+        return 1 + (final_lr_fraction - 1) * min(t - warmup, rest) / rest
+
+    return factor
+
+
+class Lookahead:
+    """cnnjax.train.steps.Lookahead on a module's floating-point state (parameters and
+    batch-norm statistics): after update t, when t is a multiple of `every`,
+    slow = a slow + (1 - a) w with a = decay (t / total) ** power, then w = slow; after the
+    last update w = slow."""
+
+    def __init__(self, model: nn.Module, every: int, decay: float, power: float, total: int):
+        self.model, self.every, self.decay, self.power, self.total = (
+            model,
+            every,
+            decay,
+            power,
+            total,
+        )
+        self.slow = {k: v.detach().clone() for k, v in self._weights().items()}
+
+    def _weights(self):
+        return {k: v for k, v in self.model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def after(self, t: int) -> None:
+        periodic = t % self.every == 0
+        if not (periodic or t >= self.total):
+            return
+        a = self.decay * (t / self.total) ** self.power if periodic else 1.0
+        for key, w in self._weights().items():
+            self.slow[key].mul_(a).add_(w, alpha=1 - a)
+            w.copy_(self.slow[key])
+
+
+def make_step(
+    model: nn.Module,
+    images,
+    labels,
+    mean,
+    std,
+    batch_size: int,
+    lr=LEARNING_RATE,
+    total=0,
+    tools: dict | None = None,
+):
+    """step(perm, i): one optimizer step on examples perm[i*B:(i+1)*B]; returns the loss.
+
+    SGD with momentum 0.9 at learning rate `lr`, or with total > 0 steps lr decayed to 0 by a
+    cosine over them. With `tools` (bench_jax.speedrun_tools()) and total > 0: Nesterov with
+    their momentum and weight decay, the triangular schedule, label smoothing, lookahead."""
+    smoothing, lookahead = 0.0, None
+    if tools is None:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
+        factor = lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+    else:
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=lr,
+            momentum=tools["momentum"],
+            nesterov=True,
+            weight_decay=tools["weight_decay"],
+        )
+        factor = triangular(
+            total, tools["div_factor"], tools["pct_start"], tools["final_lr_fraction"]
+        )
+        smoothing = tools["label_smoothing"]
+        lookahead = Lookahead(
+            model,
+            tools["lookahead_every"],
+            tools["lookahead_decay"],
+            tools["lookahead_power"],
+            total,
+        )
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, factor) if total else None
+    done = [0]
 
     def step(perm, i):
         idx = perm[i * batch_size : (i + 1) * batch_size]
         x = (images[idx].float() - mean) / std
-        loss = F.cross_entropy(model(x), labels[idx])
+        loss = F.cross_entropy(model(x), labels[idx], label_smoothing=smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        done[0] += 1
         if schedule is not None:
             schedule.step()
+        if lookahead is not None:
+            lookahead.after(done[0])
         return loss
 
     return step
@@ -214,12 +292,15 @@ def time_to_accuracy(
     batch_size: int,
     learning_rate: float,
     seed: int = 0,
+    recipe: str = "sgd_cosine",
     torch_init: bool = False,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """The PyTorch-eager twin of bench_jax.time_to_accuracy (same recipe, initialisation
     distribution unless `torch_init`, and evaluation; `seed` draws the initial weights and
     the epochs' order), on `device`."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     model = create(name, train_split.images.shape[1:], torch_init).train().to(device)
@@ -227,9 +308,9 @@ def time_to_accuracy(
     test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels, device)
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = len(labels) // batch_size
-    step = make_step(
-        model, images, labels, mean, std, batch_size, learning_rate, max_epochs * steps_per_epoch
-    )
+    tools = speedrun_tools() if recipe == "speedrun" else None
+    total = max_epochs * steps_per_epoch
+    step = make_step(model, images, labels, mean, std, batch_size, learning_rate, total, tools)
 
     def train_epoch(epoch):
         perm = torch.randperm(len(labels), generator=generator).to(device)

@@ -4,6 +4,8 @@ r"""Training speed of cnnjax against PyTorch on this machine, side by side in on
     python -m experiments.benchmark --quick         # fewer windows, no torch.compile
     python -m experiments.benchmark --time_to_accuracy   # + MNIST wall time to 99.0% test
                                                          #   (median over --tta_seeds seeds)
+    python -m experiments.benchmark --time_to_accuracy --tta_recipes=sgd_cosine,speedrun
+                                 # + the same with the CIFAR-10 speedrun's optimizer tools
     python -m experiments.benchmark --compile_cache      # + compile seconds, cold and warm
 
 For each model: steady-state training images/s (median of timed windows after warm-up),
@@ -37,6 +39,7 @@ import cnnjax
 from cnnjax import data, provenance, report, runtime
 from experiments import bench_jax, bench_timing, cli
 
+RECIPES = bench_jax.RECIPES
 IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
 TORCH_MODES = {"torch_eager": False, "torch_compile": True}  # key -> under torch.compile
 
@@ -57,6 +60,17 @@ flags.DEFINE_bool("time_to_accuracy", False, "MNIST LeNet-5 wall time to --targe
 flags.DEFINE_float("target", 0.99, "time_to_accuracy: test accuracy to reach")
 flags.DEFINE_integer("max_epochs", 10, "time_to_accuracy: give up after this many epochs")
 flags.DEFINE_float("tta_learning_rate", 0.05, "time_to_accuracy: peak SGD momentum lr (cosine)")
+flags.DEFINE_list(
+    "tta_recipes", ["sgd_cosine"], f"time_to_accuracy: training recipes, of {bench_jax.RECIPES}"
+)
+flags.DEFINE_float(
+    "tta_speedrun_learning_rate", 0.075,
+    "time_to_accuracy, speedrun recipe: peak Nesterov lr (0.075 / (1 - 0.85) = 0.5, the "
+    "sgd_cosine recipe's 0.05 / (1 - 0.9))",
+)  # fmt: skip
+flags.DEFINE_integer(
+    "tta_speedrun_epochs", 4, "time_to_accuracy, speedrun recipe: the schedule's epochs (max)"
+)
 flags.DEFINE_integer(
     "tta_seeds", 3, "time_to_accuracy: seeds per framework (median reported)", lower_bound=1
 )
@@ -216,21 +230,37 @@ def median_of_runs(runs: list[dict]) -> dict:
 
 
 def time_to_accuracy_rows(bt) -> dict:
-    """Each framework's median over --tta_seeds seeds (seeds alternate between frameworks, so
-    a drift of the machine's speed touches both). PyTorch runs twice: from cnnjax's initial
-    weight distribution (the same recipe) and from its own default one."""
+    """Each framework's median over --tta_seeds seeds for each of --tta_recipes (seeds
+    alternate between frameworks, so a drift of the machine's speed touches both). PyTorch runs
+    twice: from cnnjax's initial weight distribution (the same recipe) and from its own default
+    one. Keys: 'cnnjax', 'torch_eager', 'torch_eager_torch_init' for the sgd_cosine recipe,
+    with ' (speedrun)' appended for the speedrun recipe."""
     ds = data.load("mnist", FLAGS.data_dir)
-    args = ("lenet5", ds.train, ds.test, FLAGS.target, FLAGS.max_epochs, FLAGS.batch_size,
-            FLAGS.tta_learning_rate)  # fmt: skip
-    runners = {"cnnjax": bench_jax.time_to_accuracy}
-    if bt is not None:
-        run_torch = functools.partial(bt.time_to_accuracy, device=torch_device())
-        runners["torch_eager"] = run_torch
-        runners["torch_eager_torch_init"] = functools.partial(run_torch, torch_init=True)
+    settings = {  # recipe: (peak learning rate, epochs of its schedule and at most)
+        "sgd_cosine": (FLAGS.tta_learning_rate, FLAGS.max_epochs),
+        "speedrun": (FLAGS.tta_speedrun_learning_rate, FLAGS.tta_speedrun_epochs),
+    }
+    runners = {}
+    for recipe in FLAGS.tta_recipes:
+        if recipe not in settings:
+            raise app.UsageError(f"--tta_recipes: unknown {recipe!r}; choose from {RECIPES}")
+        lr, epochs = settings[recipe]
+        args = ("lenet5", ds.train, ds.test, FLAGS.target, epochs, FLAGS.batch_size, lr)
+        suffix = "" if recipe == "sgd_cosine" else f" ({recipe})"
+        run = functools.partial(bench_jax.time_to_accuracy, *args, recipe=recipe)
+        runners["cnnjax" + suffix] = run
+        if bt is not None:
+            run_torch = functools.partial(
+                bt.time_to_accuracy, *args, recipe=recipe, device=torch_device()
+            )
+            runners["torch_eager" + suffix] = run_torch
+            runners["torch_eager_torch_init" + suffix] = functools.partial(
+                run_torch, torch_init=True
+            )
     runs = {key: [] for key in runners}
     for seed in range(FLAGS.tta_seeds):
         for key, run in runners.items():
-            runs[key].append({"seed": seed, **run(*args, seed=seed)})
+            runs[key].append({"seed": seed, **run(seed=seed)})
     return {key: median_of_runs(r) for key, r in runs.items()}
 
 

@@ -9,10 +9,12 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from cnnjax import optim
 from cnnjax.data import Split
-from cnnjax.train import num_params
+from cnnjax.train import num_params, steps
 from experiments import bench_jax, bench_timing, benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,8 +95,9 @@ def test_pytorch_lenet_starts_from_our_initial_distribution():
     assert all(float(m.bias.abs().max()) == 0 for m in (model.conv1, model.fc1, model.head))
 
 
+@pytest.mark.parametrize("recipe", bench_jax.RECIPES)
 @pytest.mark.parametrize("framework", ["cnnjax", "torch"])
-def test_time_to_accuracy_stops_at_the_target_or_gives_up(framework):
+def test_time_to_accuracy_stops_at_the_target_or_gives_up(framework, recipe):
     if framework == "torch":
         pytest.importorskip("torch")
         from experiments import bench_torch
@@ -104,11 +107,77 @@ def test_time_to_accuracy_stops_at_the_target_or_gives_up(framework):
         run = bench_jax.time_to_accuracy
     images, labels = bench_jax.synthetic_data((28, 28, 1), 2, 16, seed=2)
     train, test = Split(images[:24], labels[:24]), Split(images[24:], labels[24:])
-    reached = run("lenet5", train, test, 0.0, 3, 8, 0.01, seed=1)
+    reached = run("lenet5", train, test, 0.0, 3, 8, 0.01, seed=1, recipe=recipe)
     assert reached["epochs"] == 1 and reached["seconds"] > 0 and len(reached["accuracies"]) == 1
-    missed = run("lenet5", train, test, 1.01, 2, 8, 0.01, seed=1)
+    missed = run("lenet5", train, test, 1.01, 2, 8, 0.01, seed=1, recipe=recipe)
     assert missed["seconds"] is None and missed["epochs"] is None
     assert len(missed["accuracies"]) == 2
+
+
+def test_speedrun_tools_are_the_speedrun_config_s():
+    tools = bench_jax.speedrun_tools()
+    assert tools["momentum"] == 0.85 and tools["label_smoothing"] == 0.2
+    assert tools["lookahead_every"] == 5 and tools["weight_decay"] == pytest.approx(0.0153 / 11.5)
+    with pytest.raises(ValueError, match="unknown recipe 'adam'; valid: sgd_cosine, speedrun"):
+        bench_jax.time_to_accuracy("lenet5", None, None, 0.9, 1, 8, 0.1, recipe="adam")
+
+
+def test_pytorch_speedrun_schedule_is_cnnjax_s_triangular():
+    pytest.importorskip("torch")
+    from experiments import bench_torch
+
+    tools = bench_jax.speedrun_tools()
+    config = bench_jax._model_config(8)
+    config.epochs, config.optimizer.learning_rate = 3, 0.2
+    config.schedule.name = "triangular"
+    for field in ("div_factor", "pct_start", "final_lr_fraction"):
+        config.schedule[field] = tools[field]
+    ours = optim.make_schedule(config, 10)  # 30 updates
+    theirs = bench_torch.triangular(30, tools["div_factor"], tools["pct_start"], 0.07)
+    for t in range(33):
+        assert 0.2 * theirs(t) == pytest.approx(float(ours(t)), rel=1e-6), t
+
+
+def test_pytorch_speedrun_optimizer_and_lookahead_step_as_cnnjax_s():
+    """Nesterov with weight decay and lookahead, both sides from the same weights and the same
+    gradients: the same weights after every step."""
+    torch = pytest.importorskip("torch")
+    from experiments import bench_torch
+
+    tools, total, lr = bench_jax.speedrun_tools(), 12, 0.3
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(3, 4)).astype(np.float32)
+    grads = rng.normal(size=(total, 3, 4)).astype(np.float32)
+
+    config = bench_jax._model_config(8)
+    config.epochs, config.optimizer.learning_rate = 1, lr
+    config.optimizer.name, config.optimizer.momentum = "nesterov", tools["momentum"]
+    config.optimizer.sgd_weight_decay = tools["weight_decay"]
+    tx = optim.make_optimizer(config, total)  # constant schedule: the schedule is tested above
+    lookahead = steps.Lookahead(
+        tools["lookahead_every"], tools["lookahead_decay"], tools["lookahead_power"], total
+    )
+    params, opt_state = {"w": jnp.asarray(w0)}, None
+    opt_state, slow = tx.init(params), params
+
+    module = torch.nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(w0))
+    opt = torch.optim.SGD(
+        module.parameters(), lr=lr, momentum=tools["momentum"], nesterov=True,
+        weight_decay=tools["weight_decay"],
+    )  # fmt: skip
+    theirs_lookahead = bench_torch.Lookahead(
+        module, tools["lookahead_every"], tools["lookahead_decay"], tools["lookahead_power"], total
+    )
+    for t in range(1, total + 1):
+        updates, opt_state = tx.update({"w": jnp.asarray(grads[t - 1])}, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        slow, params = lookahead(slow, params, jnp.int32(t))
+        module.weight.grad = torch.from_numpy(grads[t - 1].copy())
+        opt.step()
+        theirs_lookahead.after(t)
+        np.testing.assert_allclose(module.weight.detach().numpy(), params["w"], rtol=2e-5)
 
 
 def test_contenders_take_turns_rotating_who_goes_first():

@@ -71,6 +71,9 @@ flags.DEFINE_float(
 flags.DEFINE_integer(
     "tta_speedrun_epochs", 3, "time_to_accuracy, speedrun recipe: the schedule's epochs (max)"
 )
+flags.DEFINE_integer(
+    "tta_seeds", 3, "time_to_accuracy: seeds per framework (median reported)", lower_bound=1
+)
 flags.DEFINE_string("data_dir", None, "time_to_accuracy: folder holding MNIST")
 flags.DEFINE_bool("compile_cache", False, "compile seconds cold and warm, in fresh processes")
 flags.DEFINE_string("compile_only", None, "internal: print one model's step compile seconds")

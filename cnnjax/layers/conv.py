@@ -54,6 +54,26 @@ def _check_conv(x: jax.Array, kernel: jax.Array, groups: int) -> None:
         )
 
 
+def conv_geometry(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: int | Sequence[int],
+    padding: Padding,
+    dilation: int | Sequence[int],
+) -> tuple[tuple[int, int], tuple[tuple[int, int], ...], tuple[int, int], tuple[int, int]]:
+    """(strides, pads ((top, bottom), (left, right)), dilation, (Ho, Wo)) of convolving
+    x (N, H, W, C) with kernel (kh, kw, ., .): `conv2d`'s output size formula."""
+    strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
+    pads = resolve_padding(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
+    out_size = tuple(
+        _output_size(
+            x.shape[1 + a], pads[a], (kernel.shape[a] - 1) * dilation[a] + 1, strides[a], "conv2d"
+        )
+        for a in (0, 1)
+    )
+    return strides, pads, dilation, out_size
+
+
 def conv2d(
     x: jax.Array,
     kernel: jax.Array,
@@ -81,14 +101,7 @@ def conv2d(
     """
     impl = resolve_conv_impl(impl)
     _check_conv(x, kernel, groups)
-    strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
-    pads = resolve_padding(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
-    out_size = tuple(
-        _output_size(
-            x.shape[1 + a], pads[a], (kernel.shape[a] - 1) * dilation[a] + 1, strides[a], "conv2d"
-        )
-        for a in (0, 1)
-    )
+    strides, pads, dilation, out_size = conv_geometry(x, kernel, strides, padding, dilation)
     if impl == "im2col":
         return _im2col_conv(x, kernel, strides, pads, dilation, groups, out_size)
     args = (strides, pads, dilation, groups)

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.layers.padding import Padding, _output_size, _pair, resolve_padding
+from cnnjax.layers.conv import conv_geometry
+from cnnjax.layers.padding import Padding
 
 LIBRARY = Path(__file__).with_name("libdnnl_conv.so")
 FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS = (
@@ -163,12 +164,5 @@ def onednn_conv2d(
     """`cnnjax.layers.conv.conv2d(x, kernel, strides=..., padding=..., dilation=...)` for
     groups = 1 and float32, by oneDNN: x (N, H, W, C_in), kernel (kh, kw, C_in, C_out) ->
     (N, Ho, Wo, C_out), padding 'SAME', 'VALID' or ((top, bottom), (left, right))."""
-    strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
-    pads = resolve_padding(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
-    out_size = tuple(
-        _output_size(
-            x.shape[1 + a], pads[a], (kernel.shape[a] - 1) * dilation[a] + 1, strides[a], "conv2d"
-        )
-        for a in (0, 1)
-    )
+    strides, pads, dilation, out_size = conv_geometry(x, kernel, strides, padding, dilation)
     return onednn_conv(x, kernel, (strides, pads, dilation, 1), out_size)

@@ -199,3 +199,13 @@ def test_a_speed_switch_within_a_round_does_not_move_the_paired_ratio():
     assert bench_timing.paired_ratio(ours, reference) == 0.5
     with pytest.raises(ValueError, match="same non-zero number of rounds"):
         bench_timing.paired_ratio([1.0], [1.0, 2.0])
+
+
+def test_every_flag_the_runner_reads_is_defined():
+    import re
+
+    from absl import flags
+
+    source = open(benchmark.__file__).read()
+    used = set(re.findall(r"FLAGS\.([a-z_]+)", source))
+    assert used and used <= set(flags.FLAGS), sorted(used - set(flags.FLAGS))

@@ -12,14 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnjax import augment, models, optim, tasks
+from cnnjax import augment, optim, tasks
 from cnnjax.config import ConfigError, base_config, validate
 from cnnjax.layers.whitening import whitening_kernel
-from cnnjax.tasks.classification import classification_sums
 from cnnjax.train import loop, steps, trained
 from cnnjax.train.results import log_epoch
 from cnnjax.train.signals import RunInterrupted
-from cnnjax.train.state import create_train_state
 
 
 def _sgd_config(**optimizer):
@@ -146,35 +144,6 @@ def test_reflect_padded_shifts_stay_inside_the_image():
         assert out.tobytes() in windows
     with pytest.raises(ValueError, match="unknown crop_pad_mode 'edge'"):
         augment.Augment(crop_padding=2, crop_pad_mode="edge")
-
-
-def test_translate_average_is_the_six_views_of_airbench():
-    model = models.create("small_cnn", 3, widths=(4,), hidden=8)
-    c = base_config()
-    state = create_train_state(
-        model,
-        optim.make_optimizer(c, 1),
-        optim.make_plateau(c),
-        jax.random.PRNGKey(0),
-        (1, 6, 6, 1),
-    )
-    x = jax.random.normal(jax.random.PRNGKey(1), (3, 6, 6, 1))
-    labels = jnp.array([0, 1, 2])
-    got = steps.eval_step(
-        state,
-        x,
-        labels,
-        jnp.ones(3),
-        classification_sums,
-        flip_average=True,
-        translate_average=True,
-    )
-    f = lambda v: model.apply(state.variables(), v, train=False)
-    mirror = lambda v: (f(v) + f(v[:, :, ::-1])) / 2
-    p = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-    logits = 0.5 * mirror(x) + 0.25 * mirror(p[:, 0:6, 0:6]) + 0.25 * mirror(p[:, 2:8, 2:8])
-    want = classification_sums(logits, labels, jnp.ones(3))
-    np.testing.assert_allclose(got["loss_sum"], want["loss_sum"], rtol=1e-5)
 
 
 @pytest.mark.parametrize(

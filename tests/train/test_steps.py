@@ -37,8 +37,8 @@ def step(state, x, y, penalty=Penalty(), dtype=jnp.float32):
     return _step(state, x, {"labels": y}, CE, penalty, dtype)
 
 
-def evaluate(state, x, y, mask, dtype=jnp.float32, flip_average=False):
-    return eval_step(state, x, y, mask, classification_sums, dtype, flip_average)
+def evaluate(state, x, y, mask, dtype=jnp.float32, flip_average=False, translate_average=False):
+    return eval_step(state, x, y, mask, classification_sums, dtype, flip_average, translate_average)
 
 
 def test_train_step_learns_and_reports_sums():
@@ -185,3 +185,17 @@ def test_flip_average_evaluates_each_image_and_its_mirror():
     )
     with pytest.raises(ValueError, match="NHWC"):
         evaluate(state, X.reshape(12, 4), Y, ones, flip_average=True)
+
+
+def test_translate_average_is_the_six_views_of_airbench():
+    """airbench94's level-2 test-time augmentation: the mirrored pair of the image (weight 1/2)
+    and of its one-pixel shifts up-left and down-right, reflect-padded (1/4 each)."""
+    state = make_state()
+    got = evaluate(state, X, Y, jnp.ones(12), flip_average=True, translate_average=True)
+    f = lambda v: state.apply_fn(state.variables(), v, train=False)
+    mirror = lambda v: (f(v) + f(v[:, :, ::-1])) / 2
+    p = jnp.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    logits = 0.5 * mirror(X) + 0.25 * mirror(p[:, 0:2, 0:2]) + 0.25 * mirror(p[:, 2:4, 2:4])
+    want = classification_sums(logits, Y, jnp.ones(12))
+    np.testing.assert_allclose(got["loss_sum"], want["loss_sum"], rtol=1e-5)
+    assert float(got["correct"]) == float(want["correct"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import types
 
 import numpy as np
@@ -116,12 +117,26 @@ def airbench_module(path: str, device: str = "cuda"):
     return module
 
 
+class _Tee(io.StringIO):
+    """Keeps what is written and passes it on to `stream` as it comes (airbench's table, an
+    epoch a row, shows while it trains)."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.stream.flush()
+        return super().write(text)
+
+
 def airbench_seed(module, folder: str, seed: int) -> dict:
     """airbench94's main(seed) in `folder` (its relative cifar10/), with the time it prints."""
     import torch
 
     torch.manual_seed(seed)
-    out = io.StringIO()
+    out = _Tee(sys.stdout)
     cwd = os.getcwd()
     os.chdir(folder)
     try:
@@ -129,7 +144,6 @@ def airbench_seed(module, folder: str, seed: int) -> dict:
             accuracy = module.main(seed)
     finally:
         os.chdir(cwd)
-    print(out.getvalue(), end="")
     final = [line for line in out.getvalue().splitlines() if "|" in line and "eval" in line][-1]
     seconds = float([c.strip() for c in final.strip("|").split("|")][-1])
     return {"seed": seed, "accuracy": float(accuracy), "seconds": seconds}

@@ -16,8 +16,8 @@ train_seconds + test_seconds; compilation is out of it once the persistent cache
 programs, which a warm-up run of 1 epoch fills first, as airbench's warm-up run does).
 
 With --airbench, airbench94.py is imported from its file (unmodified; with
---airbench_device=cpu, its CPU port: the lines naming CUDA and float16 swapped for the CPU and
-float32, listed in results.json, the recipe untouched) and its `main(run)` is
+--airbench_device=cpu, its CPU port: the lines naming CUDA, float16 and torchvision swapped for
+the CPU, float32 and torch, listed in results.json, the recipe untouched) and its `main(run)` is
 called for each seed, in turn with cnnjax's, in a folder holding `cifar10/train.pt` and
 `cifar10/test.pt` written from cnnjax's CIFAR-10 reader, so both train on the same images; its
 time is the `total_time_seconds` it prints for the run. The results (per seed, mean and std,

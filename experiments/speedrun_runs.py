@@ -215,7 +215,8 @@ def results_markdown(results: dict) -> str:
     if results.get("airbench", {}).get("device") == "cpu":
         lines += [
             "airbench94 ran as its CPU port (`experiments.speedrun_runs.cpu_port`: float32 on "
-            "the CPU instead of float16 on CUDA, host wall-clock timing; the recipe untouched).",
+            "the CPU instead of float16 on CUDA, host wall-clock timing, torchvision's Normalize "
+            "in torch; the recipe untouched).",
             "",
         ]
     lines += [

@@ -64,6 +64,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     runtime.configure()
+    provenance.code()  # the commit this process runs, read before it trains (cached)
     config = _CONFIG.value
     seeds = list(range(FLAGS.seeds))
     if FLAGS.warmup:
@@ -98,7 +99,13 @@ def main(argv):
         "rows": rows,
     }
     if airbench is not None:
-        results["airbench"] = {"file": FLAGS.airbench, "device": FLAGS.airbench_device}
+        import torch
+
+        results["airbench"] = {
+            "file": FLAGS.airbench,
+            "device": FLAGS.airbench_device,
+            "torch": torch.__version__,
+        }
         if FLAGS.airbench_device == "cpu":
             results["airbench"]["cpu_port"] = [list(pair) for pair in CPU_PORT]
     write_results(FLAGS.out, results)

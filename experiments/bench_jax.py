@@ -76,6 +76,14 @@ def speedrun_tools() -> dict[str, float]:
     }
 
 
+def recipe_tools(recipe: str) -> dict[str, float] | None:
+    """What `time_to_accuracy` adds to plain SGD for `recipe` (one of RECIPES): None for
+    sgd_cosine, `speedrun_tools()` for speedrun."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
+    return speedrun_tools() if recipe == "speedrun" else None
+
+
 def synthetic_data(image_shape, num_batches: int, batch_size: int, seed: int = 0):
     """uint8 images (num_batches * batch_size, H, W, C) and int32 labels in [0, 10)."""
     rng = np.random.default_rng(seed)
@@ -164,8 +172,7 @@ def time_to_accuracy(
       cosine;
     - speedrun: `speedrun_tools()` with peak learning rate `learning_rate`: Nesterov, the
       triangular schedule, weight decay, label smoothing, lookahead."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
+    tools = recipe_tools(recipe)
     t0 = time.perf_counter()
     config = _model_config(batch_size)
     config.optimizer.learning_rate = learning_rate
@@ -173,8 +180,7 @@ def time_to_accuracy(
     config.epochs = max_epochs
     steps_per_epoch = len(train_split.labels) // batch_size
     smoothing, lookahead = 0.0, None
-    if recipe == "speedrun":
-        tools = speedrun_tools()
+    if tools is not None:
         config.optimizer.name = "nesterov"
         config.optimizer.momentum = tools["momentum"]
         config.optimizer.sgd_weight_decay = tools["weight_decay"]

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.bench_jax import LEARNING_RATE, MOMENTUM, RECIPES, epochs_until, speedrun_tools
+from experiments.bench_jax import LEARNING_RATE, MOMENTUM, epochs_until, recipe_tools
 from experiments.bench_timing import timed_windows
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
@@ -299,8 +299,7 @@ def time_to_accuracy(
     """The PyTorch-eager twin of bench_jax.time_to_accuracy (same recipe, initialisation
     distribution unless `torch_init`, and evaluation; `seed` draws the initial weights and
     the epochs' order), on `device`."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
+    tools = recipe_tools(recipe)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     model = create(name, train_split.images.shape[1:], torch_init).train().to(device)
@@ -308,7 +307,6 @@ def time_to_accuracy(
     test_images, test_labels, _, _ = to_torch_data(test_split.images, test_split.labels, device)
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = len(labels) // batch_size
-    tools = speedrun_tools() if recipe == "speedrun" else None
     total = max_epochs * steps_per_epoch
     step = make_step(model, images, labels, mean, std, batch_size, learning_rate, total, tools)
 

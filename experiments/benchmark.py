@@ -39,7 +39,6 @@ import cnnjax
 from cnnjax import data, provenance, report, runtime
 from experiments import bench_jax, bench_timing, cli
 
-RECIPES = bench_jax.RECIPES
 IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
 TORCH_MODES = {"torch_eager": False, "torch_compile": True}  # key -> under torch.compile
 
@@ -64,6 +63,11 @@ flags.DEFINE_list(
     "tta_recipes",
     ["sgd_cosine", "speedrun"],
     f"time_to_accuracy: training recipes, of {bench_jax.RECIPES}",
+)
+flags.register_validator(
+    "tta_recipes",
+    lambda recipes: set(recipes) <= set(bench_jax.RECIPES),
+    f"--tta_recipes: each must be one of {', '.join(bench_jax.RECIPES)}",
 )
 flags.DEFINE_float(
     "tta_speedrun_learning_rate", 0.15, "time_to_accuracy, speedrun recipe: peak Nesterov lr"
@@ -242,8 +246,6 @@ def time_to_accuracy_rows(bt) -> dict:
     }
     runners = {}
     for recipe in FLAGS.tta_recipes:
-        if recipe not in settings:
-            raise app.UsageError(f"--tta_recipes: unknown {recipe!r}; choose from {RECIPES}")
         lr, epochs = settings[recipe]
         args = ("lenet5", ds.train, ds.test, FLAGS.target, epochs, FLAGS.batch_size, lr)
         suffix = "" if recipe == "sgd_cosine" else f" ({recipe})"

@@ -209,3 +209,14 @@ def test_every_flag_the_runner_reads_is_defined():
     source = open(benchmark.__file__).read()
     used = set(re.findall(r"FLAGS\.([a-z_]+)", source))
     assert used and used <= set(flags.FLAGS), sorted(used - set(flags.FLAGS))
+
+
+def test_an_unknown_recipe_is_refused_before_any_timing():
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.benchmark", "--tta_recipes=sgd_cosine,adam",
+         "--torch=off", "--out=/dev/null"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "--tta_recipes: each must be one of sgd_cosine, speedrun" in proc.stderr
+    assert "matmul peak" not in proc.stdout

@@ -53,6 +53,9 @@ flags.DEFINE_integer("seeds", 3, "seeds 0 .. seeds - 1, each a run")
 flags.DEFINE_string("workdir", "runs/speedrun", "the runs' folder (seed_<s>, warmup)")
 flags.DEFINE_string("out", None, "folder for results.json and results.md", required=True)
 flags.DEFINE_string("airbench", "", "airbench94.py to run side by side (needs torch)")
+flags.register_validator(
+    "airbench", lambda path: not path or os.path.isfile(path), "--airbench: no such file"
+)
 flags.DEFINE_enum(
     "airbench_device", "cuda", ["cuda", "cpu"], "cpu: airbench94.py's CPU port (float32)"
 )

@@ -165,3 +165,17 @@ def test_the_cpu_port_s_normalize_is_torchvision_s_formula():
     got = added["T"].Normalize(mean, std)(x)
     want = (x - mean[None, :, None, None]) / std[None, :, None, None]
     torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_a_missing_airbench_file_is_refused_before_any_training(tmp_path):
+    import subprocess
+    import sys
+
+    root = pathlib.Path(speedrun.__file__).parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.speedrun", f"--airbench={tmp_path}/nope.py",
+         f"--out={tmp_path}/out", f"--workdir={tmp_path}/runs"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "--airbench: no such file" in proc.stderr
+    assert not (tmp_path / "runs").exists()

@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m cnnjax.layers.onednn build --if-available
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed

@@ -18,6 +18,8 @@ from typing import Any
 
 import jax
 
+from cnnjax.layers.onednn import library as onednn_library
+
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
 _SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout, if any
 
@@ -70,6 +72,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
+        # oneDNN's version where conv2d's 'onednn' (or 'auto' choosing it) loaded it, else None
+        "onednn": onednn_library.loaded_version(),
     }
 
 

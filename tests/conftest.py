@@ -1,5 +1,10 @@
 """Shared fixtures: a tiny, fast run config on the embedded digits data. Every test runs with
-the runners' XLA flag defaults (`runtime.configure()`)."""
+the runners' XLA flag defaults (`runtime.configure()`), and with oneDNN's convolutions (where
+built) only where a test asks for impl='onednn': conv2d's 'auto' stays 'xla_cpu', so that a
+test's numbers do not depend on which impl a timing on this machine picked; the tests of that
+timing (tests/layers/test_conv_timing.py) turn it back on."""
+
+import os
 
 import pytest
 
@@ -7,6 +12,7 @@ from cnnjax import runtime
 from cnnjax.config import base_config
 
 runtime.configure()  # the runners' XLA flag defaults, before any test runs a JAX computation
+os.environ.setdefault("CNNJAX_ONEDNN", "explicit")  # inherited by the tests' subprocesses
 
 
 def tiny_config(**overrides):

@@ -14,6 +14,8 @@ layers.Conv2D`); one file per job:
     xla_conv.py      impl 'xla': lax.conv_general_dilated
     cpu_conv.py      impl 'xla_cpu': `_cpu_conv`, 'xla' tuned for XLA's CPU backend (custom JVP)
     im2col.py        impl 'im2col': patch matrix times kernel, one GEMM
+    onednn/          impl 'onednn': oneDNN's CPU convolutions through XLA's FFI (optional build)
+    conv_timing.py   'auto' on a CPU with oneDNN: the faster of 'xla_cpu' and 'onednn' per shape
     separable.py     `SeparableConv2D` (depthwise, then 1x1)
     transposed.py    `conv_transpose2d`, `ConvTranspose2D` (the adjoint of conv2d)
     pooling.py       `max_pool`, `avg_pool`, `global_avg_pool`
@@ -23,8 +25,10 @@ from cnnjax.layers.activations import ACTIVATIONS, activation, scaled_tanh
 from cnnjax.layers.conv import (
     AUTO_CONV_IMPL,
     CONV_IMPLS,
+    TIMED,
     Conv1x1,
     Conv2D,
+    available_conv_impls,
     conv2d,
     resolve_conv_impl,
 )
@@ -44,12 +48,14 @@ __all__ = [
     "INITIALIZERS",
     "PADDING_MODES",
     "TAP_SUM_MAX_CHANNELS",
+    "TIMED",
     "Conv1x1",
     "Conv2D",
     "ConvTranspose2D",
     "Padding",
     "SeparableConv2D",
     "activation",
+    "available_conv_impls",
     "avg_pool",
     "batch_norm",
     "conv2d",

@@ -1,4 +1,4 @@
-"""The 2-D convolution: `conv2d`, which checks its arguments and dispatches to one of three
+"""The 2-D convolution: `conv2d`, which checks its arguments and dispatches to one of four
 implementations (`resolve_conv_impl`), and the `Conv2D` / `Conv1x1` layers built on it.
 
 Convolution here is cross-correlation (the kernel is not flipped), as in every deep learning
@@ -17,24 +17,40 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
+from cnnjax.layers import conv_timing
 from cnnjax.layers.cpu_conv import _cpu_conv
 from cnnjax.layers.im2col import _im2col_conv
+from cnnjax.layers.onednn import library as onednn_library
+from cnnjax.layers.onednn.conv import check_supported as _check_onednn
+from cnnjax.layers.onednn.conv import onednn_conv
 from cnnjax.layers.padding import Padding, _check_nhwc, _output_size, _pair, resolve_padding
 from cnnjax.layers.xla_conv import _xla_conv
 
-CONV_IMPLS = ("auto", "xla", "xla_cpu", "im2col")
+CONV_IMPLS = ("auto", "xla", "xla_cpu", "im2col", "onednn")
 # What 'auto' means on each JAX backend: the fastest implementation in the benchmark
 # (`python -m experiments.benchmark --conv_impls=xla,xla_cpu,im2col`); backends not
-# listed use 'xla'.
+# listed use 'xla'. On the CPU with the oneDNN library built, 'auto' is TIMED instead.
 AUTO_CONV_IMPL = {"cpu": "xla_cpu", "gpu": "xla", "tpu": "xla"}
+# 'auto' on a CPU with oneDNN: per convolution shape, the faster of 'xla_cpu' and 'onednn'
+# (`conv_timing.fastest_cpu_impl`: timed once per machine, cached).
+TIMED = "timed"
 
 
 def resolve_conv_impl(impl: str) -> str:
-    """A concrete impl ('xla', 'xla_cpu' or 'im2col'): `impl` itself, or for 'auto'
-    AUTO_CONV_IMPL of the default backend."""
+    """What `impl` runs as: 'xla', 'xla_cpu', 'im2col', 'onednn', or TIMED. `impl` itself,
+    or for 'auto' AUTO_CONV_IMPL of the default backend, except TIMED where that is 'xla_cpu'
+    and the oneDNN library is built and loads (`onednn.library.used_by_auto()`)."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"unknown conv impl {impl!r}; valid: {', '.join(CONV_IMPLS)}")
-    return AUTO_CONV_IMPL.get(jax.default_backend(), "xla") if impl == "auto" else impl
+    if impl != "auto":
+        return impl
+    impl = AUTO_CONV_IMPL.get(jax.default_backend(), "xla")
+    return TIMED if impl == "xla_cpu" and onednn_library.used_by_auto() else impl
+
+
+def available_conv_impls() -> tuple[str, ...]:
+    """CONV_IMPLS without 'onednn' where its library is not built (or turned off)."""
+    return tuple(i for i in CONV_IMPLS if i != "onednn" or onednn_library.available())
 
 
 def _check_conv(x: jax.Array, kernel: jax.Array, groups: int) -> None:
@@ -93,11 +109,16 @@ def conv2d(
     (depthwise when groups == C_in). `impl` 'xla' calls lax.conv_general_dilated;
     'xla_cpu' gives the same values and derivatives, computed as XLA's CPU backend runs them
     fastest (`_cpu_conv`); 'im2col' gathers patches into a matrix and does one matmul
-    (`_im2col_conv`); all agree. 'auto' picks the fastest for the backend (`resolve_conv_impl`).
+    (`_im2col_conv`); 'onednn' calls oneDNN's CPU convolutions through XLA's FFI (float32,
+    CPU only, no forward-mode derivatives; built on first use: `cnnjax.layers.onednn`); all
+    agree. 'auto' picks the fastest for the backend (`resolve_conv_impl`): on a CPU with
+    oneDNN built, per shape by a one-time timing (`conv_timing`).
 
     Raises:
       ValueError: x or kernel not 4-D, channels not divisible by groups, kernel channels not
-        C_in/groups, unknown impl or padding, or a window larger than the padded input.
+        C_in/groups, unknown impl or padding, a window larger than the padded input, or
+        'onednn' with a dtype other than float32 or off the CPU.
+      OneDNNUnavailable: 'onednn' where its library cannot be built or loaded.
     """
     impl = resolve_conv_impl(impl)
     _check_conv(x, kernel, groups)
@@ -105,6 +126,11 @@ def conv2d(
     if impl == "im2col":
         return _im2col_conv(x, kernel, strides, pads, dilation, groups, out_size)
     args = (strides, pads, dilation, groups)
+    if impl == TIMED:
+        impl = conv_timing.fastest_cpu_impl(x, kernel, args, out_size)
+    if impl == "onednn":
+        _check_onednn(x, kernel)
+        return onednn_conv(x, kernel, args, out_size)
     if impl == "xla_cpu":
         return _cpu_conv(x, kernel, args, out_size)
     return _xla_conv(x, kernel, args)

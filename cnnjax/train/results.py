@@ -15,6 +15,7 @@ from absl import logging
 
 from cnnjax import config as config_lib
 from cnnjax import layers, provenance, report
+from cnnjax.layers import conv_timing
 from cnnjax.train import class_report, disk
 from cnnjax.train import workdir as workdir_lib
 from cnnjax.train.loop_state import host_replicas, step_of
@@ -135,6 +136,7 @@ def run_summary(ctx: RunContext, state, best, loop) -> dict[str, Any]:
         "task": task.name,
         "model": ctx.config.model,
         "conv_impl": _conv_impl(ctx.config),
+        **_conv_choices(ctx.config),
         "compute_dtype": ctx.config.compute_dtype,
         "ema_decay": config_lib.ema_decay(ctx.config),
         "device": str(jax.devices()[0].platform),
@@ -202,6 +204,14 @@ def _conv_impl(config: ml_collections.ConfigDict) -> str | None:
     """The convolution implementation the model ran with ('auto' resolved), if it has one."""
     impl = config_lib.model_overrides(config).get("conv_impl")
     return None if impl is None else layers.resolve_conv_impl(impl)
+
+
+def _conv_choices(config: ml_collections.ConfigDict) -> dict[str, dict[str, str]]:
+    """{'conv_choices': signature -> 'xla_cpu' or 'onednn'} where 'auto' timed each shape
+    (`layers.TIMED`), else nothing."""
+    if _conv_impl(config) != layers.TIMED:
+        return {}
+    return {"conv_choices": conv_timing.choices()}
 
 
 def write_summary(ctx: RunContext, summary: dict[str, Any]) -> None:

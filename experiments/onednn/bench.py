@@ -1,16 +1,18 @@
-r"""oneDNN convolutions (`onednn_conv`) against cnnjax's `xla_cpu` convolutions, in one process.
+r"""conv2d's 'onednn' convolutions against its 'xla_cpu' ones, per layer and per training step,
+in one process.
 
-    experiments/onednn/build.sh && python -m experiments.onednn.bench
+    python -m cnnjax.layers.onednn build && python -m experiments.onednn.bench
     python -m experiments.onednn.bench --parts=layers --windows=9   # per-layer timing only
 
 Part `layers`: each convolution shape of LAYERS (ResNet-20's and LeNet-5's at batch 128), each
 of forward y = conv(x, k), input gradient dx and kernel gradient dk, as one jitted function per
-contender: `conv2d(..., impl='xla_cpu')` (and its VJP) against `onednn_conv2d` (and its VJP).
+contender: `conv2d(..., impl='xla_cpu')` (and its VJP) against `conv2d(..., impl='onednn')`.
 Part `steps`: the runner's training step (`bench_jax.prepare_training`) of ResNet-20 and LeNet-5
-at batch 128 with cnnjax's `xla_cpu` convolutions, with every convolution by oneDNN ('onednn'),
-and with oneDNN for all but the first layer, whose C_in <= TAP_SUM_MAX_CHANNELS makes `xla_cpu`
-use its tap sums ('onednn_after_first'). The oneDNN contenders are traced while
-`cnnjax.layers.conv._cpu_conv` is replaced (in this process only) by `onednn_conv`.
+at batch 128 with conv_impl 'xla_cpu', 'onednn' (every convolution by oneDNN), 'auto' (each
+shape's faster one, `cnnjax.layers.conv_timing`; its choices go into the JSON) and
+'onednn_after_first': oneDNN for all but the first layer, whose C_in <= TAP_SUM_MAX_CHANNELS
+makes `xla_cpu` use its tap sums, traced while `cnnjax.layers.conv._cpu_conv` is replaced (in
+this process only) by `onednn_conv` for convolutions with more input channels.
 
 Contenders take turns, one timed window each per round (`bench_timing.interleaved_rates`: this
 VM's speed switches by ~1.6x every few seconds), and a speed-up is the median over rounds of
@@ -35,7 +37,11 @@ from collections.abc import Callable, Iterator
 
 from absl import app, flags
 
-from experiments.onednn import onednn_conv  # importing `experiments` set cnnjax's XLA flags
+import experiments  # noqa: F401  (importing `experiments` sets cnnjax's XLA flags)
+from cnnjax import provenance
+from cnnjax.layers import conv_timing
+from cnnjax.layers.onednn import library
+from cnnjax.layers.onednn.conv import onednn_conv
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["layers", "steps"], "what to time: layers, steps")
@@ -131,11 +137,11 @@ def machine() -> dict:
     return {
         "cpu": cpu or platform.processor(),
         "cores": os.cpu_count(),
-        "xla_cpu_threads": onednn_conv.xla_cpu_threads(),
+        "xla_cpu_threads": library.xla_cpu_threads(),
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
-        "onednn": onednn_conv.dnnl_version(),
-        "onednn_kernel_layout": onednn_conv.kernel_tag(),
+        "onednn": library.dnnl_version(),
+        "onednn_kernel_layout": "any",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "python": sys.version.split()[0],
@@ -158,8 +164,10 @@ def layer_ops(conv: Callable, layer: Layer) -> dict[str, Callable]:
 def layer_contenders() -> dict[str, Callable]:
     from cnnjax.layers.conv import conv2d
 
-    xla_cpu = lambda x, k, s, p: conv2d(x, k, strides=s, padding=p, impl="xla_cpu")
-    return {"xla_cpu": xla_cpu, "onednn": onednn_conv.onednn_conv2d}
+    return {
+        impl: lambda x, k, s, p, impl=impl: conv2d(x, k, strides=s, padding=p, impl=impl)
+        for impl in ("xla_cpu", "onednn")
+    }
 
 
 def count_custom_calls(fn: Callable, *args) -> int:
@@ -228,8 +236,8 @@ def time_layer(layer: Layer) -> list[dict]:
 
 @contextlib.contextmanager
 def convolutions_by_onednn(min_channels: int) -> Iterator[list[int]]:
-    """Within the block, conv2d's 'xla_cpu' path computes float32, groups = 1 convolutions with
-    at least `min_channels` input channels by oneDNN (`onednn_conv`), others as before.
+    """Within the block, conv2d's 'xla_cpu' path computes float32 convolutions with at least
+    `min_channels` input channels by oneDNN (`onednn_conv`), others as before.
     Yields a list holding the number of convolutions traced through oneDNN so far."""
     import jax.numpy as jnp
 
@@ -239,9 +247,9 @@ def convolutions_by_onednn(min_channels: int) -> Iterator[list[int]]:
     traced = [0]
 
     def conv(x, kernel, args, out_size):
-        if args[3] == 1 and x.dtype == jnp.float32 and x.shape[-1] >= min_channels:
+        if x.dtype == jnp.float32 and x.shape[-1] >= min_channels:
             traced[0] += 1
-            return onednn_conv.onednn_conv(x, kernel, args, out_size)
+            return onednn_conv(x, kernel, args, out_size)
         return original(x, kernel, args, out_size)
 
     conv_module._cpu_conv = conv
@@ -251,41 +259,65 @@ def convolutions_by_onednn(min_channels: int) -> Iterator[list[int]]:
         conv_module._cpu_conv = original
 
 
+def counting_onednn_time(run: Callable[[int], None], totals: dict) -> Callable[[int], None]:
+    """`run`, adding to totals['steps'] the steps it takes and to totals[pass] the seconds
+    spent in oneDNN calls of each pass meanwhile (`library.call_stats`)."""
+
+    def counted(n: int) -> None:
+        before = library.call_stats()
+        run(n)
+        after = library.call_stats()
+        totals["steps"] += n
+        for p in library.PASSES:
+            totals[p] += after[p]["seconds"] - before[p]["seconds"]
+
+    return counted
+
+
 def time_steps(name: str) -> dict:
     """Images/s of the training step of `name` with each convolution contender, interleaved.
-    'onednn_convolutions_traced' counts the convolutions traced through oneDNN, in the
-    parameter initialisation and the step (each layer twice)."""
+    'onednn_convolutions_traced' counts the convolutions 'onednn_after_first' traced through
+    oneDNN, in the parameter initialisation and the step (each layer twice); 'auto_choices'
+    is what 'auto' chose for each of the model's convolution shapes; 'onednn_ms_per_step', per
+    contender, the milliseconds per step spent inside oneDNN's calls, by pass."""
     from cnnjax.layers.cpu_conv import TAP_SUM_MAX_CHANNELS
     from experiments import bench_jax, bench_timing
 
     shape = IMAGE_SHAPES[name]
-    prepare = lambda: bench_jax.prepare_training(name, shape, FLAGS.batch_size, "xla_cpu")
-    contenders = {"xla_cpu": prepare()}
-    traced = {}
-    for key, min_channels in (("onednn", 1), ("onednn_after_first", TAP_SUM_MAX_CHANNELS + 1)):
-        with convolutions_by_onednn(min_channels) as count:
-            contenders[key] = prepare()
-        traced[key] = count[0]
-        if not count[0]:
-            raise AssertionError(f"{name} {key}: no convolution was traced through oneDNN")
+    prepare = lambda impl: bench_jax.prepare_training(name, shape, FLAGS.batch_size, impl)
+    contenders = {impl: prepare(impl) for impl in ("xla_cpu", "onednn")}
+    seen = set(conv_timing.choices())
+    contenders["auto"] = prepare("auto")
+    choices = {s: c for s, c in conv_timing.choices().items() if s not in seen}
+    with convolutions_by_onednn(TAP_SUM_MAX_CHANNELS + 1) as count:
+        contenders["onednn_after_first"] = prepare("xla_cpu")
+    traced = {"onednn_after_first": count[0]}
+    if not count[0]:
+        raise AssertionError(f"{name} onednn_after_first: no convolution traced through oneDNN")
+    totals = {key: dict.fromkeys(("steps", *library.PASSES), 0) for key in contenders}
     rates = bench_timing.interleaved_rates(
-        {key: run for key, (run, _) in contenders.items()},
+        {key: counting_onednn_time(run, totals[key]) for key, (run, _) in contenders.items()},
         FLAGS.windows,
         FLAGS.steps_per_window,
         FLAGS.batch_size,
     )
-    out = {"model": name, "image_shape": list(shape), "onednn_convolutions_traced": traced}
+    out = {"model": name, "image_shape": list(shape), "onednn_convolutions_traced": traced,
+           "auto_choices": choices}  # fmt: skip
     for key, (_, info) in contenders.items():
         out[key] = {
             "images_per_second": statistics.median(rates[key]),
             "window_images_per_second": rates[key],
             "compile_seconds": info["compile_seconds"],
+            "onednn_ms_per_step": {
+                p: 1e3 * totals[key][p] / totals[key]["steps"] for p in library.PASSES
+            },
         }
         if key != "xla_cpu":
             out[key]["speedup"] = bench_timing.paired_ratio(rates[key], rates["xla_cpu"])
     summary = ", ".join(
         f"{key} {out[key]['images_per_second']:.0f} img/s"
         + (f" ({out[key]['speedup']:.2f}x)" if "speedup" in out[key] else "")
+        + f" [{sum(out[key]['onednn_ms_per_step'].values()):.0f} ms/step in oneDNN]"
         for key in contenders
     )
     print(f"{name} training step: {summary}", flush=True)
@@ -316,9 +348,11 @@ def main(argv):
             raise app.UsageError(f"--models: unknown {name!r}; choose from {sorted(IMAGE_SHAPES)}")
     if FLAGS.omp_wait_policy:  # read by libgomp when load() brings it into the process
         os.environ["OMP_WAIT_POLICY"] = FLAGS.omp_wait_policy.upper()
-    onednn_conv.load()
+    library.load(build_if_missing=True)
+    print(f"'auto': choices stored for this machine in {conv_timing.cache_file()} are reused")
     results = {
         "command": "python -m experiments.onednn.bench " + " ".join(sys.argv[1:]),
+        "provenance": provenance.collect(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
         "batch_size": FLAGS.batch_size,

@@ -8,7 +8,7 @@ import pytest
 
 from cnnjax import layers
 
-IMPLS = layers.CONV_IMPLS
+IMPLS = layers.available_conv_impls()  # 'onednn' where its library is built
 TOL = dict(rtol=1e-5, atol=1e-5)
 # One compiled program per call signature is cheaper than op-by-op dispatch of the im2col path.
 conv2d = jax.jit(
@@ -230,7 +230,7 @@ def test_conv2d_module_dilation_and_explicit_padding():
             (1, 5, 5, 2),
             (3, 3, 2, 4),
             dict(impl="fft"),
-            r"'fft'; valid: auto, xla, xla_cpu, im2col",
+            r"'fft'; valid: auto, xla, xla_cpu, im2col, onednn",
         ),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(padding="same"), r"'same'; valid: 'SAME', 'VALID'"),
         ((1, 5, 5, 2), (3, 3, 2, 4), dict(padding=((1, -1), (0, 0))), r"ints >= 0, got"),

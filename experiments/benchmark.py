@@ -180,14 +180,17 @@ def throughput_rows(bt, timing: dict, peak: float) -> list[dict]:
         for impl in FLAGS.conv_impls:
             ours = figures[f"cnnjax_{impl}"]
             flops_per_s = ours["flops_per_step"] * ours["images_per_second"] / FLAGS.batch_size
+            resolved = cnnjax.layers.resolve_conv_impl(impl)
+            # XLA's cost analysis counts no FLOPs in oneDNN's FFI calls: no MFU where they run
+            ffi_convs = resolved in (cnnjax.layers.TIMED, "onednn")
             row = {
                 "model": name,
                 "input": "x".join(map(str, shape)),
                 "conv_impl": impl,
-                "resolved_conv_impl": cnnjax.layers.resolve_conv_impl(impl),
+                "resolved_conv_impl": resolved,
                 "cnnjax": ours,
                 "gflops_per_step": ours["flops_per_step"] / 1e9,
-                "mfu": flops_per_s / peak,
+                "mfu": None if ffi_convs else flops_per_s / peak,
                 **reference,
             }
             for key, ref in reference.items():

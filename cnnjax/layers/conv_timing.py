@@ -27,6 +27,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from absl import logging
 
 from cnnjax.layers.cpu_conv import _cpu_conv
 from cnnjax.layers.onednn import library
@@ -151,8 +152,12 @@ def fastest_cpu_impl(x: jax.Array, kernel: jax.Array, args: tuple, out_size: tup
         entry = _cached(key, sig)
         if entry is None:
             timed = time_candidates(x.shape, kernel.shape, args, out_size)
-            with _locked_cache() as data:  # another process may have timed it meanwhile
-                entry = data.setdefault(key, {}).setdefault(sig, timed)
+            try:
+                with _locked_cache() as data:  # another process may have timed it meanwhile
+                    entry = data.setdefault(key, {}).setdefault(sig, timed)
+            except OSError as e:  # not stored: this process still uses it
+                logging.warning("conv timing not saved to %s: %s", cache_file(), e)
+                entry = timed
         _memo[sig] = entry
     return entry["impl"]
 

@@ -118,3 +118,12 @@ def test_a_runs_summary_lists_the_choices_where_auto_is_timed(timed):
     }
     config.model_args.lenet5.conv_impl = "xla_cpu"  # pinned: nothing to list
     assert results._conv_choices(config) == {}
+
+
+def test_an_unwritable_cache_keeps_the_choice_for_this_process(timed, monkeypatch, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setattr(conv_timing, "cache_file", lambda: blocker / "conv_timing.json")
+    layers.conv2d(jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 2)))
+    layers.conv2d(jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 2)))
+    assert len(timed) == 1 and list(conv_timing.choices().values()) == ["onednn"]

@@ -171,3 +171,11 @@ def test_call_stats_count_each_pass():
     for name in library.PASSES:
         assert after[name]["calls"] == before[name]["calls"] + 1, name
         assert after[name]["seconds"] > before[name]["seconds"], name
+
+
+def test_an_unwritable_cache_folder_is_named(monkeypatch, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("CNNJAX_CACHE_DIR", str(blocker))
+    with pytest.raises(onednn.OneDNNUnavailable, match=r"cannot write the oneDNN library to"):
+        library.build()

@@ -101,14 +101,20 @@ def build(force: bool = False) -> Path:
     succeeds, so concurrent builds and a killed build never leave a partial library.
 
     Raises:
-      OneDNNUnavailable: no compiler, or the compile or link failed (oneDNN 2.x's headers or
-        library missing: the message holds the compiler's last lines).
+      OneDNNUnavailable: the cache folder is not writable, no compiler, or the compile or link
+        failed (oneDNN 2.x's headers or library missing: the message holds the compiler's last
+        lines).
     """
     path = library_path()
     if path.exists() and not force:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+    except OSError as e:
+        raise OneDNNUnavailable(
+            f"cannot write the oneDNN library to {path.parent} ({e}); set $CNNJAX_CACHE_DIR"
+        ) from e
     os.close(fd)
     command = _command(Path(tmp))
     try:

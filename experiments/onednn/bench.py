@@ -60,7 +60,7 @@ flags.DEFINE_enum(
 )  # fmt: skip
 flags.DEFINE_string("out", "experiments/onednn/results.json", "JSON file for the results")
 
-IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3)}
+IMAGE_SHAPES = {"lenet5": (28, 28, 1), "resnet20": (32, 32, 3), "airbench_net": (32, 32, 3)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,7 @@ def test_layer_sums_weigh_multiplicity_skip_the_first_input_grad_and_take_the_fa
     assert tables.layer_sums(results) == {"net": {"xla_cpu": 20.0, "onednn": 17.0, "best": 11.0}}
 
 
-@pytest.mark.parametrize("name", ["results.json"])
+@pytest.mark.parametrize("name", ["results.json", "results_airbench_net.json"])
 def test_readme_shows_the_committed_results(name):
     results = json.loads((FOLDER / name).read_text())
     readme = (FOLDER / "README.md").read_text()

@@ -81,6 +81,13 @@ def _command(output: Path) -> list[str]:
 
 def build_key() -> str:
     """16 hex digits of sha256(source, compiler command, jaxlib version)."""
+    return _build_key(os.environ.get("CXX") or "g++")
+
+
+@functools.cache
+def _build_key(compiler: str) -> str:
+    """build_key() for $CXX = compiler; computed once per compiler (conv2d asks on every trace
+    whether the library is available, and the source and jaxlib do not change in a process)."""
     import jaxlib
 
     h = hashlib.sha256(SOURCE.read_bytes())

@@ -10,7 +10,8 @@ with airbench94 itself (PyTorch, a GPU) on the same copy of CIFAR-10, seeds inte
 
 Each cnnjax seed is a run of the one training loop (experiments/configs/cifar10_speedrun.py,
 --config.<field> overrides) in <workdir>/seed_<s>; a run already finished there is read back,
-not trained again (so an interrupted command picks up where it stopped). Its time is airbench's
+not trained again (so an interrupted command picks up where it stopped, and a run of a few
+seeds can be extended by asking for more). Its time is airbench's
 measure: the training epochs plus the final test-time-augmented evaluation (summary.json's
 train_seconds + test_seconds; compilation is out of it once the persistent cache holds the
 programs, which a warm-up run of 1 epoch fills first, as airbench's warm-up run does).
@@ -20,14 +21,16 @@ With --airbench, airbench94.py is imported from its file (unmodified; with
 the CPU, float32 and torch, listed in results.json, the recipe untouched) and its `main(run)` is
 called for each seed, in turn with cnnjax's, in a folder holding `cifar10/train.pt` and
 `cifar10/test.pt` written from cnnjax's CIFAR-10 reader, so both train on the same images; its
-time is the `total_time_seconds` it prints for the run. The results (per seed, mean and std,
-the verdicts of experiments/sweeps/verdicts.py, the machine and versions) go to --out as
-results.json and results.md.
+time is the `total_time_seconds` it prints for the run, kept with its accuracy in
+<workdir>/airbench94_<device>/seed_<s>.json and likewise read back. The results (per seed, mean
+and std, the verdicts of experiments/sweeps/verdicts.py, the machine and versions) go to --out
+as results.json and results.md.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -40,6 +43,7 @@ from experiments.speedrun_runs import (
     CPU_PORT,
     FIGURE,
     airbench_module,
+    airbench_record,
     airbench_seed,
     cnnjax_seed,
     write_cifar_pt,
@@ -75,17 +79,19 @@ def main(argv):
         warm.epochs = 1
         loop.run(warm, os.path.join(FLAGS.workdir, "warmup"), progress=False, overwrite=True)
     rows = {"cnnjax": []}
-    airbench, folder = None, None
+    airbench, folder, device = None, None, FLAGS.airbench_device
     if FLAGS.airbench:
-        folder = tempfile.mkdtemp(prefix="airbench_data_")
-        write_cifar_pt(folder, config.dataset.data_dir or None)
-        airbench = airbench_module(os.path.abspath(FLAGS.airbench), FLAGS.airbench_device)
-        if FLAGS.warmup:
-            airbench.main("warmup")  # its own warm-up run (random labels)
         rows["airbench94"] = []
+        records = {s: airbench_record(FLAGS.workdir, device, s) for s in seeds}
+        if not all(os.path.exists(r) for r in records.values()):  # a seed left to run
+            folder = tempfile.mkdtemp(prefix="airbench_data_")
+            write_cifar_pt(folder, config.dataset.data_dir or None)
+            airbench = airbench_module(os.path.abspath(FLAGS.airbench), device)
+            if FLAGS.warmup:
+                airbench.main("warmup")  # its own warm-up run (random labels)
     for seed in seeds:  # interleaved: a speed switch of the machine hits both alike
-        if airbench is not None:
-            rows["airbench94"].append(airbench_seed(airbench, folder, seed))
+        if FLAGS.airbench:
+            rows["airbench94"].append(airbench_seed(airbench, folder, seed, records[seed]))
         rows["cnnjax"].append(cnnjax_seed(config, FLAGS.workdir, seed))
         print(
             f"seed {seed}: "
@@ -101,17 +107,19 @@ def main(argv):
         "config": report.read_json(os.path.join(FLAGS.workdir, f"seed_{seeds[0]}", "config.json")),
         "rows": rows,
     }
-    if airbench is not None:
+    if FLAGS.airbench:
         import torch
 
         results["airbench"] = {
             "file": FLAGS.airbench,
-            "device": FLAGS.airbench_device,
+            "device": device,
             "torch": torch.__version__,
         }
         if FLAGS.airbench_device == "cpu":
             results["airbench"]["cpu_port"] = [list(pair) for pair in CPU_PORT]
     write_results(FLAGS.out, results)
+    if folder is not None:
+        shutil.rmtree(folder)  # train.pt and test.pt
 
 
 if __name__ == "__main__":

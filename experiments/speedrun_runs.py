@@ -131,8 +131,17 @@ class _Tee(io.StringIO):
         return super().write(text)
 
 
-def airbench_seed(module, folder: str, seed: int) -> dict:
-    """airbench94's main(seed) in `folder` (its relative cifar10/), with the time it prints."""
+def airbench_record(workdir: str, device: str, seed: int) -> str:
+    """Where airbench94's figures for `seed` on `device` ('cuda' or 'cpu') are kept."""
+    return os.path.join(workdir, f"airbench94_{device}", f"seed_{seed}.json")
+
+
+def airbench_seed(module, folder: str, seed: int, record: str) -> dict:
+    """airbench94's main(seed) in `folder` (its relative cifar10/), with the time it prints,
+    kept in `record` (a JSON file); a seed already recorded there is read back, not run again
+    (`module` and `folder` are then unused)."""
+    if os.path.exists(record):
+        return report.read_json(record)
     import torch
 
     torch.manual_seed(seed)
@@ -146,7 +155,15 @@ def airbench_seed(module, folder: str, seed: int) -> dict:
         os.chdir(cwd)
     final = [line for line in out.getvalue().splitlines() if "|" in line and "eval" in line][-1]
     seconds = float([c.strip() for c in final.strip("|").split("|")][-1])
-    return {"seed": seed, "accuracy": float(accuracy), "seconds": seconds}
+    row = {
+        "seed": seed,
+        "accuracy": float(accuracy),
+        "seconds": seconds,
+        "torch": torch.__version__,
+    }
+    os.makedirs(os.path.dirname(record), exist_ok=True)
+    report.write_json(record, row)
+    return row
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -80,10 +80,14 @@ def test_airbench_s_own_time_is_read_from_its_table(tmp_path, capsys):
         print(AIRBENCH_TABLE, end="")
         return 0.9405
 
-    pytest.importorskip("torch")  # airbench_seed seeds torch
-    row = speedrun.airbench_seed(types.SimpleNamespace(main=main), str(tmp_path), seed=0)
-    assert row == {"seed": 0, "accuracy": 0.9405, "seconds": 3.8281}
+    torch = pytest.importorskip("torch")  # airbench_seed seeds torch
+    record = speedrun.airbench_record(str(tmp_path / "runs"), "cpu", seed=0)
+    row = speedrun.airbench_seed(types.SimpleNamespace(main=main), str(tmp_path), 0, record)
+    assert row == {"seed": 0, "accuracy": 0.9405, "seconds": 3.8281, "torch": torch.__version__}
     assert "tta_val_acc" in capsys.readouterr().out  # its table is passed on
+    assert record == str(tmp_path / "runs" / "airbench94_cpu" / "seed_0.json")
+    ran_again = types.SimpleNamespace(main=lambda run: pytest.fail("ran again"))
+    assert speedrun.airbench_seed(ran_again, str(tmp_path), 0, record) == row  # read back
 
 
 def test_results_are_computed_from_the_seeds(tmp_path):

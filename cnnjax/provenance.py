@@ -58,6 +58,21 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+@functools.cache
+def cpu_model() -> str:
+    """The host CPU's model name as the kernel reports it (/proc/cpuinfo's 'model name', e.g.
+    'AMD EPYC 9R14 96-Core Processor'); elsewhere Python's platform.processor() or, failing
+    that, the architecture ('x86_64'). A CPU timing is valid for this name, not for 'x86_64'."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
     """The devices JAX computes on, the host, and the settings that change its arithmetic."""
     devices = jax.devices()
@@ -68,6 +83,7 @@ def machine() -> dict[str, Any]:
         "process_count": jax.process_count(),
         "host": platform.node(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),

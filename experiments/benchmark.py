@@ -26,7 +26,6 @@ import functools
 import json
 import math
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -86,16 +85,10 @@ flags.DEFINE_string("out", "benchmark.json", "JSON file for the results")
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     import jax
 
     return {
-        "cpu": cpu,
+        "cpu": provenance.cpu_model(),
         "cores": os.cpu_count(),
         "device": str(jax.devices()[0]),
         "device_kind": jax.devices()[0].device_kind,

@@ -38,3 +38,24 @@ def test_the_commit_is_read_once_per_process(monkeypatch):
     monkeypatch.setattr(provenance, "_git", lambda *args: "a different commit")
     assert provenance.code() == first  # a checkout changed under a running sweep
     assert provenance.collect()["git_commit"] == first["git_commit"]
+
+
+def test_the_cpu_is_named_by_its_model_and_a_cpu_timing_is_keyed_by_it(tmp_path, monkeypatch):
+    from cnnjax.layers import conv_timing
+
+    record = provenance.collect()
+    assert record["cpu"] == provenance.cpu_model() and record["cpu"]
+    assert conv_timing.machine_key().startswith(record["cpu"] + "|")
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = {line.split(":", 1)[1].strip() for line in f if line.startswith("model name")}
+    except OSError:
+        names = set()
+    assert not names or record["cpu"] in names  # the kernel's name where it gives one
+    provenance.cpu_model.cache_clear()
+    monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setattr(provenance.platform, "processor", lambda: "")
+    try:
+        assert provenance.cpu_model() == provenance.platform.machine()  # no /proc: the arch
+    finally:
+        provenance.cpu_model.cache_clear()

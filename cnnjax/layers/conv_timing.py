@@ -29,6 +29,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from cnnjax import provenance
 from cnnjax.layers.cpu_conv import _cpu_conv
 from cnnjax.layers.onednn import library
 from cnnjax.layers.onednn.conv import onednn_conv
@@ -50,11 +51,8 @@ def machine_key() -> str:
     """What a timing is valid for: CPU model, XLA's CPU threads, jaxlib, the library build."""
     import jaxlib
 
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), "")
-    threads = library.xla_cpu_threads()
-    return f"{cpu or 'cpu'}|{threads} threads|jaxlib {jaxlib.__version__}|{library.build_key()}"
+    cpu, threads = provenance.cpu_model(), library.xla_cpu_threads()
+    return f"{cpu}|{threads} threads|jaxlib {jaxlib.__version__}|{library.build_key()}"
 
 
 def signature(x_shape: tuple, kernel_shape: tuple, args: tuple) -> str:

@@ -29,7 +29,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -132,10 +131,8 @@ def machine() -> dict:
     import jax
     import jaxlib
 
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), "")
     return {
-        "cpu": cpu or platform.processor(),
+        "cpu": provenance.cpu_model(),
         "cores": os.cpu_count(),
         "xla_cpu_threads": library.xla_cpu_threads(),
         "jax": jax.__version__,

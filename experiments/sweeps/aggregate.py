@@ -207,6 +207,7 @@ def aggregate(
         "machine": {  # the machine that aggregated (each run's own is in `setups`)
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
+            "cpu": provenance.cpu_model(),
             "cores": os.cpu_count(),
             "device": str(jax.devices()[0]),
             "jax": jax.__version__,

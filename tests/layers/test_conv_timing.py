@@ -127,3 +127,50 @@ def test_an_unwritable_cache_keeps_the_choice_for_this_process(timed, monkeypatc
     layers.conv2d(jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 2)))
     layers.conv2d(jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 2)))
     assert len(timed) == 1 and list(conv_timing.choices().values()) == ["onednn"]
+
+
+def test_a_killed_run_resumes_with_the_same_choices_and_numbers(timed, tmp_path, make_config):
+    """The choices a run's first process timed are read back from the file by the process that
+    resumes it (no second timing, which could choose otherwise and change the numbers): the
+    resumed run ends bit-identical to an uninterrupted one, oneDNN having run its steps."""
+    import os
+    import signal
+
+    from cnnjax.layers.onednn import library
+    from cnnjax.train import loop
+    from cnnjax.train.results import log_epoch
+    from cnnjax.train.signals import RunInterrupted
+
+    config = make_config(
+        model="airbench_net",  # conv_impl 'auto': timed
+        model_args__airbench_net__widths=(8, 16),
+        model_args__airbench_net__whiten_images=100,
+        dataset__val_size=0,
+    )
+    calls = library.call_stats()["backward_weights"]["calls"]
+    full = loop.run(config, str(tmp_path / "full"), progress=False)
+    assert library.call_stats()["backward_weights"]["calls"] > calls  # oneDNN trained it
+    assert set(full["conv_choices"].values()) == {"onednn"}
+    signatures = list(timed)
+
+    def log_then_stop(ctx, loop_record):
+        log_epoch(ctx, loop_record)
+        if loop_record["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "log_epoch", log_then_stop)
+        patch.setattr(conv_timing, "_memo", {})  # each process starts from the file
+        with pytest.raises(RunInterrupted):
+            loop.run(config, str(tmp_path / "part"), progress=False)
+    FAKE_CHOICE["impl"] = "xla_cpu"  # what a second timing would answer now
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(conv_timing, "_memo", {})
+            resumed = loop.run(config, str(tmp_path / "part"), progress=False)
+    finally:
+        FAKE_CHOICE["impl"] = "onednn"
+    assert timed == signatures  # not timed again
+    assert resumed["conv_choices"] == full["conv_choices"]
+    assert resumed["test_loss"] == full["test_loss"]
+    assert resumed["final_train_loss"] == full["final_train_loss"]

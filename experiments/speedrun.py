@@ -5,8 +5,9 @@ with airbench94 itself (PyTorch, a GPU) on the same copy of CIFAR-10, seeds inte
     python -m experiments.speedrun --seeds=10 --config.compute_dtype=bfloat16 \
         --config.scan_steps=True --config.steps_per_sync=48 \
         --airbench=../shared/reference/airbench/airbench94.py --out=experiments/results/speedrun
-    python -m experiments.speedrun --seeds=1 --warmup=false --airbench_device=cpu \
-        --airbench=../shared/reference/airbench/airbench94.py --out=experiments/results/speedrun_cpu
+    python -m experiments.speedrun --seeds=3 --airbench_seeds=1 --warmup=false \
+        --airbench_device=cpu --airbench=../shared/reference/airbench/airbench94.py \
+        --out=experiments/results/speedrun_cpu
 
 Each cnnjax seed is a run of the one training loop (experiments/configs/cifar10_speedrun.py,
 --config.<field> overrides) in <workdir>/seed_<s>; a run already finished there is read back,
@@ -57,8 +58,16 @@ flags.DEFINE_integer("seeds", 3, "seeds 0 .. seeds - 1, each a run")
 flags.DEFINE_string("workdir", "runs/speedrun", "the runs' folder (seed_<s>, warmup)")
 flags.DEFINE_string("out", None, "folder for results.json and results.md", required=True)
 flags.DEFINE_string("airbench", "", "airbench94.py to run side by side (needs torch)")
+flags.DEFINE_integer(
+    "airbench_seeds", None, "airbench94's seeds 0 .. airbench_seeds - 1 (default: --seeds)"
+)
 flags.register_validator(
     "airbench", lambda path: not path or os.path.isfile(path), "--airbench: no such file"
+)
+flags.register_multi_flags_validator(
+    ["seeds", "airbench_seeds"],
+    lambda f: f["airbench_seeds"] is None or 1 <= f["airbench_seeds"] <= f["seeds"],
+    "--airbench_seeds: between 1 and --seeds",
 )
 flags.DEFINE_enum(
     "airbench_device", "cuda", ["cuda", "cpu"], "cpu: airbench94.py's CPU port (float32)"
@@ -79,10 +88,11 @@ def main(argv):
         warm.epochs = 1
         loop.run(warm, os.path.join(FLAGS.workdir, "warmup"), progress=False, overwrite=True)
     rows = {"cnnjax": []}
-    airbench, folder, device = None, None, FLAGS.airbench_device
+    airbench, folder, device, records = None, None, FLAGS.airbench_device, {}
     if FLAGS.airbench:
         rows["airbench94"] = []
-        records = {s: airbench_record(FLAGS.workdir, device, s) for s in seeds}
+        count = FLAGS.seeds if FLAGS.airbench_seeds is None else FLAGS.airbench_seeds
+        records = {s: airbench_record(FLAGS.workdir, device, s) for s in seeds[:count]}
         if not all(os.path.exists(r) for r in records.values()):  # a seed left to run
             folder = tempfile.mkdtemp(prefix="airbench_data_")
             write_cifar_pt(folder, config.dataset.data_dir or None)
@@ -90,7 +100,7 @@ def main(argv):
             if FLAGS.warmup:
                 airbench.main("warmup")  # its own warm-up run (random labels)
     for seed in seeds:  # interleaved: a speed switch of the machine hits both alike
-        if FLAGS.airbench:
+        if seed in records:
             rows["airbench94"].append(airbench_seed(airbench, folder, seed, records[seed]))
         rows["cnnjax"].append(cnnjax_seed(config, FLAGS.workdir, seed))
         print(

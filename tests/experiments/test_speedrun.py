@@ -171,15 +171,22 @@ def test_the_cpu_port_s_normalize_is_torchvision_s_formula():
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
-def test_a_missing_airbench_file_is_refused_before_any_training(tmp_path):
+@pytest.mark.parametrize(
+    "flag, error",
+    [
+        ("--airbench={tmp}/nope.py", "--airbench: no such file"),
+        ("--airbench_seeds=4", "--airbench_seeds: between 1 and --seeds"),
+    ],
+)
+def test_bad_flags_are_refused_before_any_training(tmp_path, flag, error):
     import subprocess
     import sys
 
     root = pathlib.Path(speedrun.__file__).parents[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.speedrun", f"--airbench={tmp_path}/nope.py",
+        [sys.executable, "-m", "experiments.speedrun", flag.format(tmp=tmp_path), "--seeds=3",
          f"--out={tmp_path}/out", f"--workdir={tmp_path}/runs"],
         cwd=root, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert proc.returncode != 0 and "--airbench: no such file" in proc.stderr
+    assert proc.returncode != 0 and error in proc.stderr
     assert not (tmp_path / "runs").exists()

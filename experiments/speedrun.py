@@ -106,7 +106,9 @@ def main(argv):
         print(
             f"seed {seed}: "
             + ", ".join(
-                f"{k} {v[-1]['accuracy']:.4f} in {v[-1]['seconds']:.1f} s" for k, v in rows.items()
+                f"{k} {v[-1]['accuracy']:.4f} in {v[-1]['seconds']:.1f} s"
+                for k, v in rows.items()
+                if v and v[-1]["seed"] == seed
             )
         )
     results = {

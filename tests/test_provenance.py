@@ -40,7 +40,7 @@ def test_the_commit_is_read_once_per_process(monkeypatch):
     assert provenance.collect()["git_commit"] == first["git_commit"]
 
 
-def test_the_cpu_is_named_by_its_model_and_a_cpu_timing_is_keyed_by_it(tmp_path, monkeypatch):
+def test_the_cpu_is_named_by_its_model_and_a_cpu_timing_is_keyed_by_it(monkeypatch):
     from cnnjax.layers import conv_timing
 
     record = provenance.collect()
